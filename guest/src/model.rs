@@ -1,0 +1,99 @@
+//! The policy's own types. The component glue converts the WIT types into
+//! these, so the rules can also be compiled natively (differential tests,
+//! the native-limit bench) without wit-bindgen.
+
+/// Wall-clock time handed in by the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instant {
+    pub seconds: i64,
+    pub nanoseconds: u32,
+}
+
+impl Instant {
+    pub(crate) fn as_nanos(self) -> i128 {
+        i128::from(self.seconds) * 1_000_000_000 + i128::from(self.nanoseconds)
+    }
+}
+
+/// A control-plane pin row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    pub runtime: Option<String>,
+    pub digest: String,
+    pub source_sha: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subject {
+    pub reference: String,
+    pub digest: String,
+    pub labels: Vec<(String, String)>,
+    pub pin: Option<Pin>,
+    pub now: Instant,
+}
+
+impl Subject {
+    /// A label's value when it exists and is not blank: a blank label counts
+    /// as missing everywhere, so no rule can pass on white space.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.trim().is_empty())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    LogOnly,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Indeterminate,
+    Skipped,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+impl Finding {
+    pub(crate) fn new(rule: &'static str, outcome: Outcome, message: impl Into<String>) -> Self {
+        Finding {
+            rule,
+            outcome,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Verified,
+    Rejected,
+    Indeterminate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: Status,
+    pub allowed: bool,
+    pub event: &'static str,
+    pub findings: Vec<Finding>,
+}
+
+/// What the forge said about a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommitAnswer {
+    Found,
+    NotFound(String),
+    Unavailable(String),
+}

@@ -1,0 +1,93 @@
+//! `pin.consistent` and `tag.consistent`: the facts the caller holds must
+//! agree with the labels. Nothing to compare means skipped.
+
+use crate::model::{Finding, Outcome, Subject};
+use crate::rules::formats::is_lower_hex;
+use crate::rules::{ID_PIN_CONSISTENT, ID_TAG_CONSISTENT, REVISION};
+use crate::show::show;
+
+pub fn pin(subject: &Subject) -> Finding {
+    let Some(pin) = &subject.pin else {
+        return Finding::new(ID_PIN_CONSISTENT, Outcome::Skipped, "no pin given");
+    };
+    let mut problems = Vec::new();
+    if pin.digest != subject.digest {
+        problems.push(format!(
+            "pin digest {} differs from the image digest {}",
+            show(&pin.digest),
+            show(&subject.digest)
+        ));
+    }
+    let pin_sha = pin.source_sha.as_deref().filter(|s| !s.trim().is_empty());
+    let revision = subject.label(REVISION);
+    let mut notes = String::new();
+    match (pin_sha, revision) {
+        (Some(sha), Some(rev)) if sha != rev => {
+            problems.push(format!(
+                "pin source_sha {} differs from the revision label {}",
+                show(sha),
+                show(rev)
+            ));
+        }
+        (Some(_), Some(_)) => {}
+        (None, _) => notes.push_str("; the pin has no source_sha to compare (backfill it)"),
+        (Some(_), None) => notes.push_str("; the image has no revision label to compare with source_sha"),
+    }
+    if problems.is_empty() {
+        Finding::new(
+            ID_PIN_CONSISTENT,
+            Outcome::Pass,
+            format!("pin agrees with the image{notes}"),
+        )
+    } else {
+        Finding::new(ID_PIN_CONSISTENT, Outcome::Fail, problems.join("; "))
+    }
+}
+
+/// The tag of a reference: after the last ':' of the last path component,
+/// once any `@digest` is cut off.
+pub fn tag_of(reference: &str) -> Option<&str> {
+    let name = reference.split_once('@').map_or(reference, |(name, _)| name);
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let (_, tag) = last.rsplit_once(':')?;
+    Some(tag)
+}
+
+/// The commit SHA (full or short) a tag embeds: `staging-<hex>` or `sha-<hex>`.
+fn embedded_sha(tag: &str) -> Option<&str> {
+    let hex = tag.strip_prefix("staging-").or_else(|| tag.strip_prefix("sha-"))?;
+    (7..=40).any(|n| is_lower_hex(hex, n)).then_some(hex)
+}
+
+pub fn tag(subject: &Subject) -> Finding {
+    let Some(tag) = tag_of(&subject.reference) else {
+        return Finding::new(ID_TAG_CONSISTENT, Outcome::Skipped, "the reference has no tag");
+    };
+    let Some(sha) = embedded_sha(tag) else {
+        return Finding::new(
+            ID_TAG_CONSISTENT,
+            Outcome::Skipped,
+            format!("tag {} embeds no commit SHA", show(tag)),
+        );
+    };
+    let Some(rev) = subject.label(REVISION).filter(|r| is_lower_hex(r, 40)) else {
+        return Finding::new(
+            ID_TAG_CONSISTENT,
+            Outcome::Skipped,
+            "no well-formed revision label to compare the tag with",
+        );
+    };
+    if rev.starts_with(sha) {
+        Finding::new(
+            ID_TAG_CONSISTENT,
+            Outcome::Pass,
+            format!("tag {} agrees with the revision", show(tag)),
+        )
+    } else {
+        Finding::new(
+            ID_TAG_CONSISTENT,
+            Outcome::Fail,
+            format!("tag {} names commit {sha}, but the revision label is {rev}", show(tag)),
+        )
+    }
+}

@@ -1,0 +1,219 @@
+//! `source.trusted`: the source label must name a repository on the one
+//! configured Gitea, under an allowed owner, in the one canonical spelling.
+//! Deliberately not a general URL parser: anything a URL library would
+//! normalise (percent-encoding, dot segments, user-info, IDNA) is refused.
+
+use std::fmt;
+
+use crate::model::{Finding, Outcome, Subject};
+use crate::rules::{ID_SOURCE_TRUSTED, SOURCE};
+use crate::settings::Settings;
+use crate::show::show;
+
+/// The configured Gitea: scheme, host and port, nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Base {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+    explicit_port: bool,
+}
+
+impl Base {
+    /// Parses `scheme://host[:port]` (one trailing `/` tolerated).
+    pub fn parse(url: &str) -> Result<Base, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("{} is not scheme://host[:port]", show(url)))?;
+        let default_port =
+            default_port(scheme).ok_or_else(|| format!("scheme {} is not http or https", show(scheme)))?;
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.contains(['/', '?', '#']) {
+            return Err(format!(
+                "{} has a path, query or fragment; give only scheme://host[:port]",
+                show(url)
+            ));
+        }
+        if authority.contains('@') {
+            return Err(format!("{} has user-info; credentials never go in the URL", show(url)));
+        }
+        let (host, port) = split_host_port(authority).map_err(|e| format!("{}: {e}", show(url)))?;
+        if !is_hostname(host) {
+            return Err(format!("{} is not a valid host name", show(host)));
+        }
+        Ok(Base {
+            scheme: scheme.to_owned(),
+            host: host.to_ascii_lowercase(),
+            port: port.unwrap_or(default_port),
+            explicit_port: port.is_some(),
+        })
+    }
+}
+
+impl fmt::Display for Base {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.host)?;
+        if self.explicit_port {
+            write!(f, ":{}", self.port)?;
+        }
+        Ok(())
+    }
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    }
+}
+
+fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), String> {
+    match authority.rsplit_once(':') {
+        None => Ok((authority, None)),
+        Some((host, port)) => {
+            if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("port {} is not a number", show(port)));
+            }
+            match port.parse::<u16>() {
+                Ok(p) if p > 0 => Ok((host, Some(p))),
+                _ => Err(format!("port {} is out of range", show(port))),
+            }
+        }
+    }
+}
+
+/// A DNS name or IPv4 address in plain ASCII: dot-separated labels of
+/// letters, digits and inner hyphens.
+fn is_hostname(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// An owner or repository name as Gitea spells it: letters, digits, `-`,
+/// `_`, `.`, and never `.` or `..` alone.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The repository a trusted source label names.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Repo<'a> {
+    pub owner: &'a str,
+    pub name: &'a str,
+}
+
+/// Checks a source label against the settings; the error says what is wrong.
+pub fn trusted_repo<'a>(source: &'a str, settings: &Settings) -> Result<Repo<'a>, String> {
+    let base = &settings.base;
+    if let Some(c) = source.chars().find(|c| !c.is_ascii()) {
+        return Err(format!(
+            "contains the non-ASCII character {:?} (look-alike host or path?)",
+            c
+        ));
+    }
+    if source.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        return Err("contains white space or control characters".into());
+    }
+    for (c, what) in [
+        ('%', "percent-encoding"),
+        ('?', "a query"),
+        ('#', "a fragment"),
+        ('\\', "a backslash"),
+    ] {
+        if source.contains(c) {
+            return Err(format!("contains {what} ('{c}'), which is not allowed"));
+        }
+    }
+    let (scheme, rest) = source.split_once("://").ok_or("is not a URL (no scheme://)")?;
+    if scheme != base.scheme {
+        return Err(format!("uses scheme {}, expected {}", show(scheme), base.scheme));
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return Err("has user-info before the host ('@'), which is not allowed".into());
+    }
+    let (host, port) = split_host_port(authority)?;
+    let port = port.or(default_port(scheme));
+    if !host.eq_ignore_ascii_case(&base.host) {
+        return Err(format!("is on host {}, expected {}", show(host), base.host));
+    }
+    if port != Some(base.port) {
+        return Err(format!(
+            "is on port {}, expected {}",
+            port.map_or(0, u32::from),
+            base.port
+        ));
+    }
+    let path = path
+        .strip_suffix(".git")
+        .or_else(|| path.strip_suffix('/'))
+        .unwrap_or(path);
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let [owner, name] = segments[..] else {
+        return Err(format!("path {} is not /<owner>/<repo>", show(path)));
+    };
+    for part in [owner, name] {
+        if !is_plain_name(part) || part.ends_with(".git") {
+            return Err(format!(
+                "path segment {} is not a plain owner or repository name",
+                show(part)
+            ));
+        }
+    }
+    if !settings.allowed_owners.iter().any(|o| o == owner) {
+        return Err(format!(
+            "owner {} is not an allowed owner ({})",
+            show(owner),
+            settings.allowed_owners.join(", ")
+        ));
+    }
+    Ok(Repo { owner, name })
+}
+
+/// The rule, and the repository to look the revision up in when it passes.
+pub fn check<'a>(subject: &'a Subject, settings: &Settings) -> (Finding, Option<Repo<'a>>) {
+    let Some(source) = subject.label(SOURCE) else {
+        return (
+            Finding::new(
+                ID_SOURCE_TRUSTED,
+                Outcome::Skipped,
+                "no source label (see labels.present)",
+            ),
+            None,
+        );
+    };
+    match trusted_repo(source, settings) {
+        Ok(repo) => {
+            let msg = format!(
+                "source is {}/{}/{} on the trusted Gitea",
+                settings.base, repo.owner, repo.name
+            );
+            (Finding::new(ID_SOURCE_TRUSTED, Outcome::Pass, msg), Some(repo))
+        }
+        Err(why) => {
+            let msg = format!(
+                "source {} {why}; expected {}/<owner>/<repo>",
+                show(source),
+                settings.base
+            );
+            (Finding::new(ID_SOURCE_TRUSTED, Outcome::Fail, msg), None)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Quoting of untrusted values inside finding messages.
+
+/// Longest part of a value echoed back; the rest is summarised by its size.
+const MAX_CHARS: usize = 72;
+
+/// Quotes a label value for a message: printable ASCII as is, everything
+/// else (control characters, terminal escapes, non-ASCII look-alikes)
+/// escaped, and long values cut, so a hostile label can neither flood nor
+/// forge the output.
+pub fn show(value: &str) -> String {
+    let mut out = String::with_capacity(value.len().min(MAX_CHARS) + 2);
+    out.push('"');
+    for (i, c) in value.chars().enumerate() {
+        if i == MAX_CHARS {
+            out.push_str("\"… (");
+            out.push_str(&value.len().to_string());
+            out.push_str(" bytes)");
+            return out;
+        }
+        if (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\' {
+            out.push(c);
+        } else if c == '"' || c == '\\' {
+            out.push('\\');
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::show;
+
+    #[test]
+    fn escapes_control_and_non_ascii_characters() {
+        assert_eq!(show("a\nb"), "\"a\\nb\"");
+        assert_eq!(show("\u{1b}[31m"), "\"\\u{1b}[31m\"");
+        assert_eq!(show("gіt"), "\"g\\u{456}t\"");
+        assert_eq!(show("say \"hi\""), "\"say \\\"hi\\\"\"");
+    }
+
+    #[test]
+    fn cuts_long_values_and_names_their_size() {
+        let long = "x".repeat(1_000_000);
+        let shown = show(&long);
+        assert!(shown.len() < 120, "{shown}");
+        assert!(shown.ends_with("(1000000 bytes)"), "{shown}");
+    }
+}

@@ -1,0 +1,151 @@
+//! The command line (SPEC §5).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::Format;
+use crate::verdict::Mode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "provgate",
+    version,
+    about = "Verify that a container image carries trustworthy build provenance",
+    long_about = "Verify that a container image carries trustworthy build provenance.\n\n\
+        One sandboxed WebAssembly policy decides; every caller (control plane, CI gate, \
+        provisioner, audit) runs the same artifact and reports its sha256 in each verdict.",
+    after_help = "Exit codes: 0 allowed, 1 denied (enforce), 2 bad usage or input, \
+        3 policy artifact problem, 4 image could not be fetched.\n\n\
+        Examples:\n  \
+        provgate verify --inspect image.json --format json\n  \
+        skopeo inspect docker://reg/app:tag | provgate verify --inspect - --mode log-only\n  \
+        provgate policy inspect"
+)]
+pub struct Cli {
+    /// Log what provgate does to stderr (-v info, -vv debug). RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Judge one image: from a registry, or from `--inspect` JSON.
+    #[command(after_help = "Examples:\n  \
+        provgate verify --inspect docs/examples/verified.json --replay docs/examples/verified.replay.json\n  \
+        docker inspect app:local | provgate verify --inspect - --digest sha256:…\n  \
+        provgate verify --inspect img.json --pin-digest sha256:… --pin-source-sha <sha> --format github")]
+    Verify(VerifyArgs),
+    /// Inspect or build policy artifacts.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Policy artifact to run [default: the one built into this binary].
+    #[arg(long, value_name = "PATH")]
+    pub policy: Option<PathBuf>,
+
+    /// Refuse to run any artifact whose sha256 is not this.
+    #[arg(long, value_name = "sha256:…")]
+    pub policy_digest: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Image reference: registry/repo:tag, registry/repo@sha256:…, or both.
+    #[arg(
+        value_name = "IMAGE_REF",
+        required_unless_present = "inspect",
+        conflicts_with = "inspect"
+    )]
+    pub image: Option<String>,
+
+    /// Read the image's facts from JSON instead of a registry (`-` for stdin):
+    /// `docker buildx imagetools inspect --format '{{json .}}'`, `skopeo inspect`,
+    /// `docker inspect`, or a bare OCI image config (needs --digest).
+    #[arg(long, value_name = "FILE|-")]
+    pub inspect: Option<String>,
+
+    /// The manifest digest, when the JSON does not carry it (or to override it).
+    #[arg(long, value_name = "sha256:…", requires = "inspect")]
+    pub digest: Option<String>,
+
+    /// The image reference to report and check the tag of, overriding the JSON's.
+    #[arg(long, value_name = "REF", requires = "inspect")]
+    pub reference: Option<String>,
+
+    /// Platform whose labels are judged in a multi-platform image.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
+    pub platform: String,
+
+    /// enforce: deny unless verified. log-only: always allowed, verdict recorded.
+    #[arg(long, value_enum, default_value = "enforce")]
+    pub mode: Mode,
+
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+
+    /// The control-plane pin's digest; enables pin.consistent.
+    #[arg(long, value_name = "sha256:…")]
+    pub pin_digest: Option<String>,
+
+    /// The control-plane pin's source_sha.
+    #[arg(long, value_name = "SHA", requires = "pin_digest")]
+    pub pin_source_sha: Option<String>,
+
+    /// The control-plane pin's runtime (reported only).
+    #[arg(long, value_name = "RUNTIME", requires = "pin_digest")]
+    pub pin_runtime: Option<String>,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// Total time allowed for one Gitea look-up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub gitea_timeout: f64,
+
+    /// Write the clock and every Gitea answer this run used to FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+
+    /// Answer Gitea look-ups (and the clock) from a recording; no network.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print an artifact's name, version, digest, WIT world, rules and settings.
+    Inspect {
+        /// Artifact to describe [default: the built-in one].
+        path: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: InspectFormat,
+    },
+    /// Write a new artifact: the same compiled rules with other settings inside.
+    #[command(after_help = "The settings file has exactly these keys:\n  \
+        {\"gitea_base_url\": \"https://git.example.org\", \"allowed_owners\": [\"my-org\"],\n   \
+        \"created_max_skew_seconds\": 300, \"on_unavailable\": \"deny\"}")]
+    Build {
+        /// Settings JSON (see policies/molecule.json).
+        #[arg(long, value_name = "FILE")]
+        settings: PathBuf,
+        /// Where to write the new artifact.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Artifact whose compiled rules to reuse [default: the built-in one].
+        #[arg(long, value_name = "PATH")]
+        from: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InspectFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,127 @@
+//! Rendering a verdict: JSON for machines, text for people, workflow
+//! commands for Gitea/GitHub Actions logs.
+
+use std::io::{self, Write};
+
+use crate::verdict::{Finding, Outcome, Status, Verdict};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Github,
+}
+
+pub fn write(out: &mut dyn Write, verdict: &Verdict, format: Format) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer(&mut *out, verdict)?;
+            writeln!(out)
+        }
+        Format::Text => text(out, verdict),
+        Format::Github => github(out, verdict),
+    }
+}
+
+/// Failing findings first, then indeterminate, passing, skipped; the rule
+/// order of the verdict within each group.
+fn by_severity(findings: &[Finding]) -> Vec<&Finding> {
+    let rank = |o: Outcome| match o {
+        Outcome::Fail => 0,
+        Outcome::Indeterminate => 1,
+        Outcome::Pass => 2,
+        Outcome::Skipped => 3,
+    };
+    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    sorted.sort_by_key(|f| rank(f.outcome));
+    sorted
+}
+
+fn text(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
+    let decision = match (v.allowed, v.mode) {
+        (true, crate::verdict::Mode::LogOnly) => "allowed (log-only)",
+        (true, _) => "allowed",
+        (false, _) => "DENIED",
+    };
+    let headline = match v.status {
+        Status::Verified => "VERIFIED",
+        Status::Rejected => "REJECTED",
+        Status::Indeterminate => "INDETERMINATE",
+    };
+    writeln!(out, "{headline}  {}  — {decision}", v.subject.reference)?;
+    writeln!(out, "  event     {}", v.event)?;
+    writeln!(out, "  digest    {}", v.subject.digest)?;
+    if let Some(platform) = &v.subject.platform {
+        writeln!(out, "  platform  {platform}")?;
+    }
+    writeln!(
+        out,
+        "  policy    {} {} {}",
+        v.policy.name, v.policy.version, v.policy.digest
+    )?;
+    writeln!(out)?;
+    let width = v.findings.iter().map(|f| f.rule.len()).max().unwrap_or(0);
+    for f in by_severity(&v.findings) {
+        let mark = match f.outcome {
+            Outcome::Fail => "✗ FAIL",
+            Outcome::Indeterminate => "? INDT",
+            Outcome::Pass => "✓ pass",
+            Outcome::Skipped => "- skip",
+        };
+        writeln!(out, "  {mark}  {:width$}  {}", f.rule, f.message)?;
+    }
+    Ok(())
+}
+
+/// Workflow-command escaping for a message (`%`, CR, LF).
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Workflow-command escaping for a property value (also `:` and `,`).
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+fn github(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
+    for f in by_severity(&v.findings) {
+        let level = match f.outcome {
+            Outcome::Fail if v.allowed => "warning",
+            Outcome::Fail => "error",
+            Outcome::Indeterminate => "warning",
+            Outcome::Pass | Outcome::Skipped => continue,
+        };
+        writeln!(
+            out,
+            "::{level} title={}::{}",
+            escape_property(&format!("provgate {}", f.rule)),
+            escape_data(&f.message)
+        )?;
+    }
+    let level = if v.allowed { "notice" } else { "error" };
+    writeln!(
+        out,
+        "::{level} title={}::{}",
+        escape_property(&format!("provgate {}", v.status.as_str())),
+        escape_data(&format!(
+            "{} {} ({}, {}) — {} — policy {}",
+            v.subject.reference,
+            v.status.as_str(),
+            v.event,
+            v.mode.as_str(),
+            if v.allowed { "allowed" } else { "denied" },
+            v.policy.digest
+        ))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_commands_cannot_be_forged_by_a_message() {
+        assert_eq!(escape_data("a\n::error::x%"), "a%0A::error::x%25");
+        assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
+    }
+}

@@ -1,0 +1,111 @@
+//! The policy artifact as a file: its bytes, where they came from, and the
+//! sha256 that names it in every verdict.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::policy::PolicyError;
+
+/// The artifact `host/build.rs` built from `guest/` and `policies/molecule.json`.
+static BUILTIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/provgate-policy.wasm"));
+
+/// Policy artifacts are small (tens of KiB); refuse to read anything huge.
+const MAX_ARTIFACT_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    BuiltIn,
+    File(PathBuf),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::BuiltIn => f.write_str("built-in policy"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Artifact {
+    pub bytes: Cow<'static, [u8]>,
+    pub origin: Origin,
+    /// `sha256:<hex>` of `bytes`.
+    pub digest: String,
+}
+
+impl fmt::Debug for Artifact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Artifact")
+            .field("origin", &self.origin)
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for b in hash {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+impl Artifact {
+    pub fn builtin() -> Artifact {
+        Artifact::from_bytes(Cow::Borrowed(BUILTIN), Origin::BuiltIn)
+    }
+
+    pub fn from_bytes(bytes: Cow<'static, [u8]>, origin: Origin) -> Artifact {
+        let digest = sha256_digest(&bytes);
+        Artifact { bytes, origin, digest }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Artifact, PolicyError> {
+        let read = || -> std::io::Result<Vec<u8>> {
+            let file = std::fs::File::open(path)?;
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_ARTIFACT_BYTES + 1), &mut bytes)?;
+            Ok(bytes)
+        };
+        let bytes = read().map_err(|e| PolicyError::Load(format!("cannot read policy {}: {e}", path.display())))?;
+        if bytes.len() as u64 > MAX_ARTIFACT_BYTES {
+            return Err(PolicyError::Load(format!(
+                "policy {} is larger than {} MiB: not a provgate policy artifact",
+                path.display(),
+                MAX_ARTIFACT_BYTES / 1024 / 1024
+            )));
+        }
+        Ok(Artifact::from_bytes(
+            Cow::Owned(bytes),
+            Origin::File(path.to_path_buf()),
+        ))
+    }
+
+    /// The built-in artifact, or the file at `path`.
+    pub fn load(path: Option<&Path>) -> Result<Artifact, PolicyError> {
+        match path {
+            None => Ok(Artifact::builtin()),
+            Some(p) => Artifact::from_file(p),
+        }
+    }
+
+    /// `--policy-digest`: refuse to run any other artifact.
+    pub fn require_digest(&self, expected: &str) -> Result<(), PolicyError> {
+        if self.digest == expected.trim() {
+            Ok(())
+        } else {
+            Err(PolicyError::DigestMismatch {
+                origin: self.origin.to_string(),
+                expected: expected.trim().to_string(),
+                actual: self.digest.clone(),
+            })
+        }
+    }
+}

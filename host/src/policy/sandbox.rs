@@ -1,0 +1,306 @@
+//! Running the policy component under wasmtime.
+//!
+//! Compiled once per process (or loaded from the code cache), linked once
+//! into a pre-instantiated handle, then one fresh instance per verdict so no
+//! state can leak between subjects. Every evaluation runs with a fuel budget
+//! (CPU), a memory cap and a cap on look-ups; hitting any of them traps, and
+//! the trap is reported, never retried.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+
+use crate::lookup::{Answer, CommitLookup};
+use crate::policy::{Artifact, PolicyError, cache::CodeCache};
+use crate::subject::Subject;
+use crate::verdict::{Finding, Mode, Outcome, PolicyRef, Status, Verdict, VerdictSubject};
+
+wasmtime::component::bindgen!({
+    world: "provgate",
+    path: "../wit",
+    imports: { "provgate:policy/lookup.commit-exists": trappable },
+});
+
+use exports::provgate::policy::rules as wit;
+use provgate::policy::lookup as wit_lookup;
+
+/// The WIT world every artifact must implement.
+pub const WORLD: &str = "provgate:policy/provgate@0.1.0";
+
+/// Per-evaluation bounds.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Wasm instructions (roughly) one evaluation may run.
+    pub fuel: u64,
+    /// Linear memory one instance may grow to.
+    pub memory_bytes: usize,
+    /// Commit look-ups one evaluation may ask for; the rules need one.
+    pub max_lookups: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: 2_000_000_000,
+            memory_bytes: 64 << 20,
+            max_lookups: 4,
+        }
+    }
+}
+
+/// The store's data: what one evaluation may touch.
+struct Sandbox {
+    lookup: Arc<dyn CommitLookup>,
+    lookups: u32,
+    max_lookups: u32,
+    limits: StoreLimits,
+}
+
+impl wit_lookup::Host for Sandbox {
+    fn commit_exists(
+        &mut self,
+        owner: String,
+        repo: String,
+        sha: String,
+    ) -> wasmtime::Result<wit_lookup::CommitAnswer> {
+        self.lookups += 1;
+        if self.lookups > self.max_lookups {
+            wasmtime::bail!(
+                "the policy asked for more than {} commit look-ups in one evaluation",
+                self.max_lookups
+            );
+        }
+        Ok(match self.lookup.commit(&owner, &repo, &sha) {
+            Answer::Found => wit_lookup::CommitAnswer::Found,
+            Answer::NotFound(why) => wit_lookup::CommitAnswer::NotFound(why),
+            Answer::Unavailable(why) => wit_lookup::CommitAnswer::Unavailable(why),
+        })
+    }
+}
+
+/// What `describe` says about an artifact, plus its digest and world.
+#[derive(Clone, Debug, Serialize)]
+pub struct Description {
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+    pub world: String,
+    pub rules: Vec<String>,
+    pub settings: SettingsView,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SettingsView {
+    pub gitea_base_url: String,
+    pub allowed_owners: Vec<String>,
+    pub created_max_skew_seconds: u32,
+    pub on_unavailable: &'static str,
+}
+
+/// A loaded policy, ready to judge many subjects.
+pub struct Policy {
+    engine: Engine,
+    pre: ProvgatePre<Sandbox>,
+    limits: Limits,
+    artifact: Artifact,
+    description: Description,
+}
+
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    config.max_wasm_stack(512 << 10);
+    config
+}
+
+impl Policy {
+    /// Compiles (or loads cached code for) the artifact, links it and asks
+    /// it to describe itself, which also proves its settings are valid.
+    pub fn load(artifact: Artifact, limits: Limits, cache: Option<&CodeCache>) -> Result<Policy, PolicyError> {
+        let invalid = |reason: String| PolicyError::Invalid {
+            origin: artifact.origin.to_string(),
+            reason,
+        };
+        let engine = Engine::new(&engine_config()).map_err(|e| invalid(format!("{e:#}")))?;
+        let component = match cache {
+            Some(cache) => cache.load_or_compile(&engine, &artifact),
+            None => Component::new(&engine, &artifact.bytes).map_err(|e| format!("{e:#}")),
+        }
+        .map_err(invalid)?;
+        let mut linker = Linker::new(&engine);
+        wit_lookup::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(ProvgatePre::new)
+            .map_err(|e| {
+                invalid(format!(
+                    "it does not implement the world {WORLD} with only its look-up import: {e:#}"
+                ))
+            })?;
+
+        let mut policy = Policy {
+            engine,
+            pre,
+            limits,
+            description: Description {
+                name: String::new(),
+                version: String::new(),
+                digest: artifact.digest.clone(),
+                world: WORLD.into(),
+                rules: Vec::new(),
+                settings: SettingsView {
+                    gitea_base_url: String::new(),
+                    allowed_owners: Vec::new(),
+                    created_max_skew_seconds: 0,
+                    on_unavailable: "deny",
+                },
+            },
+            artifact,
+        };
+        let lookup: Arc<dyn CommitLookup> = Arc::new(crate::lookup::NoLookup("describe asks nothing"));
+        let (mut store, bindings) = policy.instantiate(lookup)?;
+        let described = bindings
+            .provgate_policy_rules()
+            .call_describe(&mut store)
+            .map_err(|e| trap(&e))?;
+        let d = described.map_err(|reason| PolicyError::Settings {
+            origin: policy.artifact.origin.to_string(),
+            reason,
+        })?;
+        policy.description.name = d.name;
+        policy.description.version = d.version;
+        policy.description.rules = d.rules;
+        policy.description.settings = SettingsView {
+            gitea_base_url: d.settings.gitea_base_url,
+            allowed_owners: d.settings.allowed_owners,
+            created_max_skew_seconds: d.settings.created_max_skew_seconds,
+            on_unavailable: match d.settings.on_unavailable {
+                wit::OnUnavailable::Deny => "deny",
+                wit::OnUnavailable::Allow => "allow",
+            },
+        };
+        Ok(policy)
+    }
+
+    pub fn artifact(&self) -> &Artifact {
+        &self.artifact
+    }
+
+    pub fn description(&self) -> &Description {
+        &self.description
+    }
+
+    fn instantiate(&self, lookup: Arc<dyn CommitLookup>) -> Result<(Store<Sandbox>, Provgate), PolicyError> {
+        let sandbox = Sandbox {
+            lookup,
+            lookups: 0,
+            max_lookups: self.limits.max_lookups,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .instances(4)
+                .memories(4)
+                .tables(4)
+                .table_elements(100_000)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, sandbox);
+        store.limiter(|s| &mut s.limits);
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| PolicyError::Trap(format!("{e:#}")))?;
+        let bindings = self.pre.instantiate(&mut store).map_err(|e| trap(&e))?;
+        Ok((store, bindings))
+    }
+
+    /// Judges one subject in a fresh instance. The verdict's decision is the
+    /// guest's; the host only adds the subject and policy it already knows.
+    pub fn evaluate(
+        &self,
+        subject: &Subject,
+        mode: Mode,
+        now: SystemTime,
+        lookup: Arc<dyn CommitLookup>,
+    ) -> Result<Verdict, PolicyError> {
+        let (mut store, bindings) = self.instantiate(lookup)?;
+        let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let input = wit::Subject {
+            reference: subject.reference.clone(),
+            digest: subject.digest.clone(),
+            labels: subject.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            pin: subject.pin.as_ref().map(|p| wit::Pin {
+                runtime: p.runtime.clone(),
+                digest: p.digest.clone(),
+                source_sha: p.source_sha.clone(),
+            }),
+            now: wit::Instant {
+                seconds: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
+                nanoseconds: since_epoch.subsec_nanos(),
+            },
+        };
+        let wit_mode = match mode {
+            Mode::Enforce => wit::Mode::Enforce,
+            Mode::LogOnly => wit::Mode::LogOnly,
+        };
+        let out = bindings
+            .provgate_policy_rules()
+            .call_evaluate(&mut store, &input, wit_mode)
+            .map_err(|e| trap(&e))?
+            .map_err(|reason| PolicyError::Settings {
+                origin: self.artifact.origin.to_string(),
+                reason,
+            })?;
+        Ok(Verdict {
+            subject: VerdictSubject {
+                reference: subject.reference.clone(),
+                digest: subject.digest.clone(),
+                platform: None,
+            },
+            policy: PolicyRef {
+                name: self.description.name.clone(),
+                version: self.description.version.clone(),
+                digest: self.artifact.digest.clone(),
+            },
+            mode,
+            status: match out.status {
+                wit::Status::Verified => Status::Verified,
+                wit::Status::Rejected => Status::Rejected,
+                wit::Status::Indeterminate => Status::Indeterminate,
+            },
+            allowed: out.allowed,
+            event: out.event,
+            findings: out
+                .findings
+                .into_iter()
+                .map(|f| Finding {
+                    rule: f.rule,
+                    outcome: match f.outcome {
+                        wit::Outcome::Pass => Outcome::Pass,
+                        wit::Outcome::Fail => Outcome::Fail,
+                        wit::Outcome::Indeterminate => Outcome::Indeterminate,
+                        wit::Outcome::Skipped => Outcome::Skipped,
+                    },
+                    message: f.message,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A trap or limit hit, in words an operator can act on.
+fn trap(err: &wasmtime::Error) -> PolicyError {
+    let what = match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => "it ran out of fuel (its CPU budget for one evaluation)".to_string(),
+        Some(wasmtime::Trap::StackOverflow) => "it exhausted its stack".to_string(),
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            "it trapped on `unreachable` (a panic inside the guest)".to_string()
+        }
+        Some(trap) => format!("it trapped: {trap}"),
+        None => format!("{err:#}"),
+    };
+    PolicyError::Trap(what)
+}

@@ -1,0 +1,75 @@
+//! The settings slot inside a policy artifact.
+//!
+//! The guest reserves a fixed run of bytes in its data: a 32-byte marker,
+//! then `CAPACITY` bytes of settings JSON padded with spaces. Writing other
+//! settings there changes no offset or length in the component, so the same
+//! compiled rules carry new settings without a Rust toolchain, and the one
+//! sha256 of the file covers both. Shared with `build.rs`, hence std and
+//! serde_json only.
+
+use std::fmt;
+
+/// Must match `SLOT_MAGIC` in `guest/src/component.rs`.
+pub const MAGIC: &[u8; 32] = b"provgate:settings-slot:v1\0\0\0\0\0\0\0";
+/// Must match `SLOT_CAPACITY` in `guest/src/component.rs`.
+pub const CAPACITY: usize = 4096;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SlotError {
+    /// No marker, or more than one: not a provgate policy component.
+    Marker(usize),
+    TooLarge(usize),
+    Json(String),
+}
+
+impl fmt::Display for SlotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SlotError::Marker(0) => write!(f, "no settings slot found: not a provgate policy component"),
+            SlotError::Marker(n) => write!(f, "{n} settings slots found, expected exactly one"),
+            SlotError::TooLarge(n) => write!(f, "settings are {n} bytes once compacted; the slot holds {CAPACITY}"),
+            SlotError::Json(e) => write!(f, "settings are not valid JSON: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SlotError {}
+
+/// Compact JSON with sorted keys: the same settings always give the same
+/// bytes, so the same artifact digest.
+pub fn canonical(json: &[u8]) -> Result<Vec<u8>, SlotError> {
+    let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| SlotError::Json(e.to_string()))?;
+    serde_json::to_vec(&value).map_err(|e| SlotError::Json(e.to_string()))
+}
+
+fn slot_start(component: &[u8]) -> Result<usize, SlotError> {
+    let mut found = component
+        .windows(MAGIC.len())
+        .enumerate()
+        .filter(|(_, w)| *w == MAGIC)
+        .map(|(i, _)| i + MAGIC.len());
+    match (found.next(), found.count()) {
+        (Some(start), 0) if component.len() >= start + CAPACITY => Ok(start),
+        (None, _) => Err(SlotError::Marker(0)),
+        (Some(_), more) => Err(SlotError::Marker(more + 1)),
+    }
+}
+
+/// A copy of `component` with `settings` (already canonical) in its slot.
+pub fn write(component: &[u8], settings: &[u8]) -> Result<Vec<u8>, SlotError> {
+    if settings.len() > CAPACITY {
+        return Err(SlotError::TooLarge(settings.len()));
+    }
+    let start = slot_start(component)?;
+    let mut out = component.to_vec();
+    let slot = &mut out[start..start + CAPACITY];
+    slot.fill(b' ');
+    slot[..settings.len()].copy_from_slice(settings);
+    Ok(out)
+}
+
+/// The settings bytes in a component's slot (empty when none were written).
+pub fn read(component: &[u8]) -> Result<&[u8], SlotError> {
+    let start = slot_start(component)?;
+    Ok(component[start..start + CAPACITY].trim_ascii_end())
+}
