@@ -1,28 +1,606 @@
-// TEMPORARY STUB (replaced by the real client)
-use crate::lookup::{Answer, CommitLookup};
+//! The Gitea commit look-up: one `GET /api/v1/repos/{owner}/{repo}/git/commits/{sha}`.
+//!
+//! Gitea's answer decides a rule, so the client trusts it only when it is
+//! unambiguous: `Found` needs a 200 whose JSON names the very SHA asked (the
+//! path accepts any ref, so a branch or short SHA would also get a 200), and
+//! every answer that is neither "found" nor a clear "not found" becomes
+//! `Unavailable`. It talks only to the configured base URL: redirects are
+//! refused, bodies are capped and the whole exchange has one deadline.
+
+use std::fmt;
 use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{Response, StatusCode, Url};
+use tokio::runtime::Runtime;
+
+use super::{Answer, CommitLookup};
+
+/// How long one look-up may take, from connecting to the last body byte.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A commit answer with `stat`, `verification` and `files` off is about 2 KiB;
+/// anything far larger is not the answer asked for and is not read.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The environment variable [`Token::from_env`] reads.
+pub const TOKEN_ENV: &str = "GITEA_TOKEN";
+
+/// A Gitea access token. Kept in a newtype so that no `{:?}`, `{}` or error
+/// chain can print it: it is only ever written into the `Authorization` header.
+#[derive(Clone)]
 pub struct Token(String);
+
 impl Token {
+    pub fn new(secret: String) -> Self {
+        Token(secret)
+    }
+
+    /// The token from `GITEA_TOKEN`; unset, empty or blank means none. Surrounding
+    /// white space is dropped because a trailing newline from a secret file
+    /// would otherwise make every request fail.
     pub fn from_env() -> Option<Token> {
-        std::env::var("GITEA_TOKEN").ok().map(Token)
+        match std::env::var(TOKEN_ENV) {
+            Ok(value) if !value.trim().is_empty() => Some(Token(value.trim().to_owned())),
+            Ok(_) | Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                tracing::warn!("{TOKEN_ENV} is not valid Unicode; ignoring it");
+                None
+            }
+        }
     }
 }
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Asks one Gitea server about commits. Cheap to share: `&self` methods only.
 pub struct GiteaClient {
-    _t: Option<Token>,
+    http: reqwest::Client,
+    /// `scheme://host[:port]`, no trailing slash.
+    base: String,
+    /// `token <T>`, marked sensitive so HTTP/2 never indexes it.
+    auth: Option<HeaderValue>,
+    /// Kept to scrub it from server or library text quoted in reasons.
+    secret: Option<String>,
+    timeout: Duration,
 }
+
+impl fmt::Debug for GiteaClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GiteaClient")
+            .field("base", &self.base)
+            .field("token", &self.auth.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 impl GiteaClient {
-    pub fn new(_b: &str, t: Option<Token>, _d: Duration) -> anyhow::Result<Self> {
-        Ok(GiteaClient { _t: t })
+    /// `base_url` is `http(s)://host[:port]`; a path, query, fragment or user-info
+    /// is refused because the API path is appended to it and the rule
+    /// `source.trusted` compares sources against the same base.
+    pub fn new(base_url: &str, token: Option<Token>, timeout: Duration) -> anyhow::Result<Self> {
+        let base = normalise_base(base_url)?;
+        anyhow::ensure!(!timeout.is_zero(), "the Gitea time-out must be longer than zero");
+        let auth = match &token {
+            Some(token) => {
+                let mut value = HeaderValue::from_str(&format!("token {}", token.0)).map_err(|_| {
+                    anyhow::anyhow!("{TOKEN_ENV} contains characters that cannot be sent in an HTTP header")
+                })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("provgate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client for Gitea: {e}"))?;
+        Ok(GiteaClient {
+            http,
+            base,
+            auth,
+            secret: token.map(|t| t.0),
+            timeout,
+        })
+    }
+
+    /// The normalised base URL (`scheme://host[:port]`) requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Does commit `sha` exist in `owner/repo`? Never fails: every problem is
+    /// an [`Answer::Unavailable`] whose reason says what to do about it.
+    pub async fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
+        if let Err(reason) = check_request(owner, repo, sha) {
+            return Answer::Unavailable(reason);
+        }
+        let asked = Asked {
+            base: &self.base,
+            owner,
+            repo,
+            sha,
+            token_set: self.auth.is_some(),
+            secret: self.secret.as_deref(),
+        };
+        tracing::debug!(base = %self.base, owner, repo, sha, "asking Gitea for a commit");
+        // One deadline over connect, headers and the chunk-by-chunk body read,
+        // so that a server dripping bytes cannot hold a look-up open.
+        let answer = match tokio::time::timeout(self.timeout, self.exchange(&asked)).await {
+            Ok(answer) => answer,
+            Err(_) => Answer::Unavailable(format!(
+                "Gitea at {} did not finish answering about {} within {:?}; it is slow or unreachable, try again later",
+                self.base,
+                asked.what(),
+                self.timeout
+            )),
+        };
+        tracing::debug!(owner, repo, sha, ?answer, "Gitea answered");
+        answer
+    }
+
+    async fn exchange(&self, asked: &Asked<'_>) -> Answer {
+        let url = format!(
+            "{}/api/v1/repos/{}/{}/git/commits/{}?stat=false&verification=false&files=false",
+            self.base, asked.owner, asked.repo, asked.sha
+        );
+        let mut request = self.http.get(url).header(ACCEPT, "application/json");
+        if let Some(auth) = &self.auth {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return Answer::Unavailable(asked.send_failed(e.without_url())),
+        };
+        let status = response.status();
+        match status {
+            StatusCode::OK => self.judge_body(asked, response).await,
+            StatusCode::NOT_FOUND => Answer::NotFound(asked.not_found()),
+            StatusCode::UNPROCESSABLE_ENTITY => Answer::NotFound(format!(
+                "Gitea at {} rejected {} as a ref of {}/{} (HTTP {status})",
+                asked.base, asked.sha, asked.owner, asked.repo
+            )),
+            StatusCode::UNAUTHORIZED if asked.token_set => Answer::Unavailable(format!(
+                "Gitea at {} refused the {TOKEN_ENV} (HTTP {status}): it is invalid, expired or revoked",
+                asked.base
+            )),
+            StatusCode::UNAUTHORIZED => Answer::Unavailable(format!(
+                "Gitea at {} requires sign-in (HTTP {status}) and no {TOKEN_ENV} is set",
+                asked.base
+            )),
+            StatusCode::FORBIDDEN if asked.token_set => Answer::Unavailable(format!(
+                "Gitea at {} forbade reading {}/{} (HTTP {status}): the token lacks the read:repository scope \
+                 or sign-in is required",
+                asked.base, asked.owner, asked.repo
+            )),
+            StatusCode::FORBIDDEN => Answer::Unavailable(format!(
+                "Gitea at {} forbade reading {}/{} (HTTP {status}): it requires sign-in and no {TOKEN_ENV} is set",
+                asked.base, asked.owner, asked.repo
+            )),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let retry = match response.headers().get(RETRY_AFTER) {
+                    Some(value) => format!(", Retry-After: {}", asked.outside(printable(value.as_bytes()))),
+                    None => String::new(),
+                };
+                Answer::Unavailable(format!(
+                    "Gitea at {} is rate-limiting provgate (HTTP {status}{retry}); try again later",
+                    asked.base
+                ))
+            }
+            s if s.is_server_error() => Answer::Unavailable(format!(
+                "Gitea at {} failed with HTTP {status} while looking up {}; try again later",
+                asked.base,
+                asked.what()
+            )),
+            s if s.is_redirection() => Answer::Unavailable(asked.redirected(&response)),
+            _ => Answer::Unavailable(format!(
+                "Gitea at {} answered HTTP {status}, which provgate does not expect, about {}",
+                asked.base,
+                asked.what()
+            )),
+        }
+    }
+
+    async fn judge_body(&self, asked: &Asked<'_>, mut response: Response) -> Answer {
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| asked.outside(printable(v.as_bytes())));
+        let body = match read_capped(&mut response).await {
+            Ok(body) => body,
+            Err(BodyError::Declared(len)) => {
+                return Answer::Unavailable(format!(
+                    "Gitea at {} declared a {len}-byte answer about {}, more than the {} KiB provgate reads",
+                    asked.base,
+                    asked.what(),
+                    MAX_BODY_BYTES / 1024
+                ));
+            }
+            Err(BodyError::TooLarge) => {
+                return Answer::Unavailable(format!(
+                    "Gitea at {} sent more than the {} KiB provgate reads about {}",
+                    asked.base,
+                    MAX_BODY_BYTES / 1024,
+                    asked.what()
+                ));
+            }
+            Err(BodyError::Read(e)) => {
+                return Answer::Unavailable(format!(
+                    "Gitea at {} broke off its answer about {} ({}); try again later",
+                    asked.base,
+                    asked.what(),
+                    asked.outside(error_chain(&e.without_url()))
+                ));
+            }
+        };
+        let json: serde_json::Value = match serde_json::from_slice(&body) {
+            Ok(json) => json,
+            Err(_) => {
+                return Answer::Unavailable(format!(
+                    "Gitea at {} answered HTTP 200 about {} with a body that is not JSON (content type {}); \
+                     check that {} is Gitea's address",
+                    asked.base,
+                    asked.what(),
+                    content_type.as_deref().unwrap_or("not given"),
+                    asked.base
+                ));
+            }
+        };
+        match json.get("sha").and_then(serde_json::Value::as_str) {
+            Some(sha) if sha == asked.sha => Answer::Found,
+            Some(other) => Answer::Unavailable(format!(
+                "Gitea at {} answered about {} with another commit ({}); provgate accepts only the exact SHA",
+                asked.base,
+                asked.what(),
+                asked.outside(shorten(other, 64))
+            )),
+            None => Answer::Unavailable(format!(
+                "Gitea at {} answered HTTP 200 about {} without a commit \"sha\"; check that {} is Gitea's address",
+                asked.base,
+                asked.what(),
+                asked.base
+            )),
+        }
     }
 }
-pub struct BlockingGitea;
+
+/// What one look-up asked, for building reasons.
+struct Asked<'a> {
+    base: &'a str,
+    owner: &'a str,
+    repo: &'a str,
+    sha: &'a str,
+    token_set: bool,
+    secret: Option<&'a str>,
+}
+
+impl Asked<'_> {
+    /// Defence in depth for text that comes from the server or from library
+    /// errors: no reason is built from the token, but a hostile server could
+    /// echo the `Authorization` header back in a header or body.
+    fn outside(&self, text: String) -> String {
+        match self.secret {
+            Some(secret) if !secret.is_empty() && text.contains(secret) => text.replace(secret, "***"),
+            _ => text,
+        }
+    }
+
+    fn what(&self) -> String {
+        format!("commit {} in {}/{}", self.sha, self.owner, self.repo)
+    }
+
+    fn not_found(&self) -> String {
+        let hint = if self.token_set {
+            " (or the GITEA_TOKEN cannot see a private repository)"
+        } else {
+            " (no GITEA_TOKEN is set: Gitea also answers 404 for a private repository it won't show without a token)"
+        };
+        format!(
+            "Gitea at {} has no commit {} in {}/{}, or no such repository (HTTP 404){hint}",
+            self.base, self.sha, self.owner, self.repo
+        )
+    }
+
+    fn send_failed(&self, e: reqwest::Error) -> String {
+        let detail = self.outside(error_chain(&e));
+        if e.is_timeout() {
+            format!(
+                "Gitea at {} did not answer about {} in time ({detail}); try again later",
+                self.base,
+                self.what()
+            )
+        } else if e.is_connect() {
+            format!(
+                "could not connect to Gitea at {} ({detail}); check the address and that Gitea is up",
+                self.base
+            )
+        } else {
+            format!(
+                "the request to Gitea at {} failed ({detail}); try again later",
+                self.base
+            )
+        }
+    }
+
+    fn redirected(&self, response: &Response) -> String {
+        let status = response.status();
+        let target = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|location| response.url().join(location).ok())
+            .and_then(|url| url.host_str().map(str::to_owned));
+        match target {
+            Some(host) => format!(
+                "Gitea at {} answered HTTP {status} with a redirect to {}, which provgate does not follow; \
+                 configure the URL Gitea really serves",
+                self.base,
+                self.outside(printable(host.as_bytes()))
+            ),
+            None => format!(
+                "Gitea at {} answered HTTP {status} with a redirect, which provgate does not follow; \
+                 configure the URL Gitea really serves",
+                self.base
+            ),
+        }
+    }
+}
+
+enum BodyError {
+    Declared(u64),
+    TooLarge,
+    Read(reqwest::Error),
+}
+
+/// Reads at most [`MAX_BODY_BYTES`]. Content-Length is only a shortcut for
+/// refusing early: chunked or lying answers are counted as they arrive.
+async fn read_capped(response: &mut Response) -> Result<Vec<u8>, BodyError> {
+    if let Some(len) = response.content_length()
+        && len > MAX_BODY_BYTES as u64
+    {
+        return Err(BodyError::Declared(len));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Refuses, before any request, what cannot be a plain owner, repository or
+/// full SHA: the values go into a URL path, and Gitea resolves any ref there.
+fn check_request(owner: &str, repo: &str, sha: &str) -> Result<(), String> {
+    for (what, name) in [("owner", owner), ("repository", repo)] {
+        if !is_plain_name(name) {
+            return Err(format!(
+                "the {what} name {} is not a plain Gitea name (up to 255 letters, digits, '.', '_', '-'; not '.' or '..'); \
+                 provgate did not ask Gitea",
+                quoted(name)
+            ));
+        }
+    }
+    if !(sha.len() == 40 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))) {
+        return Err(format!(
+            "the revision {} is not 40 lower-case hexadecimal characters; provgate did not ask Gitea",
+            quoted(sha)
+        ));
+    }
+    Ok(())
+}
+
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn normalise_base(base_url: &str) -> anyhow::Result<String> {
+    // The URL itself is not echoed: it might carry a password.
+    let url = Url::parse(base_url)
+        .map_err(|e| anyhow::anyhow!("the Gitea base URL is not a URL ({e}); expected http(s)://host[:port]"))?;
+    let problem = if !matches!(url.scheme(), "http" | "https") {
+        Some("its scheme is not http or https")
+    } else if url.host_str().is_none() {
+        Some("it has no host")
+    } else if !url.username().is_empty() || url.password().is_some() {
+        Some("it carries a user name or password (use GITEA_TOKEN)")
+    } else if url.path() != "/" {
+        Some("it has a path")
+    } else if url.query().is_some() || url.fragment().is_some() {
+        Some("it has a query or fragment")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => anyhow::bail!("the Gitea base URL must be http(s)://host[:port], but {problem}"),
+        None => Ok(url.origin().ascii_serialization()),
+    }
+}
+
+/// Every error in a chain, once each: reqwest's top-level text alone
+/// ("error sending request") does not say what to fix. Callers strip the
+/// URL first; it is already in the reason.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    shorten(&parts.join(": "), 400)
+}
+
+/// Server-supplied text, made safe for a one-line reason.
+fn printable(bytes: &[u8]) -> String {
+    shorten(&String::from_utf8_lossy(bytes), 200)
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    let mut short: String = text
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(max)
+        .collect();
+    if text.chars().count() > max {
+        short.push('…');
+    }
+    short
+}
+
+/// A caller-supplied value quoted and shortened for a reason.
+fn quoted(value: &str) -> String {
+    const MAX: usize = 80;
+    if value.chars().count() > MAX {
+        format!("{:?}…", value.chars().take(MAX).collect::<String>())
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// The synchronous face for the sandbox's host import. It owns a
+/// current-thread runtime, so it must be neither called nor dropped inside an
+/// async task (tokio panics; use [`GiteaClient::commit`] there). Plain and
+/// `spawn_blocking` threads are fine, several at once.
+pub struct BlockingGitea {
+    client: GiteaClient,
+    runtime: Runtime,
+}
+
 impl BlockingGitea {
-    pub fn new(_c: GiteaClient) -> anyhow::Result<Self> {
-        Ok(BlockingGitea)
+    pub fn new(client: GiteaClient) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start the runtime for Gitea look-ups: {e}"))?;
+        Ok(BlockingGitea { client, runtime })
+    }
+
+    pub fn client(&self) -> &GiteaClient {
+        &self.client
     }
 }
+
+impl fmt::Debug for BlockingGitea {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockingGitea").field("client", &self.client).finish()
+    }
+}
+
 impl CommitLookup for BlockingGitea {
-    fn commit(&self, _: &str, _: &str, _: &str) -> Answer {
-        Answer::Unavailable("stub".into())
+    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
+        self.runtime.block_on(self.client.commit(owner, repo, sha))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn token_prints_as_stars() {
+        let token = Token::new("s3cr3t-value".into());
+        assert_eq!(format!("{token} {token:?}"), "*** ***");
+        let client = GiteaClient::new("http://127.0.0.1:1", Some(token), DEFAULT_TIMEOUT).expect("client");
+        assert!(!format!("{client:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn plain_names_and_full_shas_only() {
+        assert!(check_request("org", "my-repo_1.x", SHA).is_ok());
+        for (owner, repo) in [
+            ("", "r"),
+            (".", "r"),
+            ("o", ".."),
+            ("o/x", "r"),
+            ("o", "r?x"),
+            ("o", "r%2F"),
+            ("ö", "r"),
+        ] {
+            assert!(check_request(owner, repo, SHA).is_err(), "{owner}/{repo}");
+        }
+        for sha in [
+            &SHA[..39],
+            &SHA.to_uppercase(),
+            &format!("{SHA}0"),
+            &format!(" {}", &SHA[1..]),
+            "main",
+        ] {
+            assert!(check_request("o", "r", sha).is_err(), "{sha}");
+        }
+    }
+
+    #[test]
+    fn base_url_must_be_scheme_host_and_port() {
+        assert_eq!(
+            normalise_base("https://git.example.org").ok().as_deref(),
+            Some("https://git.example.org")
+        );
+        assert_eq!(
+            normalise_base("http://127.0.0.1:3000/").ok().as_deref(),
+            Some("http://127.0.0.1:3000")
+        );
+        for bad in [
+            "git.example.org",
+            "ftp://git.example.org",
+            "https://user:pw@git.example.org",
+            "https://git.example.org/gitea",
+            "https://git.example.org?x=1",
+            "https://git.example.org#x",
+        ] {
+            let err = normalise_base(bad).expect_err(bad).to_string();
+            assert!(!err.contains("pw@"), "{err}");
+        }
+    }
+
+    #[test]
+    fn token_with_a_newline_is_refused_without_echoing_it() {
+        let err = GiteaClient::new(
+            "https://git.example.org",
+            Some(Token::new("abc\ndef".into())),
+            DEFAULT_TIMEOUT,
+        )
+        .expect_err("newline in token");
+        assert!(!format!("{err:#}").contains("abc"));
+    }
+
+    #[test]
+    fn echoed_token_is_scrubbed_from_outside_text() {
+        let asked = Asked {
+            base: "b",
+            owner: "o",
+            repo: "r",
+            sha: SHA,
+            token_set: true,
+            secret: Some("s3cr3t-value"),
+        };
+        assert_eq!(
+            asked.outside("server said token s3cr3t-value".into()),
+            "server said token ***"
+        );
     }
 }

@@ -1,0 +1,136 @@
+//! Shared test support: the Gitea stand-in, the built-in policy, subjects
+//! and the CLI binary.
+#![allow(dead_code)]
+
+pub mod gitea;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use provgate::lookup::{Answer, CommitLookup};
+use provgate::policy::{Artifact, Limits, Policy, cache::CodeCache};
+use provgate::subject::Subject;
+
+pub const SOURCE: &str = "org.opencontainers.image.source";
+pub const REVISION: &str = "org.opencontainers.image.revision";
+pub const CREATED: &str = "org.opencontainers.image.created";
+pub const RUN_ID: &str = "molecule.workflow.run_id";
+
+pub const SHA: &str = "36b68ae653f75d2ed731081e35541b6f6a0e7c0b";
+pub const DIGEST: &str = "sha256:8cbffb2fd0364dd51e206a3ed61d584d5a7668fb71df7469702d24b6d2536d09";
+pub const GITEA: &str = "https://git.moleculesai.app";
+
+/// The clock every rule test uses: 2026-11-23T10:00:00Z.
+pub fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_428_000)
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Compiled code shared by every test process of this build.
+pub fn cache_dir() -> PathBuf {
+    repo_root().join("target").join("test-code-cache")
+}
+
+/// The built-in policy, compiled once per test binary.
+pub fn policy() -> &'static Policy {
+    static POLICY: OnceLock<Policy> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        Policy::load(
+            Artifact::builtin(),
+            Limits::default(),
+            Some(&CodeCache::new(cache_dir())),
+        )
+        .expect("built-in policy loads")
+    })
+}
+
+/// A subject that passes every rule (with a lookup that finds the commit).
+pub fn good_subject() -> Subject {
+    let labels = BTreeMap::from([
+        (SOURCE.to_string(), format!("{GITEA}/molecule-ai/app")),
+        (REVISION.to_string(), SHA.to_string()),
+        (CREATED.to_string(), "2026-11-01T10:00:00Z".to_string()),
+        (RUN_ID.to_string(), "4242".to_string()),
+    ]);
+    Subject {
+        reference: format!("git.moleculesai.app/molecule-ai/app:staging-{SHA}"),
+        digest: DIGEST.to_string(),
+        labels,
+        pin: None,
+    }
+}
+
+/// A look-up that gives one fixed answer and remembers what it was asked.
+pub struct Scripted {
+    pub answer: Answer,
+    pub asked: Mutex<Vec<(String, String, String)>>,
+}
+
+impl Scripted {
+    pub fn new(answer: Answer) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            answer,
+            asked: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn found() -> Arc<Scripted> {
+        Scripted::new(Answer::Found)
+    }
+
+    pub fn asked(&self) -> Vec<(String, String, String)> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+impl CommitLookup for Scripted {
+    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
+        self.asked.lock().unwrap().push((owner.into(), repo.into(), sha.into()));
+        self.answer.clone()
+    }
+}
+
+/// Runs the real `provgate` binary with the shared code cache and no token.
+pub fn provgate(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    provgate_env(args, stdin, &[])
+}
+
+pub fn provgate_env(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_provgate"));
+    cmd.args(args)
+        .current_dir(repo_root())
+        .env("PROVGATE_CACHE_DIR", cache_dir())
+        .env_remove("GITEA_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("provgate starts");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("provgate runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
