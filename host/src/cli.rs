@@ -35,10 +35,10 @@ pub struct Cli {
 pub enum Command {
     /// Judge one image: from a registry, or from `--inspect` JSON.
     #[command(after_help = "Examples:\n  \
-        provgate verify --inspect docs/examples/verified.json --replay docs/examples/verified.replay.json\n  \
+        provgate verify --inspect docs/examples/verified.json --replay docs/examples/lookups.replay.json\n  \
         docker inspect app:local | provgate verify --inspect - --digest sha256:…\n  \
         provgate verify --inspect img.json --pin-digest sha256:… --pin-source-sha <sha> --format github")]
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
     /// Inspect or build policy artifacts.
     #[command(subcommand)]
     Policy(PolicyCommand),

@@ -51,10 +51,8 @@ pub fn digest(subject: &Subject) -> Finding {
     if !is_sha256_digest(&subject.digest) {
         bad.push(format!("subject digest {}", show(&subject.digest)));
     }
-    if let Some(pin) = &subject.pin {
-        if !is_sha256_digest(&pin.digest) {
-            bad.push(format!("pin digest {}", show(&pin.digest)));
-        }
+    if let Some(pin) = subject.pin.as_ref().filter(|p| !is_sha256_digest(&p.digest)) {
+        bad.push(format!("pin digest {}", show(&pin.digest)));
     }
     if bad.is_empty() {
         let what = if subject.pin.is_some() {
