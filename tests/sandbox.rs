@@ -1,1 +1,589 @@
+//! The sandbox holds: the shipped component can reach nothing but the commit
+//! look-up, and hostile components (built here from WAT) are stopped by fuel,
+//! the memory cap, the stack limit and the look-up cap, or refused at load,
+//! without leaving the host unusable.
 
+mod support;
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use provgate::lookup::NoLookup;
+use provgate::policy::{Artifact, Limits, Origin, Policy, PolicyError};
+use provgate::verdict::{Mode, Status};
+use support::{Scripted, good_subject, now};
+use wasmtime::component::{Component, types::ComponentItem};
+
+/// Small budgets: hostile guests should hit them quickly.
+const SMALL: Limits = Limits {
+    fuel: 50_000_000,
+    memory_bytes: 16 << 20,
+    max_lookups: 4,
+};
+
+/// "Terminates" means well inside this; never a performance assertion.
+const TERMINATES_WITHIN: Duration = Duration::from_secs(20);
+
+const LOOKUP: &str = "provgate:policy/lookup@0.1.0";
+const RULES: &str = "provgate:policy/rules@0.1.0";
+
+fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+// ---------------------------------------------------------------------------
+// Hostile guests: a core module in WAT, wrapped into a component.
+// ---------------------------------------------------------------------------
+
+/// The core module every hostile guest is made from. It implements the
+/// `provgate` world's core ABI (canonical ABI, 32-bit memory):
+///
+/// - `describe: func() -> result<description, string>` flattens to
+///   `() -> i32`: the result has more than one flat value, so the guest
+///   returns a pointer to a return area. The area is a `result` (tag byte at
+///   0, payload at 4) holding a `description` of 48 bytes: four `(ptr, len)`
+///   pairs for name, version, rules and gitea-base-url, one for
+///   allowed-owners, a u32 skew and an enum byte. All zeroes lift as
+///   `Ok(description)` with empty strings and lists, skew 0 and `deny`.
+/// - `evaluate: func(subject, mode) -> result<verdict, string>` has more than
+///   16 flat parameters, so the host copies them into guest memory (through
+///   `cabi_realloc`) and passes one pointer: `(i32) -> i32`. Its result is a
+///   24-byte area (tag at 0; status byte at 4, allowed at 5, event at 8,
+///   findings at 16); all zeroes lift as `Ok(verdict)`: verified, not
+///   allowed, no event, no findings.
+/// - The import `commit-exists(owner, repo, sha) -> commit-answer` lowers to
+///   three `(ptr, len)` pairs plus a pointer to a 12-byte area where the host
+///   writes the answer (tag byte at 0, reason string at 4 and 8).
+///
+/// Memory map: 16.. owner "molecule-ai", 32.. repo "app", 48.. the sha
+/// (40 bytes), 128..140 the look-up answer area, 256..320 an area that stays
+/// zero (both exports return it), the bump heap from 1024.
+///
+/// `{imports}` adds imports, `{describe}` and `{evaluate}` are inserted at
+/// the start of the two exports (they may declare locals first); when a body
+/// falls through, the export returns the zero area.
+const TEMPLATE: &str = r#"
+(module
+  (import "provgate:policy/lookup@0.1.0" "commit-exists"
+    (func $commit_exists (param i32 i32 i32 i32 i32 i32 i32)))
+  {imports}
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (data (i32.const 16) "molecule-ai")
+  (data (i32.const 32) "app")
+  (data (i32.const 48) "36b68ae653f75d2ed731081e35541b6f6a0e7c0b")
+
+  ;; A bump allocator. The host only asks for fresh blocks (old = 0), so
+  ;; the old block is never copied; memory grows when a block needs it.
+  (func (export "cabi_realloc")
+    (param $old i32) (param $old_size i32) (param $align i32) (param $size i32) (result i32)
+    (local $ptr i32) (local $end i32) (local $top i32)
+    (local.set $ptr
+      (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
+               (i32.sub (i32.const 0) (local.get $align))))
+    (local.set $end (i32.add (local.get $ptr) (local.get $size)))
+    (local.set $top (i32.mul (memory.size) (i32.const 65536)))
+    (if (i32.gt_u (local.get $end) (local.get $top))
+      (then
+        (if (i32.eq (memory.grow (i32.shr_u (i32.add (i32.sub (local.get $end) (local.get $top))
+                                                     (i32.const 65535))
+                                            (i32.const 16)))
+                    (i32.const -1))
+          (then unreachable))))
+    (global.set $heap (local.get $end))
+    (local.get $ptr))
+
+  ;; Calls itself until the stack runs out; the add keeps it from being a
+  ;; tail call.
+  (func $descend (param $depth i32) (result i32)
+    (i32.add (call $descend (i32.add (local.get $depth) (i32.const 1))) (i32.const 1)))
+
+  (func (export "provgate:policy/rules@0.1.0#describe") (result i32)
+    {describe}
+    (i32.const 256))
+
+  (func (export "provgate:policy/rules@0.1.0#evaluate") (param $args i32) (result i32)
+    {evaluate}
+    (i32.const 256))
+)
+"#;
+
+/// `evaluate` never finishes.
+const ENDLESS_LOOP: &str = "(loop $forever (br $forever))";
+
+/// `evaluate` grows memory a MiB at a time until a grow is refused (-1),
+/// then returns a verdict: it only gets that far if nothing capped it.
+const MEMORY_BOMB: &str = r#"
+    (block $refused
+      (loop $more
+        (br_if $refused (i32.eq (memory.grow (i32.const 16)) (i32.const -1)))
+        (br $more)))"#;
+
+/// `evaluate` recurses without end.
+const DEEP_RECURSION: &str = "(drop (call $descend (i32.const 0)))";
+
+/// `evaluate` asks about the same commit a thousand times, then returns a
+/// verdict: it only gets that far if nothing capped it.
+const LOOKUP_FLOOD: &str = r#"
+    (local $asked i32)
+    (loop $again
+      (call $commit_exists (i32.const 16) (i32.const 11)   ;; owner
+                           (i32.const 32) (i32.const 3)    ;; repo
+                           (i32.const 48) (i32.const 40)   ;; sha
+                           (i32.const 128))                ;; answer area
+      (local.set $asked (i32.add (local.get $asked) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $asked) (i32.const 1000))))"#;
+
+/// The WIT of this repository, with the `provgate` world selected.
+fn provgate_wit() -> (wit_parser::Resolve, wit_parser::WorldId) {
+    let mut resolve = wit_parser::Resolve::default();
+    let (pkg, _) = resolve
+        .push_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit"))
+        .expect("the WIT package parses");
+    let world = resolve.select_world(&[pkg], Some("provgate")).expect("world provgate");
+    (resolve, world)
+}
+
+/// Fills the template, embeds the world's metadata and encodes a component.
+fn component_for(
+    resolve: &wit_parser::Resolve,
+    world: wit_parser::WorldId,
+    imports: &str,
+    describe: &str,
+    evaluate: &str,
+) -> Vec<u8> {
+    let wat = TEMPLATE
+        .replace("{imports}", imports)
+        .replace("{describe}", describe)
+        .replace("{evaluate}", evaluate);
+    let mut module = wat::parse_str(&wat).unwrap_or_else(|e| panic!("WAT does not parse: {e}\n{wat}"));
+    wit_component::embed_component_metadata(&mut module, resolve, world, wit_component::StringEncoding::UTF8)
+        .expect("component metadata embeds");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|encoder| encoder.validate(true).encode())
+        .unwrap_or_else(|e| panic!("component does not encode: {e:#}"))
+}
+
+/// A component of the `provgate` world with these bodies.
+fn hostile(evaluate: &str, describe: &str) -> Vec<u8> {
+    let (resolve, world) = provgate_wit();
+    component_for(&resolve, world, "", describe, evaluate)
+}
+
+fn artifact(bytes: Vec<u8>, name: &str) -> Artifact {
+    Artifact::from_bytes(Cow::Owned(bytes), Origin::File(PathBuf::from(name)))
+}
+
+fn load(bytes: Vec<u8>, name: &str) -> Result<Policy, PolicyError> {
+    Policy::load(artifact(bytes, name), SMALL, None)
+}
+
+fn load_hostile(evaluate: &str, name: &str) -> Policy {
+    load(hostile(evaluate, ""), name).unwrap_or_else(|e| panic!("{name} should load (its describe is benign): {e}"))
+}
+
+/// Evaluates the good subject; returns the trap message, failing on any
+/// other outcome.
+fn trap_message(policy: &Policy, lookup: Arc<Scripted>) -> String {
+    let started = Instant::now();
+    let result = policy.evaluate(&good_subject(), Mode::Enforce, now(), lookup);
+    assert!(started.elapsed() < TERMINATES_WITHIN, "took {:?}", started.elapsed());
+    match result {
+        Err(PolicyError::Trap(message)) => message,
+        Err(other) => panic!("expected a trap, got another error: {other:?}"),
+        Ok(verdict) => panic!("expected a trap, got a verdict: {verdict:?}"),
+    }
+}
+
+#[test]
+fn the_template_without_hostility_loads_and_evaluates() {
+    // The control: the harness's ABI is right, so every failure below comes
+    // from the hostile body, not from a malformed guest.
+    let policy = load(hostile("", ""), "benign.wasm").expect("benign guest loads");
+    assert_eq!(policy.description().name, "");
+    let lookup = Scripted::found();
+    let verdict = policy
+        .evaluate(&good_subject(), Mode::Enforce, now(), lookup.clone())
+        .expect("benign guest evaluates");
+    assert_eq!(verdict.status, Status::Verified);
+    assert!(!verdict.allowed);
+    assert!(verdict.findings.is_empty());
+    assert!(lookup.asked().is_empty());
+}
+
+#[test]
+fn builtin_component_imports_only_the_commit_lookup() {
+    let engine = wasmtime::Engine::default();
+    let component = Component::new(&engine, &Artifact::builtin().bytes).expect("built-in artifact compiles");
+    let ty = component.component_type();
+
+    let imports: Vec<(&str, ComponentItem)> = ty.imports(&engine).map(|(name, ext)| (name, ext.ty)).collect();
+    let names: Vec<&str> = imports.iter().map(|(name, _)| *name).collect();
+    assert!(names.iter().all(|n| !n.contains("wasi")), "a WASI import: {names:?}");
+    assert_eq!(names, [LOOKUP], "imports");
+    let ComponentItem::ComponentInstance(lookup) = &imports[0].1 else {
+        panic!("{LOOKUP} is not an instance");
+    };
+    let functions: Vec<&str> = lookup
+        .exports(&engine)
+        .filter(|(_, ext)| !matches!(ext.ty, ComponentItem::Type(_) | ComponentItem::Resource(_)))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(functions, ["commit-exists"], "what the look-up instance offers");
+    let commit_exists = lookup.exports(&engine).find(|(n, _)| *n == "commit-exists").unwrap().1;
+    let ComponentItem::ComponentFunc(_) = commit_exists.ty else {
+        panic!("commit-exists is not a function");
+    };
+
+    let exports: Vec<&str> = ty.exports(&engine).map(|(name, _)| name).collect();
+    assert!(exports.contains(&RULES), "exports: {exports:?}");
+}
+
+#[test]
+fn endless_loop_is_stopped_by_fuel() {
+    let policy = load_hostile(ENDLESS_LOOP, "endless-loop.wasm");
+    let message = trap_message(&policy, Scripted::found());
+    assert!(message.contains("fuel"), "{message}");
+}
+
+#[test]
+fn unbounded_memory_growth_is_stopped_by_the_memory_cap() {
+    let policy = load_hostile(MEMORY_BOMB, "memory-bomb.wasm");
+    let message = trap_message(&policy, Scripted::found());
+    assert!(message.contains("memory"), "{message}");
+    assert!(!message.contains("fuel"), "stopped by fuel, not by the cap: {message}");
+}
+
+#[test]
+fn deep_recursion_is_stopped_as_stack_overflow() {
+    let policy = load_hostile(DEEP_RECURSION, "deep-recursion.wasm");
+    let message = trap_message(&policy, Scripted::found());
+    assert!(message.contains("stack"), "{message}");
+}
+
+#[test]
+fn lookup_flood_is_capped_per_evaluation() {
+    let policy = load_hostile(LOOKUP_FLOOD, "lookup-flood.wasm");
+    let max = SMALL.max_lookups as usize;
+
+    let lookup = Scripted::found();
+    let message = trap_message(&policy, lookup.clone());
+    assert!(message.contains("look-ups"), "{message}");
+    let first = lookup.asked().len();
+    assert!((1..=max).contains(&first), "asked {first} times, cap {max}");
+    assert!(
+        lookup
+            .asked()
+            .iter()
+            .all(|(o, r, s)| (o.as_str(), r.as_str(), s.as_str()) == ("molecule-ai", "app", support::SHA)),
+        "the guest's strings reach the host intact: {:?}",
+        lookup.asked()
+    );
+
+    // The cap counts per evaluation: the next one starts from zero again
+    // (it reaches the look-up) and is capped again.
+    let message = trap_message(&policy, lookup.clone());
+    assert!(message.contains("look-ups"), "{message}");
+    let second = lookup.asked().len() - first;
+    assert!((1..=max).contains(&second), "asked {second} times, cap {max}");
+}
+
+#[test]
+fn host_stays_usable_after_a_trap() {
+    let endless = load_hostile(ENDLESS_LOOP, "endless-loop.wasm");
+    let bomb = load_hostile(MEMORY_BOMB, "memory-bomb.wasm");
+    assert!(trap_message(&endless, Scripted::found()).contains("fuel"));
+    assert!(trap_message(&bomb, Scripted::found()).contains("memory"));
+
+    let builtin = Policy::load(Artifact::builtin(), Limits::default(), None).expect("built-in policy loads");
+    let lookup = Scripted::found();
+    let verdict = builtin
+        .evaluate(&good_subject(), Mode::Enforce, now(), lookup.clone())
+        .expect("built-in policy evaluates after a trap");
+    assert_eq!(verdict.status, Status::Verified, "{verdict:#?}");
+    assert!(verdict.allowed);
+    assert_eq!(lookup.asked().len(), 1);
+
+    // No poisoned state: the same hostile policies trap the same way again.
+    assert!(trap_message(&endless, Scripted::found()).contains("fuel"));
+    assert!(trap_message(&bomb, Scripted::found()).contains("memory"));
+}
+
+#[test]
+fn describe_that_loops_fails_to_load() {
+    let started = Instant::now();
+    let result = load(hostile("", ENDLESS_LOOP), "describe-loops.wasm");
+    assert!(started.elapsed() < TERMINATES_WITHIN, "took {:?}", started.elapsed());
+    match result {
+        Err(PolicyError::Trap(message)) => assert!(message.contains("fuel"), "{message}"),
+        Err(other) => panic!("expected a trap, got {other:?}"),
+        Ok(_) => panic!("a policy whose describe never returns loaded"),
+    }
+}
+
+/// Loads a component that imports more than the look-up; its describe
+/// would call the extra import and then trap, so an `Invalid` (not a
+/// `Trap`) shows none of it ran.
+fn assert_refused(bytes: Vec<u8>, name: &str, import: &str) {
+    match load(bytes, name) {
+        Err(PolicyError::Invalid { reason, .. }) => assert!(reason.contains(import), "{reason}"),
+        Err(other) => panic!("expected the component to be refused at link time, got {other:?}"),
+        Ok(_) => panic!("a component importing {import} loaded"),
+    }
+}
+
+#[test]
+fn component_with_a_wasi_import_is_refused() {
+    let (mut resolve, _) = provgate_wit();
+    resolve
+        .push_str(
+            "wasi-cli.wit",
+            "package wasi:cli@0.2.0;
+             interface environment {
+                 get-environment: func() -> list<tuple<string, string>>;
+             }",
+        )
+        .expect("wasi:cli parses");
+    let pkg = resolve
+        .push_str(
+            "sneaky.wit",
+            "package hostile:guest;
+             world sneaky {
+                 include provgate:policy/provgate@0.1.0;
+                 import wasi:cli/environment@0.2.0;
+             }",
+        )
+        .expect("the sneaky world parses");
+    let world = resolve.select_world(&[pkg], Some("sneaky")).expect("world sneaky");
+    let bytes = component_for(
+        &resolve,
+        world,
+        // A list result lowers to a pointer to an (address, count) area.
+        r#"(import "wasi:cli/environment@0.2.0" "get-environment" (func $get_environment (param i32)))"#,
+        "(call $get_environment (i32.const 128)) unreachable",
+        "",
+    );
+    assert_refused(bytes, "wasi-import.wasm", "wasi:cli/environment");
+}
+
+#[test]
+fn lookup_interface_with_an_extra_function_is_refused() {
+    // Same import name as the real one, one more capability inside it.
+    let wit = std::fs::read_to_string(repo_path("wit/provgate.wit")).expect("read the WIT");
+    let commit_exists = "commit-exists: func(owner: string, repo: string, sha: string) -> commit-answer;";
+    assert!(wit.contains(commit_exists), "the WIT's look-up changed; update this test");
+    let wit = wit.replace(
+        commit_exists,
+        &format!("{commit_exists}\n    fetch: func(url: string) -> list<u8>;"),
+    );
+    let mut resolve = wit_parser::Resolve::default();
+    let pkg = resolve.push_str("provgate-plus.wit", &wit).expect("the widened WIT parses");
+    let world = resolve.select_world(&[pkg], Some("provgate")).expect("world provgate");
+    let bytes = component_for(
+        &resolve,
+        world,
+        r#"(import "provgate:policy/lookup@0.1.0" "fetch" (func $fetch (param i32 i32 i32)))"#,
+        "(call $fetch (i32.const 16) (i32.const 11) (i32.const 128)) unreachable",
+        "",
+    );
+    assert_refused(bytes, "extra-lookup-function.wasm", "fetch");
+}
+
+// ---------------------------------------------------------------------------
+// Damaged artifacts.
+// ---------------------------------------------------------------------------
+
+fn leb_u32(bytes: &[u8], pos: &mut usize) -> u32 {
+    let mut value = 0u32;
+    for shift in (0..35).step_by(7) {
+        let byte = bytes[*pos];
+        *pos += 1;
+        value |= u32::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return value;
+        }
+    }
+    panic!("LEB128 too long at {pos}");
+}
+
+/// `(id, content)` of each section between `range.start` (just past an
+/// 8-byte preamble) and `range.end`.
+fn sections(bytes: &[u8], range: Range<usize>) -> Vec<(u8, Range<usize>)> {
+    let mut out = Vec::new();
+    let mut pos = range.start + 8;
+    while pos < range.end {
+        let id = bytes[pos];
+        pos += 1;
+        let size = leb_u32(bytes, &mut pos) as usize;
+        out.push((id, pos..pos + size));
+        pos += size;
+    }
+    out
+}
+
+/// Position of the size field of the middle function body in the code
+/// section of the component's largest core module (the rules).
+fn middle_body_size_field(component: &[u8]) -> usize {
+    const CORE_MODULE: u8 = 1;
+    const CODE: u8 = 10;
+    let module = sections(component, 0..component.len())
+        .into_iter()
+        .filter(|(id, _)| *id == CORE_MODULE)
+        .map(|(_, range)| range)
+        .max_by_key(|range| range.len())
+        .expect("a core module");
+    let code = sections(component, module)
+        .into_iter()
+        .find(|(id, _)| *id == CODE)
+        .expect("a code section")
+        .1;
+    let mut pos = code.start;
+    let count = leb_u32(component, &mut pos);
+    let mut size_fields = Vec::new();
+    for _ in 0..count {
+        size_fields.push(pos);
+        let size = leb_u32(component, &mut pos) as usize;
+        pos += size;
+    }
+    assert_eq!(pos, code.end, "the code section parses");
+    size_fields[size_fields.len() / 2]
+}
+
+#[test]
+fn truncated_and_bit_flipped_artifacts_are_refused() {
+    let builtin = Artifact::builtin().bytes.into_owned();
+
+    let truncated = builtin[..builtin.len() / 2].to_vec();
+    let preamble_only = builtin[..8].to_vec();
+    // Flipping the low bit of a function body's size moves its end by one
+    // byte: the body no longer ends at its `end`, so it cannot validate.
+    let mut flipped = builtin.clone();
+    let at = middle_body_size_field(&flipped);
+    flipped[at] ^= 1;
+    // Not wasm at all, and garbage behind a valid component preamble.
+    let json = std::fs::read(repo_path("tests/data/inspect/buildx-single.json")).expect("fixture");
+    let mut garbage = builtin[..8].to_vec();
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    garbage.extend((0..4096).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    }));
+
+    for (name, bytes) in [
+        ("truncated to half", truncated),
+        ("only the preamble", preamble_only),
+        ("a body size flipped in the middle of the code", flipped),
+        ("a JSON file", json),
+        ("random bytes behind a component preamble", garbage),
+        ("an empty file", Vec::new()),
+    ] {
+        match load(bytes, name) {
+            Err(PolicyError::Invalid { .. }) => {}
+            Err(other) => panic!("{name}: refused, but not as an invalid component: {other:?}"),
+            Ok(policy) => {
+                let verdict = policy.evaluate(&good_subject(), Mode::Enforce, now(), Arc::new(NoLookup("test")));
+                panic!("{name}: loaded, and evaluated to {verdict:?}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The real binary with a hostile artifact.
+// ---------------------------------------------------------------------------
+
+struct Run {
+    status: ExitStatus,
+    stderr: String,
+    took: Duration,
+}
+
+/// Runs `provgate` with a fresh code cache; kills it if it outlives a minute.
+fn provgate(args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stderr_path = dir.path().join("stderr");
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_provgate"))
+        .args(args)
+        .env("PROVGATE_CACHE_DIR", dir.path().join("cache"))
+        .env_remove("GITEA_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("provgate starts");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for provgate") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().expect("kill provgate");
+            child.wait().expect("reap provgate");
+            panic!("provgate {args:?} still ran after a minute");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = started.elapsed();
+    let stderr = std::fs::read_to_string(&stderr_path).expect("read stderr");
+    Run { status, stderr, took }
+}
+
+fn fixture() -> String {
+    repo_path("tests/data/inspect/buildx-single.json").display().to_string()
+}
+
+fn replay() -> String {
+    repo_path("docs/examples/lookups.replay.json").display().to_string()
+}
+
+/// `provgate verify` of the good fixture under a hostile policy file.
+fn verify_with_policy(bytes: Vec<u8>) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hostile.wasm");
+    std::fs::write(&path, bytes).expect("write the hostile artifact");
+    let path = path.display().to_string();
+    provgate(&["verify", "--inspect", &fixture(), "--policy", &path, "--replay", &replay()])
+}
+
+#[test]
+fn cli_exits_3_when_the_policy_loops_forever() {
+    let run = verify_with_policy(hostile(ENDLESS_LOOP, ""));
+    eprintln!("endless loop under the default budget: provgate ran {:?}", run.took);
+    assert_eq!(run.status.code(), Some(3), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("fuel"), "{}", run.stderr);
+    assert!(run.took < TERMINATES_WITHIN, "took {:?}", run.took);
+}
+
+#[test]
+fn cli_exits_3_when_the_policy_grows_memory_without_end() {
+    let run = verify_with_policy(hostile(MEMORY_BOMB, ""));
+    assert_eq!(run.status.code(), Some(3), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("memory"), "{}", run.stderr);
+    assert!(run.took < TERMINATES_WITHIN, "took {:?}", run.took);
+}
+
+#[test]
+fn policy_digest_mismatch_exits_3() {
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    let run = provgate(&[
+        "verify",
+        "--inspect",
+        &fixture(),
+        "--replay",
+        &replay(),
+        "--policy-digest",
+        &zeros,
+    ]);
+    assert_eq!(run.status.code(), Some(3), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains(&zeros), "{}", run.stderr);
+    assert!(run.stderr.contains(&Artifact::builtin().digest), "{}", run.stderr);
+}
