@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use provgate::lookup::NoLookup;
 use provgate::policy::{Artifact, Limits, Origin, Policy, PolicyError};
-use provgate::verdict::{Mode, Status};
+use provgate::verdict::{Mode, Status, Verdict};
 use support::{Scripted, good_subject, now};
 use wasmtime::component::{Component, types::ComponentItem};
 
@@ -115,12 +115,14 @@ const TEMPLATE: &str = r#"
 /// `evaluate` never finishes.
 const ENDLESS_LOOP: &str = "(loop $forever (br $forever))";
 
-/// `evaluate` grows memory a MiB at a time until a grow is refused (-1),
-/// then returns a verdict: it only gets that far if nothing capped it.
+/// `evaluate` grows memory a MiB (16 pages) at a time until it holds
+/// 256 MiB (4096 pages), far past any cap used here, then returns a
+/// verdict: it only gets that far if nothing capped it.
 const MEMORY_BOMB: &str = r#"
-    (block $refused
+    (block $done
       (loop $more
-        (br_if $refused (i32.eq (memory.grow (i32.const 16)) (i32.const -1)))
+        (br_if $done (i32.ge_u (memory.size) (i32.const 4096)))
+        (br_if $done (i32.eq (memory.grow (i32.const 16)) (i32.const -1)))
         (br $more)))"#;
 
 /// `evaluate` recurses without end.
@@ -183,17 +185,40 @@ fn load(bytes: Vec<u8>, name: &str) -> Result<Policy, PolicyError> {
     Policy::load(artifact(bytes, name), SMALL, None)
 }
 
-fn load_hostile(evaluate: &str, name: &str) -> Policy {
-    load(hostile(evaluate, ""), name).unwrap_or_else(|e| panic!("{name} should load (its describe is benign): {e}"))
+fn load_hostile(evaluate: &str, name: &str) -> Arc<Policy> {
+    load_hostile_with(evaluate, name, SMALL)
+}
+
+fn load_hostile_with(evaluate: &str, name: &str, limits: Limits) -> Arc<Policy> {
+    let policy = Policy::load(artifact(hostile(evaluate, ""), name), limits, None)
+        .unwrap_or_else(|e| panic!("{name} should load (its describe is benign): {e}"));
+    Arc::new(policy)
+}
+
+/// Runs `f` on a thread of its own and fails the test when it has not
+/// finished within [`TERMINATES_WITHIN`] (a runaway thread is left behind
+/// until the test process exits), so a missing limit fails instead of hanging.
+fn within_deadline<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(TERMINATES_WITHIN)
+        .unwrap_or_else(|e| panic!("{what} did not finish within {TERMINATES_WITHIN:?}: {e}"))
+}
+
+/// Evaluates the good subject, under the deadline.
+fn evaluate(policy: &Arc<Policy>, lookup: Arc<Scripted>) -> Result<Verdict, PolicyError> {
+    let policy = policy.clone();
+    within_deadline("evaluate", move || {
+        policy.evaluate(&good_subject(), Mode::Enforce, now(), lookup)
+    })
 }
 
 /// Evaluates the good subject; returns the trap message, failing on any
 /// other outcome.
-fn trap_message(policy: &Policy, lookup: Arc<Scripted>) -> String {
-    let started = Instant::now();
-    let result = policy.evaluate(&good_subject(), Mode::Enforce, now(), lookup);
-    assert!(started.elapsed() < TERMINATES_WITHIN, "took {:?}", started.elapsed());
-    match result {
+fn trap_message(policy: &Arc<Policy>, lookup: Arc<Scripted>) -> String {
+    match evaluate(policy, lookup) {
         Err(PolicyError::Trap(message)) => message,
         Err(other) => panic!("expected a trap, got another error: {other:?}"),
         Ok(verdict) => panic!("expected a trap, got a verdict: {verdict:?}"),
@@ -315,11 +340,28 @@ fn host_stays_usable_after_a_trap() {
 }
 
 #[test]
+fn memory_bomb_and_lookup_flood_finish_when_their_limit_is_lifted() {
+    // The other half of the two tests above: these guests really do grow
+    // and ask without end, so only the caps stop them there.
+    let lifted = Limits {
+        memory_bytes: 1 << 30,
+        max_lookups: 10_000,
+        ..SMALL
+    };
+    let bomb = load_hostile_with(MEMORY_BOMB, "memory-bomb.wasm", lifted);
+    let verdict = evaluate(&bomb, Scripted::found()).expect("with no memory cap the bomb runs to its end");
+    assert_eq!(verdict.status, Status::Verified);
+
+    let flood = load_hostile_with(LOOKUP_FLOOD, "lookup-flood.wasm", lifted);
+    let lookup = Scripted::found();
+    evaluate(&flood, lookup.clone()).expect("with no look-up cap the flood runs to its end");
+    assert_eq!(lookup.asked().len(), 1000);
+}
+
+#[test]
 fn describe_that_loops_fails_to_load() {
-    let started = Instant::now();
-    let result = load(hostile("", ENDLESS_LOOP), "describe-loops.wasm");
-    assert!(started.elapsed() < TERMINATES_WITHIN, "took {:?}", started.elapsed());
-    match result {
+    let bytes = hostile("", ENDLESS_LOOP);
+    match within_deadline("load", move || load(bytes, "describe-loops.wasm")) {
         Err(PolicyError::Trap(message)) => assert!(message.contains("fuel"), "{message}"),
         Err(other) => panic!("expected a trap, got {other:?}"),
         Ok(_) => panic!("a policy whose describe never returns loaded"),
@@ -376,13 +418,18 @@ fn lookup_interface_with_an_extra_function_is_refused() {
     // Same import name as the real one, one more capability inside it.
     let wit = std::fs::read_to_string(repo_path("wit/provgate.wit")).expect("read the WIT");
     let commit_exists = "commit-exists: func(owner: string, repo: string, sha: string) -> commit-answer;";
-    assert!(wit.contains(commit_exists), "the WIT's look-up changed; update this test");
+    assert!(
+        wit.contains(commit_exists),
+        "the WIT's look-up changed; update this test"
+    );
     let wit = wit.replace(
         commit_exists,
         &format!("{commit_exists}\n    fetch: func(url: string) -> list<u8>;"),
     );
     let mut resolve = wit_parser::Resolve::default();
-    let pkg = resolve.push_str("provgate-plus.wit", &wit).expect("the widened WIT parses");
+    let pkg = resolve
+        .push_str("provgate-plus.wit", &wit)
+        .expect("the widened WIT parses");
     let world = resolve.select_world(&[pkg], Some("provgate")).expect("world provgate");
     let bytes = component_for(
         &resolve,
@@ -426,17 +473,17 @@ fn sections(bytes: &[u8], range: Range<usize>) -> Vec<(u8, Range<usize>)> {
     out
 }
 
-/// Position of the size field of the middle function body in the code
-/// section of the component's largest core module (the rules).
-fn middle_body_size_field(component: &[u8]) -> usize {
+/// The middle function body in the code section of the component's largest
+/// core module (the rules): the position of its size field and its bytes.
+fn middle_function_body(component: &[u8]) -> (usize, Range<usize>) {
     const CORE_MODULE: u8 = 1;
     const CODE: u8 = 10;
     let module = sections(component, 0..component.len())
         .into_iter()
         .filter(|(id, _)| *id == CORE_MODULE)
-        .map(|(_, range)| range)
-        .max_by_key(|range| range.len())
-        .expect("a core module");
+        .max_by_key(|(_, range)| range.len())
+        .expect("a core module")
+        .1;
     let code = sections(component, module)
         .into_iter()
         .find(|(id, _)| *id == CODE)
@@ -444,14 +491,15 @@ fn middle_body_size_field(component: &[u8]) -> usize {
         .1;
     let mut pos = code.start;
     let count = leb_u32(component, &mut pos);
-    let mut size_fields = Vec::new();
+    let mut bodies = Vec::new();
     for _ in 0..count {
-        size_fields.push(pos);
+        let size_field = pos;
         let size = leb_u32(component, &mut pos) as usize;
+        bodies.push((size_field, pos..pos + size));
         pos += size;
     }
     assert_eq!(pos, code.end, "the code section parses");
-    size_fields[size_fields.len() / 2]
+    bodies.swap_remove(bodies.len() / 2)
 }
 
 #[test]
@@ -462,9 +510,14 @@ fn truncated_and_bit_flipped_artifacts_are_refused() {
     let preamble_only = builtin[..8].to_vec();
     // Flipping the low bit of a function body's size moves its end by one
     // byte: the body no longer ends at its `end`, so it cannot validate.
-    let mut flipped = builtin.clone();
-    let at = middle_body_size_field(&flipped);
-    flipped[at] ^= 1;
+    let (size_field, body) = middle_function_body(&builtin);
+    let mut size_flipped = builtin.clone();
+    size_flipped[size_field] ^= 1;
+    // Flipping every bit of the body's final `end` (0x0b) leaves the module
+    // well formed but the function unterminated.
+    let mut end_flipped = builtin.clone();
+    assert_eq!(end_flipped[body.end - 1], 0x0b, "a function body ends with `end`");
+    end_flipped[body.end - 1] ^= 0xff;
     // Not wasm at all, and garbage behind a valid component preamble.
     let json = std::fs::read(repo_path("tests/data/inspect/buildx-single.json")).expect("fixture");
     let mut garbage = builtin[..8].to_vec();
@@ -479,7 +532,8 @@ fn truncated_and_bit_flipped_artifacts_are_refused() {
     for (name, bytes) in [
         ("truncated to half", truncated),
         ("only the preamble", preamble_only),
-        ("a body size flipped in the middle of the code", flipped),
+        ("a body size flipped in the middle of the code", size_flipped),
+        ("the `end` of a body in the middle of the code flipped", end_flipped),
         ("a JSON file", json),
         ("random bytes behind a component preamble", garbage),
         ("an empty file", Vec::new()),
@@ -551,7 +605,15 @@ fn verify_with_policy(bytes: Vec<u8>) -> Run {
     let path = dir.path().join("hostile.wasm");
     std::fs::write(&path, bytes).expect("write the hostile artifact");
     let path = path.display().to_string();
-    provgate(&["verify", "--inspect", &fixture(), "--policy", &path, "--replay", &replay()])
+    provgate(&[
+        "verify",
+        "--inspect",
+        &fixture(),
+        "--policy",
+        &path,
+        "--replay",
+        &replay(),
+    ])
 }
 
 #[test]
@@ -564,7 +626,7 @@ fn cli_exits_3_when_the_policy_loops_forever() {
 }
 
 #[test]
-fn cli_exits_3_when_the_policy_grows_memory_without_end() {
+fn cli_exits_3_when_the_policy_grows_memory_past_the_cap() {
     let run = verify_with_policy(hostile(MEMORY_BOMB, ""));
     assert_eq!(run.status.code(), Some(3), "stderr: {}", run.stderr);
     assert!(run.stderr.contains("memory"), "{}", run.stderr);

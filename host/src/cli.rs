@@ -34,10 +34,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Judge one image: from a registry, or from `--inspect` JSON.
-    #[command(after_help = "Examples:\n  \
+    #[command(
+        after_help = "Registry credentials are read like docker does: $DOCKER_CONFIG/config.json \
+        or ~/.docker/config.json (auths, credential helpers). The Gitea token comes from GITEA_TOKEN.\n\n\
+        Examples:\n  \
+        provgate verify registry.example/molecule-ai/app:staging-<sha> --format github\n  \
+        provgate verify 127.0.0.1:5000/molecule-ai/app@sha256:… --insecure-registry 127.0.0.1:5000\n  \
         provgate verify --inspect docs/examples/verified.json --replay docs/examples/lookups.replay.json\n  \
         docker inspect app:local | provgate verify --inspect - --digest sha256:…\n  \
-        provgate verify --inspect img.json --pin-digest sha256:… --pin-source-sha <sha> --format github")]
+        provgate verify --inspect img.json --pin-digest sha256:… --pin-source-sha <sha> --format github"
+    )]
     Verify(Box<VerifyArgs>),
     /// Inspect or build policy artifacts.
     #[command(subcommand)]
@@ -104,6 +110,14 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     pub policy: PolicyArgs,
+
+    /// Allow plain HTTP to this registry (HOST:PORT); repeatable. HTTPS otherwise.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+
+    /// Total time allowed for fetching the image from its registry.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub registry_timeout: f64,
 
     /// Total time allowed for one Gitea look-up.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]

@@ -51,8 +51,10 @@ fn text(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
     writeln!(out, "{headline}  {}  — {decision}", v.subject.reference)?;
     writeln!(out, "  event     {}", v.event)?;
     writeln!(out, "  digest    {}", v.subject.digest)?;
-    if let Some(platform) = &v.subject.platform {
-        writeln!(out, "  platform  {platform}")?;
+    match (&v.subject.platform, &v.subject.platform_digest) {
+        (Some(platform), Some(digest)) => writeln!(out, "  platform  {platform} (manifest {digest})")?,
+        (Some(platform), None) => writeln!(out, "  platform  {platform}")?,
+        _ => {}
     }
     writeln!(
         out,

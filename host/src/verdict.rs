@@ -71,6 +71,9 @@ pub struct VerdictSubject {
     /// For a multi-platform image: the platform whose labels were judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// That platform's own manifest digest, when the registry told us.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_digest: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gitea;
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -8,7 +8,7 @@ use anyhow::{Context, anyhow};
 
 use crate::cli::VerifyArgs;
 use crate::exit::{Exit, Failure};
-use crate::input::{self, inspect};
+use crate::input::{self, inspect, registry};
 use crate::lookup::gitea::{BlockingGitea, GiteaClient, Token};
 use crate::lookup::replay::{Recorder, Recording, Replay};
 use crate::lookup::{CommitLookup, Memo};
@@ -33,10 +33,7 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
     let lookup: Arc<dyn CommitLookup> = match &replay {
         Some(recording) => Arc::new(Replay::new(recording)),
         None => {
-            let timeout = Duration::try_from_secs_f64(args.gitea_timeout)
-                .ok()
-                .filter(|t| !t.is_zero())
-                .ok_or_else(|| Failure::usage(anyhow!("--gitea-timeout must be a positive number of seconds")))?;
+            let timeout = seconds(args.gitea_timeout, "--gitea-timeout")?;
             let base = &policy.description().settings.gitea_base_url;
             let client = GiteaClient::new(base, Token::from_env(), timeout).map_err(Failure::usage)?;
             let gitea = Memo::new(BlockingGitea::new(client).map_err(Failure::usage)?);
@@ -47,7 +44,10 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
     };
 
     let mut verdict = policy.evaluate(&subject, args.mode, now, lookup)?;
-    verdict.subject.platform = platform;
+    if let Some((platform, digest)) = platform {
+        verdict.subject.platform = Some(platform);
+        verdict.subject.platform_digest = Some(digest).filter(|d| !d.is_empty());
+    }
 
     if let (Some(path), Some(recorder)) = (&args.record, &recorder) {
         let recording = recorder.recording(Some(humantime::format_rfc3339_seconds(now).to_string()));
@@ -62,8 +62,16 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
     Ok(if verdict.allowed { Exit::Allowed } else { Exit::Denied })
 }
 
-/// The subject and, for a multi-platform image, the platform judged.
-fn gather(args: &VerifyArgs) -> Result<(Subject, Option<String>), Failure> {
+fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| Failure::usage(anyhow!("{flag} must be a positive number of seconds")))
+}
+
+/// The subject and, for a multi-platform image, the platform judged (and
+/// its manifest digest, when it came from a registry).
+fn gather(args: &VerifyArgs) -> Result<(Subject, Option<(String, String)>), Failure> {
     let (mut subject, platform) = match (&args.inspect, &args.image) {
         (Some(path), _) => {
             let json = input::read_file_or_stdin(path).map_err(Failure::usage)?;
@@ -76,12 +84,30 @@ fn gather(args: &VerifyArgs) -> Result<(Subject, Option<String>), Failure> {
                 .with_context(|| format!("--inspect {path}"))
                 .map_err(Failure::usage)?;
             tracing::info!(shape = %inspected.shape, "read the image's facts");
-            (inspected.subject, inspected.platform)
+            (inspected.subject, inspected.platform.map(|p| (p, String::new())))
         }
         (None, Some(image)) => {
-            return Err(Failure::usage(anyhow!(
-                "fetching {image} from a registry is not available in this build yet; use --inspect"
-            )));
+            let opts = registry::RegistryOptions {
+                platform: args.platform.clone(),
+                insecure: args.insecure_registry.clone(),
+                timeout: seconds(args.registry_timeout, "--registry-timeout")?,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")
+                .map_err(Failure::usage)?;
+            let fetched = runtime.block_on(registry::fetch(image, &opts)).map_err(|e| {
+                if e.is_input_error() {
+                    Failure::usage(e)
+                } else {
+                    Failure::fetch(e)
+                }
+            })?;
+            if let Some((platform, digest)) = &fetched.platform {
+                tracing::info!(%platform, %digest, "judging one platform of the index");
+            }
+            (fetched.subject, fetched.platform)
         }
         (None, None) => return Err(Failure::usage(anyhow!("give an IMAGE_REF or --inspect FILE"))),
     };

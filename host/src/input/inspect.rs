@@ -269,7 +269,7 @@ fn choose_platform(mut image: Map<String, Value>, wanted: &str) -> Result<(Strin
 
 /// The normal form containerd's `platforms.Normalize` gives, which is how
 /// buildx writes its platform keys.
-fn normalize_platform(platform: &str) -> String {
+pub(crate) fn normalize_platform(platform: &str) -> String {
     let lower = platform.to_ascii_lowercase();
     let mut parts = lower.split('/');
     let (Some(os), Some(arch), variant, None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {

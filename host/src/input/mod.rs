@@ -1,6 +1,7 @@
 //! Where subjects come from: offline JSON (`inspect`) or a registry.
 
 pub mod inspect;
+pub mod registry;
 
 use std::io::Read;
 

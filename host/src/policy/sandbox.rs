@@ -259,6 +259,7 @@ impl Policy {
                 reference: subject.reference.clone(),
                 digest: subject.digest.clone(),
                 platform: None,
+                platform_digest: None,
             },
             policy: PolicyRef {
                 name: self.description.name.clone(),

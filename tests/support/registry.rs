@@ -1,0 +1,1 @@
+//! A real OCI registry for tests (being written).
