@@ -44,6 +44,16 @@ impl Subject {
     }
 }
 
+/// The four provenance labels, looked up once per verdict (a label may be
+/// a megabyte of white space: don't scan it once per rule).
+#[derive(Clone, Copy, Debug)]
+pub struct Provenance<'a> {
+    pub source: Option<&'a str>,
+    pub revision: Option<&'a str>,
+    pub created: Option<&'a str>,
+    pub run_id: Option<&'a str>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Enforce,

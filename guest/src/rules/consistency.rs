@@ -1,12 +1,12 @@
 //! `pin.consistent` and `tag.consistent`: the facts the caller holds must
 //! agree with the labels. Nothing to compare means skipped.
 
-use crate::model::{Finding, Outcome, Subject};
+use crate::model::{Finding, Outcome, Provenance, Subject};
 use crate::rules::formats::is_lower_hex;
-use crate::rules::{ID_PIN_CONSISTENT, ID_TAG_CONSISTENT, REVISION};
+use crate::rules::{ID_PIN_CONSISTENT, ID_TAG_CONSISTENT};
 use crate::show::show;
 
-pub fn pin(subject: &Subject) -> Finding {
+pub fn pin(subject: &Subject, labels: &Provenance<'_>) -> Finding {
     let Some(pin) = &subject.pin else {
         return Finding::new(ID_PIN_CONSISTENT, Outcome::Skipped, "no pin given");
     };
@@ -19,7 +19,7 @@ pub fn pin(subject: &Subject) -> Finding {
         ));
     }
     let pin_sha = pin.source_sha.as_deref().filter(|s| !s.trim().is_empty());
-    let revision = subject.label(REVISION);
+    let revision = labels.revision;
     let mut notes = String::new();
     match (pin_sha, revision) {
         (Some(sha), Some(rev)) if sha != rev => {
@@ -59,7 +59,7 @@ fn embedded_sha(tag: &str) -> Option<&str> {
     (7..=40).any(|n| is_lower_hex(hex, n)).then_some(hex)
 }
 
-pub fn tag(subject: &Subject) -> Finding {
+pub fn tag(subject: &Subject, labels: &Provenance<'_>) -> Finding {
     let Some(tag) = tag_of(&subject.reference) else {
         return Finding::new(ID_TAG_CONSISTENT, Outcome::Skipped, "the reference has no tag");
     };
@@ -70,7 +70,7 @@ pub fn tag(subject: &Subject) -> Finding {
             format!("tag {} embeds no commit SHA", show(tag)),
         );
     };
-    let Some(rev) = subject.label(REVISION).filter(|r| is_lower_hex(r, 40)) else {
+    let Some(rev) = labels.revision.filter(|r| is_lower_hex(r, 40)) else {
         return Finding::new(
             ID_TAG_CONSISTENT,
             Outcome::Skipped,

@@ -1,7 +1,7 @@
 //! The format rules: `revision.format`, `digest.format`, `created.format`,
 //! `run_id.format`. A missing label skips its rule (labels.present reports it).
 
-use crate::model::{Finding, Outcome, Subject};
+use crate::model::{Finding, Instant, Outcome, Provenance, Subject};
 use crate::rules::time::{format_utc, parse_rfc3339};
 use crate::rules::{
     CREATED, ID_CREATED_FORMAT, ID_DIGEST_FORMAT, ID_REVISION_FORMAT, ID_RUN_ID_FORMAT, REVISION, RUN_ID,
@@ -23,8 +23,8 @@ fn skipped(rule: &'static str, label: &str) -> Finding {
     Finding::new(rule, Outcome::Skipped, format!("no {label} label (see labels.present)"))
 }
 
-pub fn revision(subject: &Subject) -> Finding {
-    let Some(rev) = subject.label(REVISION) else {
+pub fn revision(labels: &Provenance<'_>) -> Finding {
+    let Some(rev) = labels.revision else {
         return skipped(ID_REVISION_FORMAT, REVISION);
     };
     if is_lower_hex(rev, 40) {
@@ -70,8 +70,8 @@ pub fn digest(subject: &Subject) -> Finding {
     }
 }
 
-pub fn created(subject: &Subject, settings: &Settings) -> Finding {
-    let Some(created) = subject.label(CREATED) else {
+pub fn created(labels: &Provenance<'_>, now: Instant, settings: &Settings) -> Finding {
+    let Some(created) = labels.created else {
         return skipped(ID_CREATED_FORMAT, CREATED);
     };
     let at = match parse_rfc3339(created) {
@@ -85,7 +85,7 @@ pub fn created(subject: &Subject, settings: &Settings) -> Finding {
         }
     };
     let skew = i128::from(settings.created_max_skew_seconds);
-    let ahead_ns = at - subject.now.as_nanos();
+    let ahead_ns = at - now.as_nanos();
     if ahead_ns > skew * 1_000_000_000 {
         let ahead = (ahead_ns + 999_999_999) / 1_000_000_000;
         Finding::new(
@@ -94,7 +94,7 @@ pub fn created(subject: &Subject, settings: &Settings) -> Finding {
             format!(
                 "created {} is {ahead} s after the host's clock ({}), more than the allowed skew of {skew} s",
                 show(created),
-                format_utc(subject.now.seconds)
+                format_utc(now.seconds)
             ),
         )
     } else {
@@ -106,8 +106,8 @@ pub fn created(subject: &Subject, settings: &Settings) -> Finding {
     }
 }
 
-pub fn run_id(subject: &Subject) -> Finding {
-    let Some(id) = subject.label(RUN_ID) else {
+pub fn run_id(labels: &Provenance<'_>) -> Finding {
+    let Some(id) = labels.run_id else {
         return skipped(ID_RUN_ID_FORMAT, RUN_ID);
     };
     let digits_only = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());

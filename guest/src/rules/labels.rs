@@ -1,14 +1,18 @@
 //! `labels.present`.
 
-use crate::model::{Finding, Outcome, Subject};
-use crate::rules::{ID_LABELS_PRESENT, REQUIRED_LABELS};
+use crate::model::{Finding, Outcome, Provenance};
+use crate::rules::{CREATED, ID_LABELS_PRESENT, REVISION, RUN_ID, SOURCE};
 
-pub fn present(subject: &Subject) -> Finding {
-    let missing: Vec<&str> = REQUIRED_LABELS
-        .iter()
-        .copied()
-        .filter(|key| subject.label(key).is_none())
-        .collect();
+pub fn present(labels: &Provenance<'_>) -> Finding {
+    let missing: Vec<&str> = [
+        (SOURCE, labels.source),
+        (REVISION, labels.revision),
+        (CREATED, labels.created),
+        (RUN_ID, labels.run_id),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| value.is_none().then_some(key))
+    .collect();
     if missing.is_empty() {
         Finding::new(ID_LABELS_PRESENT, Outcome::Pass, "all 4 provenance labels are present")
     } else {

@@ -6,14 +6,13 @@ pub mod labels;
 pub mod source;
 pub mod time;
 
-use crate::model::{CommitAnswer, Finding, Outcome, Subject};
+use crate::model::{CommitAnswer, Finding, Outcome, Provenance, Subject};
 use crate::settings::Settings;
 
 pub const SOURCE: &str = "org.opencontainers.image.source";
 pub const REVISION: &str = "org.opencontainers.image.revision";
 pub const CREATED: &str = "org.opencontainers.image.created";
 pub const RUN_ID: &str = "molecule.workflow.run_id";
-pub const REQUIRED_LABELS: [&str; 4] = [SOURCE, REVISION, CREATED, RUN_ID];
 
 pub const ID_LABELS_PRESENT: &str = "labels.present";
 pub const ID_REVISION_FORMAT: &str = "revision.format";
@@ -45,18 +44,21 @@ pub fn run(
     settings: &Settings,
     lookup: &mut dyn FnMut(&str, &str, &str) -> CommitAnswer,
 ) -> Vec<Finding> {
-    let revision = formats::revision(subject);
-    let (trusted, repo) = source::check(subject, settings);
-    let resolves = match (&repo, revision.outcome) {
-        (Some(repo), Outcome::Pass) => {
-            let sha = subject.label(REVISION).unwrap_or_default();
-            resolve(
-                lookup(repo.owner, repo.name, sha),
-                &settings.base.to_string(),
-                repo,
-                sha,
-            )
-        }
+    let labels = Provenance {
+        source: subject.label(SOURCE),
+        revision: subject.label(REVISION),
+        created: subject.label(CREATED),
+        run_id: subject.label(RUN_ID),
+    };
+    let revision = formats::revision(&labels);
+    let (trusted, repo) = source::check(&labels, settings);
+    let resolves = match (&repo, revision.outcome, labels.revision) {
+        (Some(repo), Outcome::Pass, Some(sha)) => resolve(
+            lookup(repo.owner, repo.name, sha),
+            &settings.base.to_string(),
+            repo,
+            sha,
+        ),
         _ => Finding::new(
             ID_REVISION_RESOLVES,
             Outcome::Skipped,
@@ -64,15 +66,15 @@ pub fn run(
         ),
     };
     vec![
-        labels::present(subject),
+        labels::present(&labels),
         revision,
         formats::digest(subject),
-        formats::created(subject, settings),
-        formats::run_id(subject),
+        formats::created(&labels, subject.now, settings),
+        formats::run_id(&labels),
         trusted,
         resolves,
-        consistency::pin(subject),
-        consistency::tag(subject),
+        consistency::pin(subject, &labels),
+        consistency::tag(subject, &labels),
     ]
 }
 

@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-use crate::model::{Finding, Outcome, Subject};
-use crate::rules::{ID_SOURCE_TRUSTED, SOURCE};
+use crate::model::{Finding, Outcome, Provenance};
+use crate::rules::ID_SOURCE_TRUSTED;
 use crate::settings::Settings;
 use crate::show::show;
 
@@ -188,8 +188,8 @@ pub fn trusted_repo<'a>(source: &'a str, settings: &Settings) -> Result<Repo<'a>
 }
 
 /// The rule, and the repository to look the revision up in when it passes.
-pub fn check<'a>(subject: &'a Subject, settings: &Settings) -> (Finding, Option<Repo<'a>>) {
-    let Some(source) = subject.label(SOURCE) else {
+pub fn check<'a>(labels: &Provenance<'a>, settings: &Settings) -> (Finding, Option<Repo<'a>>) {
+    let Some(source) = labels.source else {
         return (
             Finding::new(
                 ID_SOURCE_TRUSTED,

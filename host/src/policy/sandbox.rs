@@ -254,6 +254,12 @@ impl Policy {
                 origin: self.artifact.origin.to_string(),
                 reason,
             })?;
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        tracing::debug!(
+            fuel_used = self.limits.fuel - fuel_left,
+            lookups = store.data().lookups,
+            "evaluated"
+        );
         Ok(Verdict {
             subject: VerdictSubject {
                 reference: subject.reference.clone(),
