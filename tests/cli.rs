@@ -707,3 +707,44 @@ fn hanging_gitea_gives_an_indeterminate_denial_after_the_timeout() {
         (Some("indeterminate"), Some("redeploy.verify.unavailable"))
     );
 }
+
+#[test]
+fn input_over_16_mib_exits_2_and_says_so() {
+    let big = vec![b' '; 17 << 20];
+    let o = provgate(&["verify", "--inspect", "-"], Some(&big));
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("larger than 16 MiB"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_tampered_code_cache_entry_is_ignored_and_rewritten() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache_env = [("PROVGATE_CACHE_DIR", cache.path().to_str().unwrap())];
+    let args = [
+        "verify",
+        "--inspect",
+        "docs/examples/verified.json",
+        "--replay",
+        "docs/examples/lookups.replay.json",
+    ];
+    assert_eq!(code(&provgate_env(&args, None, &cache_env)), 0);
+    let entry = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .expect("a cache entry was written");
+    let original = std::fs::read(&entry).unwrap();
+    let mut tampered = original.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0xff;
+    std::fs::write(&entry, &tampered).unwrap();
+
+    let o = provgate_env(&args, None, &cache_env);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("tampered"),
+        "the bad entry was not reported: {}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&entry).unwrap(), original, "the entry was not rewritten");
+}

@@ -116,16 +116,19 @@ pub fn provgate_env(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("provgate starts");
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input)
-            .expect("write stdin");
+    let writer = stdin.map(|input| {
+        let mut pipe = child.stdin.take().expect("stdin");
+        let input = input.to_vec();
+        // provgate may stop reading early (an oversized input): ignore EPIPE.
+        std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut pipe, &input);
+        })
+    });
+    let output = child.wait_with_output().expect("provgate runs");
+    if let Some(writer) = writer {
+        writer.join().expect("stdin writer");
     }
-    child.wait_with_output().expect("provgate runs")
+    output
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -7,8 +7,9 @@ use std::io::Read;
 
 use anyhow::{Context, bail};
 
-/// JSON inputs are small; a cap keeps a wrong file from eating memory.
-pub const MAX_INPUT_BYTES: u64 = 64 << 20;
+/// JSON inputs are small; a cap keeps a wrong file from eating memory and
+/// keeps every subject well inside the guest's 64 MiB memory limit.
+pub const MAX_INPUT_BYTES: u64 = 16 << 20;
 
 /// Reads FILE, or stdin for `-`, up to [`MAX_INPUT_BYTES`].
 pub fn read_file_or_stdin(path: &str) -> anyhow::Result<Vec<u8>> {

@@ -85,3 +85,28 @@ impl CommitLookup for NoLookup {
         Answer::Unavailable(self.0.into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting(AtomicUsize);
+
+    impl CommitLookup for Counting {
+        fn commit(&self, _: &str, _: &str, sha: &str) -> Answer {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Answer::NotFound(sha.into())
+        }
+    }
+
+    #[test]
+    fn memo_asks_each_repo_and_sha_once() {
+        let memo = Memo::new(Counting(AtomicUsize::new(0)));
+        assert_eq!(memo.commit("o", "r", "a"), Answer::NotFound("a".into()));
+        assert_eq!(memo.commit("o", "r", "a"), Answer::NotFound("a".into()));
+        memo.commit("o", "other", "a");
+        memo.commit("o", "r", "b");
+        assert_eq!(memo.inner.0.load(Ordering::SeqCst), 3);
+    }
+}

@@ -33,7 +33,9 @@ pub const WORLD: &str = "provgate:policy/provgate@0.1.0";
 /// Per-evaluation bounds.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Wasm instructions (roughly) one evaluation may run.
+    /// Wasm instructions (roughly) one evaluation may run. A normal subject
+    /// uses about 0.2 M, four 1 MiB labels about 2 M: 200 M leaves room and
+    /// still stops an endless loop in a fraction of a second.
     pub fuel: u64,
     /// Linear memory one instance may grow to.
     pub memory_bytes: usize,
@@ -44,7 +46,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            fuel: 2_000_000_000,
+            fuel: 200_000_000,
             memory_bytes: 64 << 20,
             max_lookups: 4,
         }
@@ -113,6 +115,9 @@ fn engine_config() -> Config {
     let mut config = Config::new();
     config.consume_fuel(true);
     config.max_wasm_stack(512 << 10);
+    // Traps are reported by their cause; a backtrace of an optimised,
+    // stripped guest helps nobody and costs time on every trap.
+    config.wasm_backtrace_max_frames(None);
     config
 }
 
