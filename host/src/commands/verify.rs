@@ -9,9 +9,10 @@ use anyhow::{Context, anyhow};
 use crate::cli::VerifyArgs;
 use crate::exit::{Exit, Failure};
 use crate::input::{self, inspect, registry};
+use crate::lookup::CommitLookup;
+use crate::lookup::cache::{Cache, CachePolicy};
 use crate::lookup::gitea::{BlockingGitea, GiteaClient, Token};
 use crate::lookup::replay::{Recorder, Recording, Replay};
-use crate::lookup::{CommitLookup, Memo};
 use crate::output;
 use crate::subject::{Pin, Subject};
 
@@ -36,7 +37,10 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
             let timeout = seconds(args.gitea_timeout, "--gitea-timeout")?;
             let base = &policy.description().settings.gitea_base_url;
             let client = GiteaClient::new(base, Token::from_env(), timeout).map_err(Failure::usage)?;
-            let gitea = Memo::new(BlockingGitea::new(client).map_err(Failure::usage)?);
+            let gitea = Cache::new(
+                BlockingGitea::new(client).map_err(Failure::usage)?,
+                CachePolicy::per_run(),
+            );
             let recording = Arc::new(Recorder::new(gitea));
             recorder = Some(recording.clone());
             recording
