@@ -45,6 +45,10 @@ pub enum Command {
         provgate verify --inspect img.json --pin-digest sha256:… --pin-source-sha <sha> --format github"
     )]
     Verify(Box<VerifyArgs>),
+    /// Judge every pinned image in log-only mode: JSON lines, summary, report.
+    Audit(Box<crate::commands::audit::AuditArgs>),
+    /// Serve verdicts over HTTP for the control plane (POST /v1/verify).
+    Serve(Box<crate::commands::serve::ServeArgs>),
     /// Inspect or build policy artifacts.
     #[command(subcommand)]
     Policy(PolicyCommand),

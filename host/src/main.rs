@@ -28,6 +28,8 @@ fn main() -> ExitCode {
 
     let result = match &cli.command {
         Command::Verify(args) => commands::verify::run(args),
+        Command::Audit(args) => commands::audit::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Policy(cmd) => commands::policy::run(cmd),
     };
     match result {

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod policy;
+pub mod serve;
 pub mod verify;
 
 use crate::cli::PolicyArgs;

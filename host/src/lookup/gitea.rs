@@ -486,7 +486,14 @@ fn quoted(value: &str) -> String {
 /// `spawn_blocking` threads are fine, several at once.
 pub struct BlockingGitea {
     client: GiteaClient,
-    runtime: Runtime,
+    runtime: Driver,
+}
+
+/// Where the async client runs: a runtime of its own (the CLI), or the
+/// caller's (a server or an audit, which call from blocking threads).
+enum Driver {
+    Own(Runtime),
+    Shared(tokio::runtime::Handle),
 }
 
 impl BlockingGitea {
@@ -495,7 +502,19 @@ impl BlockingGitea {
             .enable_all()
             .build()
             .map_err(|e| anyhow::anyhow!("cannot start the runtime for Gitea look-ups: {e}"))?;
-        Ok(BlockingGitea { client, runtime })
+        Ok(BlockingGitea {
+            client,
+            runtime: Driver::Own(runtime),
+        })
+    }
+
+    /// Runs look-ups on an existing multi-thread runtime. Call
+    /// [`CommitLookup::commit`] from `spawn_blocking` threads, never from a task.
+    pub fn on(client: GiteaClient, handle: tokio::runtime::Handle) -> Self {
+        BlockingGitea {
+            client,
+            runtime: Driver::Shared(handle),
+        }
     }
 
     pub fn client(&self) -> &GiteaClient {
@@ -511,7 +530,11 @@ impl fmt::Debug for BlockingGitea {
 
 impl CommitLookup for BlockingGitea {
     fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
-        self.runtime.block_on(self.client.commit(owner, repo, sha))
+        let asked = self.client.commit(owner, repo, sha);
+        match &self.runtime {
+            Driver::Own(runtime) => runtime.block_on(asked),
+            Driver::Shared(handle) => handle.block_on(asked),
+        }
     }
 }
 

@@ -1,0 +1,1 @@
+//! `provgate audit` end to end (being written).

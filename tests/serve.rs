@@ -1,0 +1,1 @@
+//! `provgate serve` end to end (being written).
