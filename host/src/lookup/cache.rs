@@ -62,6 +62,17 @@ pub struct Cache<L> {
     pub stats: CacheStats,
 }
 
+impl<L> std::fmt::Debug for Cache<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries = self.slots.lock().map(|s| s.len()).unwrap_or(0);
+        f.debug_struct("Cache")
+            .field("policy", &self.policy)
+            .field("entries", &entries)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
 impl<L: CommitLookup> Cache<L> {
     pub fn new(inner: L, policy: CachePolicy) -> Self {
         Cache {

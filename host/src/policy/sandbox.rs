@@ -232,6 +232,29 @@ impl Policy {
         lookup: Arc<dyn CommitLookup>,
     ) -> Result<Verdict, PolicyError> {
         let (mut store, bindings) = self.instantiate(lookup)?;
+        self.call(&mut store, &bindings, subject, mode, now)
+    }
+
+    /// One instance kept across evaluations, for calibration only: state
+    /// could leak between subjects, so real decisions never use it.
+    #[doc(hidden)]
+    pub fn warm_instance(&self, lookup: Arc<dyn CommitLookup>) -> Result<WarmInstance<'_>, PolicyError> {
+        let (store, bindings) = self.instantiate(lookup)?;
+        Ok(WarmInstance {
+            policy: self,
+            store,
+            bindings,
+        })
+    }
+
+    fn call(
+        &self,
+        store: &mut Store<Sandbox>,
+        bindings: &Provgate,
+        subject: &Subject,
+        mode: Mode,
+        now: SystemTime,
+    ) -> Result<Verdict, PolicyError> {
         let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         let input = wit::Subject {
             reference: subject.reference.clone(),
@@ -253,7 +276,7 @@ impl Policy {
         };
         let out = bindings
             .provgate_policy_rules()
-            .call_evaluate(&mut store, &input, wit_mode)
+            .call_evaluate(&mut *store, &input, wit_mode)
             .map_err(|e| trap(&e))?
             .map_err(|reason| PolicyError::Settings {
                 origin: self.artifact.origin.to_string(),
@@ -300,6 +323,23 @@ impl Policy {
                 })
                 .collect(),
         })
+    }
+}
+
+#[doc(hidden)]
+pub struct WarmInstance<'p> {
+    policy: &'p Policy,
+    store: Store<Sandbox>,
+    bindings: Provgate,
+}
+
+impl WarmInstance<'_> {
+    pub fn evaluate(&mut self, subject: &Subject, mode: Mode, now: SystemTime) -> Result<Verdict, PolicyError> {
+        self.store
+            .set_fuel(self.policy.limits.fuel)
+            .map_err(|e| PolicyError::Trap(format!("{e:#}")))?;
+        self.store.data_mut().lookups = 0;
+        self.policy.call(&mut self.store, &self.bindings, subject, mode, now)
     }
 }
 
