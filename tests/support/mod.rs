@@ -2,6 +2,7 @@
 //! and the CLI binary.
 #![allow(dead_code)]
 
+pub mod cp;
 pub mod gitea;
 pub mod registry;
 

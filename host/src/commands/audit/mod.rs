@@ -1,0 +1,776 @@
+//! `provgate audit` (SPEC §5): every pinned image judged in log-only mode.
+//!
+//! The pins are read first (a file, `-` or the control plane) and checked
+//! before anything is judged. Then each pin becomes the subject
+//! `image@digest` with the pin attached, judged by the same policy as
+//! `verify`:
+//!
+//! - each distinct `image@digest` is fetched once (async, at most
+//!   `--concurrency` fetches at a time), and the pins that share it wait for
+//!   that one fetch without holding a slot;
+//! - evaluations run on blocking threads, at most `--concurrency` at a
+//!   time; the first pin of an image is judged before the others that share
+//!   it, so that they find its commit look-up already answered instead of
+//!   each holding a slot while they wait for it;
+//! - every (owner, repo, sha) is asked of Gitea once per run, whatever the
+//!   answer (see [`OncePerRun`]);
+//! - rows are written to stdout in input order as they complete, one whole
+//!   JSON line each; a pin that cannot be fetched or judged is an `error`
+//!   row, never the end of the run.
+//!
+//! SIGINT or SIGTERM stops the run: the rows already judged are written,
+//! then the summary (saying how many pins were not judged), the report and
+//! the backfill, and the process exits 130 (SIGINT) or 143 (SIGTERM).
+
+mod pins;
+mod report;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use crate::cli::PolicyArgs;
+use crate::exit::{Exit, Failure};
+use crate::input::{self, registry};
+use crate::lookup::cache::{Cache, CachePolicy};
+use crate::lookup::gitea::{BlockingGitea, GiteaClient, Token};
+use crate::lookup::replay::{Recording, Replay};
+use crate::lookup::{Answer, CommitKey, CommitLookup};
+use crate::policy::Policy;
+use crate::subject::{Pin, Subject};
+use crate::verdict::{Mode, PolicyRef};
+
+use pins::PinRow;
+use report::{Judged, Row, RowStatus, RunInfo, Tally};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each pin is judged as IMAGE@DIGEST with the pin attached, always in log-only mode. \
+    stdout gets one JSON line per pin (the verdict plus `index`, `runtime` and `pin`; `status: \"error\"` and \
+    `error` when the image could not be fetched), in input order; stderr gets the summary.\n\n\
+    Exit codes: 0 whatever the verdicts, 1 when a --fail-on status occurred, 2 unusable input \
+    (no pin in it, a control plane answer other than 2xx, no image for a runtime), 3 policy artifact \
+    problem, 130/143 interrupted by SIGINT/SIGTERM (the rows written are whole).\n\n\
+    Examples:\n  \
+    provgate audit --pins pins.json --image-template 'registry.example/molecule-ai/workspace-template-{runtime}'\n  \
+    CP_ADMIN_API_TOKEN=… provgate audit --pins https://cp.example/cp/admin/runtime-image-pins \\\n      \
+    --image-template 'registry.example/molecule-ai/workspace-template-{runtime}' \\\n      \
+    --image platform=registry.example/molecule-ai/platform --report audit.md --backfill backfill.jsonl"
+)]
+pub struct AuditArgs {
+    /// Pins to judge: a JSON array or JSON lines file, `-` for stdin, or an
+    /// http(s) URL read with `Authorization: Bearer $CP_ADMIN_API_TOKEN`.
+    #[arg(long, value_name = "FILE|-|URL")]
+    pub pins: String,
+
+    /// Repository of a pin whose row has no `image`; `{runtime}` is replaced
+    /// by the pin's runtime.
+    #[arg(long, value_name = "REPO-TEMPLATE")]
+    pub image_template: Option<String>,
+
+    /// Repository for one runtime, ahead of --image-template; repeatable.
+    #[arg(long = "image", value_name = "RUNTIME=REPO", value_parser = parse_image_override)]
+    pub images: Vec<(String, String)>,
+
+    /// Fetches, and evaluations, in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+
+    /// Write a Markdown report: policy, time, summary, every pin not reachable.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Write suggested `{runtime, digest, source_sha}` rows (JSON lines) for
+    /// pins without a source_sha whose image revision passes revision.format
+    /// and revision.resolves. Nothing is sent to the control plane.
+    #[arg(long, value_name = "FILE")]
+    pub backfill: Option<PathBuf>,
+
+    /// Exit 1 when any pin has this status; repeatable.
+    #[arg(long, value_enum, value_name = "STATUS")]
+    pub fail_on: Vec<FailOn>,
+
+    /// Platform whose labels are judged in a multi-platform image.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
+    pub platform: String,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// Allow plain HTTP to this registry (HOST:PORT); repeatable. HTTPS otherwise.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+
+    /// Total time allowed for fetching one image from its registry.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub registry_timeout: f64,
+
+    /// Total time allowed for one Gitea look-up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub gitea_timeout: f64,
+
+    /// Answer Gitea look-ups (and the clock) from a recording; no Gitea traffic.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Rejected,
+    Indeterminate,
+    Error,
+}
+
+impl FailOn {
+    fn status(self) -> RowStatus {
+        match self {
+            FailOn::Rejected => RowStatus::Rejected,
+            FailOn::Indeterminate => RowStatus::Indeterminate,
+            FailOn::Error => RowStatus::Error,
+        }
+    }
+}
+
+fn parse_image_override(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((runtime, repo)) if !runtime.trim().is_empty() && !repo.trim().is_empty() => {
+            Ok((runtime.trim().to_string(), repo.trim().to_string()))
+        }
+        _ => Err("expected RUNTIME=REPO, e.g. platform=registry.example/molecule-ai/platform".into()),
+    }
+}
+
+/// Where a pin's image lives: the row's `image`, else `--image`, else the template.
+struct Images {
+    template: Option<String>,
+    overrides: HashMap<String, String>,
+}
+
+impl Images {
+    fn new(args: &AuditArgs) -> Result<Images, Failure> {
+        if let Some(template) = &args.image_template
+            && !template.contains("{runtime}")
+        {
+            return Err(Failure::usage(anyhow!(
+                "--image-template {template:?} has no {{runtime}}: every runtime would be looked for in \
+                 the same repository (use --image RUNTIME=REPO for one runtime)"
+            )));
+        }
+        Ok(Images {
+            template: args.image_template.clone(),
+            overrides: args.images.iter().cloned().collect(),
+        })
+    }
+
+    fn resolve(&self, pin: &PinRow) -> Option<String> {
+        pin.image
+            .clone()
+            .or_else(|| self.overrides.get(&pin.runtime).cloned())
+            .or_else(|| self.template.as_ref().map(|t| t.replace("{runtime}", &pin.runtime)))
+    }
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| Failure::usage(anyhow!("{flag} must be a positive number of seconds")))
+}
+
+pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
+    let started = Instant::now();
+    let registry_timeout = seconds(args.registry_timeout, "--registry-timeout")?;
+    let gitea_timeout = seconds(args.gitea_timeout, "--gitea-timeout")?;
+    let images = Images::new(args)?;
+    let replay = match &args.replay {
+        Some(path) => Some(Recording::read(path).map_err(Failure::usage)?),
+        None => None,
+    };
+    let now = match replay.as_ref().and_then(|r| r.now.as_deref()) {
+        Some(now) => humantime::parse_rfc3339(now)
+            .map_err(|e| Failure::usage(anyhow!("replay file: \"now\" {now:?} is not an RFC 3339 time: {e}")))?,
+        None => SystemTime::now(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("provgate-audit")
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::usage)?;
+
+    // The pins, all checked before anything is judged.
+    let (bytes, source) = if pins::is_url(&args.pins) {
+        let bytes = runtime
+            .block_on(pins::fetch_url(&args.pins, pins::URL_TIMEOUT))
+            .map_err(Failure::usage)?;
+        let shown = reqwest::Url::parse(&args.pins)
+            .map(|u| pins::shown_url(&u))
+            .unwrap_or_default();
+        (bytes, shown)
+    } else {
+        let shown = if args.pins == "-" {
+            "standard input".to_string()
+        } else {
+            args.pins.clone()
+        };
+        (input::read_file_or_stdin(&args.pins).map_err(Failure::usage)?, shown)
+    };
+    let parsed = pins::parse(&bytes)
+        .with_context(|| format!("--pins {source}"))
+        .map_err(Failure::usage)?;
+    drop(bytes);
+    tracing::info!(shape = ?parsed.shape, pins = parsed.pins.len(), malformed = parsed.malformed.len(), "read the pins");
+    for m in &parsed.malformed {
+        eprintln!(
+            "provgate: --pins {source} {}: not a pin, skipped: {}",
+            m.place, m.reason
+        );
+    }
+    let unmapped: BTreeSet<&str> = parsed
+        .pins
+        .iter()
+        .filter(|p| images.resolve(p).is_none())
+        .map(|p| p.runtime.as_str())
+        .collect();
+    if !unmapped.is_empty() {
+        return Err(Failure::usage(anyhow!(
+            "no image repository for the pins of runtime {}: their rows have no \"image\"; give \
+             --image-template 'registry.example/molecule-ai/workspace-template-{{runtime}}' or --image RUNTIME=REPO",
+            unmapped.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+
+    let policy = Arc::new(super::load_policy(&args.policy)?);
+    let policy_ref = PolicyRef {
+        name: policy.description().name.clone(),
+        version: policy.description().version.clone(),
+        digest: policy.artifact().digest.clone(),
+    };
+    // Fail on an unwritable path now, not after the whole fleet was judged.
+    let report_file = create(&args.report, "--report")?;
+    let backfill_file = create(&args.backfill, "--backfill")?;
+
+    let gitea_stats = match &replay {
+        Some(_) => None,
+        None => {
+            let base = &policy.description().settings.gitea_base_url;
+            let client = GiteaClient::new(base, Token::from_env(), gitea_timeout).map_err(Failure::usage)?;
+            Some(Arc::new(Cache::new(
+                BlockingGitea::on(client, runtime.handle().clone()),
+                CachePolicy::per_run(),
+            )))
+        }
+    };
+    let lookup = Arc::new(OncePerRun::new(match (&replay, &gitea_stats) {
+        (Some(recording), _) => Arc::new(Replay::new(recording)) as Arc<dyn CommitLookup>,
+        (None, Some(cache)) => cache.clone(),
+        (None, None) => unreachable!("a Gitea client exists whenever there is no replay"),
+    }));
+
+    let concurrency = args.concurrency as usize;
+    let ctx = Arc::new(Ctx {
+        policy,
+        lookup: lookup.clone(),
+        now,
+        registry: registry::RegistryOptions {
+            platform: args.platform.clone(),
+            insecure: args.insecure_registry.clone(),
+            timeout: registry_timeout,
+        },
+        fetch_slots: Semaphore::new(concurrency),
+        eval_slots: Semaphore::new(concurrency),
+        images: Mutex::new(HashMap::new()),
+        fetches: AtomicU64::new(0),
+        fetch_failures: AtomicU64::new(0),
+    });
+    let jobs: Vec<Job> = parsed
+        .pins
+        .into_iter()
+        .map(|pin| {
+            let image = images.resolve(&pin).unwrap_or_default();
+            let reference = if image.contains('@') {
+                Err(format!(
+                    "the image {image:?} already names a digest; a pin's image must be a repository \
+                     (optionally with a tag), to which the pin's digest is added"
+                ))
+            } else {
+                Ok(format!("{image}@{}", pin.digest))
+            };
+            Job { pin, image, reference }
+        })
+        .collect();
+    let total = jobs.len();
+
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} pins, ETA {eta}")
+            .expect("a valid progress template")
+            .progress_chars("=> "),
+    );
+    let mut sink = Sink {
+        out: std::io::stdout(),
+        policy: &policy_ref,
+        tally: Tally::default(),
+        bar: bar.clone(),
+    };
+    let window = (concurrency * 64).max(1024);
+    let end = runtime.block_on(judge_all(ctx.clone(), jobs, window, &mut sink))?;
+    bar.finish_and_clear();
+    let tally = sink.tally;
+
+    // The summary, the report and the backfill, in that order: the summary
+    // is on screen even if a file cannot be written.
+    let mut traffic = Vec::new();
+    if let Some(cache) = &gitea_stats {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        traffic.push(format!(
+            "Gitea: {} looked up (found {}, not found {}, unavailable {}); {} reused within the run",
+            plural(
+                n(&cache.stats.found) + n(&cache.stats.not_found) + n(&cache.stats.unavailable),
+                "commit"
+            ),
+            n(&cache.stats.found),
+            n(&cache.stats.not_found),
+            n(&cache.stats.unavailable),
+            plural(lookup.reused.load(Ordering::Relaxed), "answer")
+        ));
+    } else {
+        traffic.push(format!(
+            "Gitea: none (answers replayed from {}; {} commits asked)",
+            args.replay
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            lookup.asked.load(Ordering::Relaxed)
+        ));
+    }
+    traffic.push(format!(
+        "registry: {} fetched for {} ({} could not be fetched)",
+        plural(ctx.fetches.load(Ordering::Relaxed), "distinct image"),
+        plural(total as u64, "pin"),
+        ctx.fetch_failures.load(Ordering::Relaxed)
+    ));
+    let backfill_note = args.backfill.as_ref().map(|path| {
+        format!(
+            "backfill: {} written to {} (nothing was sent to the control plane)",
+            plural(tally.backfill_rows().len() as u64, "suggested row"),
+            path.display()
+        )
+    });
+    let info = RunInfo {
+        policy: &policy_ref,
+        at: humantime::format_rfc3339_seconds(now).to_string(),
+        source,
+        total,
+        malformed: &parsed.malformed,
+        seconds: started.elapsed().as_secs_f64(),
+        interrupted: match end {
+            End::Finished => None,
+            End::Interrupted { signal, .. } => Some(signal),
+        },
+        traffic,
+        backfill: backfill_note,
+    };
+    let _ = report::summary(&mut std::io::stderr().lock(), &info, &tally);
+
+    if let (Some(path), Some(mut file)) = (&args.report, report_file) {
+        file.write_all(report::markdown(&info, &tally).as_bytes())
+            .and_then(|()| file.flush())
+            .with_context(|| format!("cannot write --report {}", path.display()))
+            .map_err(Failure::usage)?;
+    }
+    if let (Some(path), Some(mut file)) = (&args.backfill, backfill_file) {
+        let mut text = Vec::new();
+        for row in tally.backfill_rows() {
+            serde_json::to_writer(&mut text, row).expect("a backfill row serialises");
+            text.push(b'\n');
+        }
+        file.write_all(&text)
+            .and_then(|()| file.flush())
+            .with_context(|| format!("cannot write --backfill {}", path.display()))
+            .map_err(Failure::usage)?;
+    }
+
+    if let End::Interrupted { exit_code, .. } = end {
+        // Blocking threads may still be waiting on Gitea for pins that will
+        // not be reported; everything that was written is flushed, so leave
+        // without waiting for them.
+        let _ = std::io::stdout().flush();
+        std::process::exit(exit_code);
+    }
+    let failed: Vec<&str> = args
+        .fail_on
+        .iter()
+        .map(|f| f.status())
+        .filter(|s| tally.count(*s) > 0)
+        .map(RowStatus::as_str)
+        .collect();
+    if failed.is_empty() {
+        Ok(Exit::Allowed)
+    } else {
+        eprintln!("provgate: --fail-on: pins with status {} (exit 1)", failed.join(", "));
+        Ok(Exit::Denied)
+    }
+}
+
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn create(path: &Option<PathBuf>, flag: &str) -> Result<Option<std::fs::File>, Failure> {
+    path.as_ref()
+        .map(|p| {
+            std::fs::File::create(p)
+                .with_context(|| format!("cannot create {flag} {}", p.display()))
+                .map_err(Failure::usage)
+        })
+        .transpose()
+}
+
+/// One pin to judge, with the repository it is looked for in.
+struct Job {
+    pin: PinRow,
+    image: String,
+    /// `image@digest`, or why there is none.
+    reference: Result<String, String>,
+}
+
+/// A fetched image: the subject without a pin, and the platform judged.
+struct Image {
+    subject: Subject,
+    platform: Option<(String, String)>,
+}
+
+/// The shared state of one distinct `image@digest`.
+#[derive(Default)]
+struct ImageCell {
+    fetched: OnceCell<Result<Arc<Image>, String>>,
+    /// Set once the first pin of this image has been evaluated.
+    warm: OnceCell<()>,
+}
+
+/// What every judging task shares.
+struct Ctx {
+    policy: Arc<Policy>,
+    lookup: Arc<OncePerRun>,
+    now: SystemTime,
+    registry: registry::RegistryOptions,
+    fetch_slots: Semaphore,
+    eval_slots: Semaphore,
+    images: Mutex<HashMap<String, Arc<ImageCell>>>,
+    fetches: AtomicU64,
+    fetch_failures: AtomicU64,
+}
+
+impl Ctx {
+    async fn judge(&self, job: Job) -> Row {
+        let judged = match &job.reference {
+            Err(reason) => Judged::Error(reason.clone()),
+            Ok(reference) => self.judge_reference(reference, &job.pin).await,
+        };
+        Row {
+            reference: job.reference.clone().unwrap_or_else(|_| job.image.clone()),
+            pin: job.pin,
+            image: job.image,
+            judged,
+        }
+    }
+
+    async fn judge_reference(&self, reference: &str, pin: &PinRow) -> Judged {
+        let cell = self
+            .images
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reference.to_string())
+            .or_default()
+            .clone();
+        let image = match cell.fetched.get_or_init(|| self.fetch(reference)).await {
+            Ok(image) => image.clone(),
+            Err(reason) => return Judged::Error(reason.clone()),
+        };
+        let mut first = None;
+        cell.warm
+            .get_or_init(|| async {
+                first = Some(self.evaluate(&image, pin).await);
+            })
+            .await;
+        match first {
+            Some(judged) => judged,
+            None => self.evaluate(&image, pin).await,
+        }
+    }
+
+    async fn fetch(&self, reference: &str) -> Result<Arc<Image>, String> {
+        let _slot = self.fetch_slots.acquire().await.expect("the semaphore is never closed");
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(reference, "fetching");
+        match registry::fetch(reference, &self.registry).await {
+            Ok(fetched) => Ok(Arc::new(Image {
+                subject: fetched.subject,
+                platform: fetched.platform,
+            })),
+            Err(e) => {
+                self.fetch_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(reference, error = %e, "could not fetch");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    async fn evaluate(&self, image: &Arc<Image>, pin: &PinRow) -> Judged {
+        let _slot = self.eval_slots.acquire().await.expect("the semaphore is never closed");
+        let mut subject = image.subject.clone();
+        subject.pin = Some(Pin {
+            runtime: Some(pin.runtime.clone()),
+            digest: pin.digest.clone(),
+            source_sha: pin.source_sha.clone(),
+        });
+        let policy = self.policy.clone();
+        let lookup: Arc<dyn CommitLookup> = self.lookup.clone();
+        let now = self.now;
+        let evaluated =
+            tokio::task::spawn_blocking(move || policy.evaluate(&subject, Mode::LogOnly, now, lookup)).await;
+        match evaluated {
+            Ok(Ok(mut verdict)) => {
+                if let Some((platform, digest)) = &image.platform {
+                    verdict.subject.platform = Some(platform.clone());
+                    verdict.subject.platform_digest = Some(digest.clone()).filter(|d| !d.is_empty());
+                }
+                Judged::Verdict {
+                    verdict: Box::new(verdict),
+                    revision: image.subject.labels.get(report::REVISION).cloned(),
+                }
+            }
+            Ok(Err(e)) => Judged::Error(format!("the policy could not judge it: {e}")),
+            Err(e) => Judged::Error(format!("the evaluation failed: {e}")),
+        }
+    }
+}
+
+/// How the judging ended.
+#[derive(Clone, Copy, Debug)]
+enum End {
+    Finished,
+    Interrupted { signal: &'static str, exit_code: i32 },
+}
+
+/// Where finished rows go, in order.
+struct Sink<'a> {
+    out: std::io::Stdout,
+    policy: &'a PolicyRef,
+    tally: Tally,
+    bar: ProgressBar,
+}
+
+impl Sink<'_> {
+    /// One whole line per row: the line is built first and written with a
+    /// single call on the (line-buffered) stdout.
+    fn write(&mut self, row: Row) -> Result<(), Failure> {
+        let mut line = row
+            .json(self.policy)
+            .context("cannot serialise a row")
+            .map_err(Failure::usage)?;
+        line.push(b'\n');
+        let mut out = self.out.lock();
+        out.write_all(&line)
+            .and_then(|()| out.flush())
+            .context("cannot write to standard output")
+            .map_err(Failure::usage)?;
+        self.tally.add(&row);
+        self.bar.inc(1);
+        Ok(())
+    }
+}
+
+/// Judges every job with bounded concurrency, writing rows in input order,
+/// until done or interrupted.
+async fn judge_all(ctx: Arc<Ctx>, jobs: Vec<Job>, window: usize, sink: &mut Sink<'_>) -> Result<End, Failure> {
+    let mut sigint = signal(SignalKind::interrupt())
+        .context("cannot listen for SIGINT")
+        .map_err(Failure::usage)?;
+    let mut sigterm = signal(SignalKind::terminate())
+        .context("cannot listen for SIGTERM")
+        .map_err(Failure::usage)?;
+
+    type Done = (usize, Row, OwnedSemaphorePermit);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Done>();
+    // Pins whose row is not written yet: bounds the rows held for ordering
+    // when one slow pin holds up the ones after it.
+    let window = Arc::new(Semaphore::new(window));
+    let dispatcher = tokio::spawn(async move {
+        let mut tasks = JoinSet::new();
+        for (slot, job) in jobs.into_iter().enumerate() {
+            let permit = window.clone().acquire_owned().await.expect("never closed");
+            let (ctx, tx) = (ctx.clone(), tx.clone());
+            tasks.spawn(async move {
+                let row = ctx.judge(job).await;
+                let _ = tx.send((slot, row, permit));
+            });
+            while tasks.try_join_next().is_some() {}
+        }
+        drop(tx);
+        while tasks.join_next().await.is_some() {}
+    });
+
+    let mut pending: BTreeMap<usize, Row> = BTreeMap::new();
+    let mut next = 0;
+    let end = loop {
+        tokio::select! {
+            _ = sigint.recv() => break End::Interrupted { signal: "SIGINT", exit_code: 130 },
+            _ = sigterm.recv() => break End::Interrupted { signal: "SIGTERM", exit_code: 143 },
+            done = rx.recv() => match done {
+                Some((slot, row, permit)) => {
+                    pending.insert(slot, row);
+                    drop(permit);
+                    while let Some(row) = pending.remove(&next) {
+                        sink.write(row)?;
+                        next += 1;
+                    }
+                }
+                None => break End::Finished,
+            },
+        }
+    };
+    if let End::Interrupted { signal, .. } = end {
+        sink.bar
+            .suspend(|| eprintln!("provgate: {signal}: stopping; pins in progress are not judged"));
+        dispatcher.abort();
+        while let Ok((slot, row, _)) = rx.try_recv() {
+            pending.insert(slot, row);
+        }
+    }
+    // What is left: rows judged after a gap (a pin in progress when the run
+    // was interrupted). Written in order; the gaps are the pins not judged.
+    for (_, row) in std::mem::take(&mut pending) {
+        sink.write(row)?;
+    }
+    Ok(end)
+}
+
+/// Asks the inner look-up once per (owner, repo, sha) for the whole run,
+/// whatever the answer, and makes concurrent askers wait for that one
+/// answer. The shared [`Cache`] below it keeps "found" and "not found" but
+/// never "unavailable" (right for a server); in an audit, re-asking a
+/// down or slow Gitea for every pin of a commit would multiply one time-out
+/// by the number of pins.
+struct OncePerRun {
+    inner: Arc<dyn CommitLookup>,
+    answers: Mutex<HashMap<CommitKey, Arc<OnceLock<Answer>>>>,
+    asked: AtomicU64,
+    reused: AtomicU64,
+}
+
+impl OncePerRun {
+    fn new(inner: Arc<dyn CommitLookup>) -> OncePerRun {
+        OncePerRun {
+            inner,
+            answers: Mutex::new(HashMap::new()),
+            asked: AtomicU64::new(0),
+            reused: AtomicU64::new(0),
+        }
+    }
+}
+
+impl CommitLookup for OncePerRun {
+    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
+        let once = self
+            .answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(CommitKey::new(owner, repo, sha))
+            .or_default()
+            .clone();
+        let mut asked = false;
+        let answer = once
+            .get_or_init(|| {
+                asked = true;
+                self.inner.commit(owner, repo, sha)
+            })
+            .clone();
+        let counter = if asked { &self.asked } else { &self.reused };
+        counter.fetch_add(1, Ordering::Relaxed);
+        answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Down(AtomicUsize);
+
+    impl CommitLookup for Down {
+        fn commit(&self, _: &str, _: &str, _: &str) -> Answer {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(30));
+            Answer::Unavailable("down".into())
+        }
+    }
+
+    #[test]
+    fn once_per_run_asks_once_even_when_gitea_is_unavailable() {
+        let down = Arc::new(Down(AtomicUsize::new(0)));
+        let once = Arc::new(OncePerRun::new(down.clone()));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let once = once.clone();
+                std::thread::spawn(move || once.commit("o", "r", "s"))
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), Answer::Unavailable("down".into()));
+        }
+        assert_eq!(once.commit("o", "r", "s"), Answer::Unavailable("down".into()));
+        assert_eq!(down.0.load(Ordering::SeqCst), 1);
+        assert_eq!(once.reused.load(Ordering::SeqCst), 6);
+    }
+
+    #[test]
+    fn images_come_from_the_row_then_overrides_then_the_template() {
+        let images = Images {
+            template: Some("r.example/t-{runtime}".into()),
+            overrides: HashMap::from([("platform".to_string(), "r.example/platform".to_string())]),
+        };
+        let pin = |runtime: &str, image: Option<&str>| PinRow {
+            index: 0,
+            line: None,
+            runtime: runtime.into(),
+            digest: "sha256:x".into(),
+            source_sha: None,
+            image: image.map(str::to_string),
+        };
+        assert_eq!(
+            images.resolve(&pin("python", None)).as_deref(),
+            Some("r.example/t-python")
+        );
+        assert_eq!(
+            images.resolve(&pin("platform", None)).as_deref(),
+            Some("r.example/platform")
+        );
+        assert_eq!(images.resolve(&pin("platform", Some("o/x"))).as_deref(), Some("o/x"));
+        assert_eq!(
+            parse_image_override("a=b/c").unwrap(),
+            ("a".to_string(), "b/c".to_string())
+        );
+        assert!(parse_image_override("a").is_err() && parse_image_override("=b").is_err());
+    }
+}
