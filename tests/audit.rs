@@ -277,6 +277,70 @@ fn mixed_pins_give_one_row_each_in_input_order_with_an_error_row_and_a_backfill_
 }
 
 #[test]
+fn rows_keep_input_order_behind_a_slow_pin_and_an_unanswered_commit_is_asked_once() {
+    let gitea = GiteaStandIn::start();
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_for(&gitea, dir.path());
+    let base = gitea.base_url();
+    // Two images (one extra label apart) built from one commit of `hang`, a
+    // repository the stand-in never answers for.
+    let mut hanging = labels(&base, "hang", SHA_E);
+    let slow_a = push(&reg, "molecule-ai/workspace-template-python", "h1", &hanging);
+    hanging.push(("org.example.rebuild".into(), "2".into()));
+    let slow_b = push(&reg, "molecule-ai/workspace-template-python", "h2", &hanging);
+    assert_ne!(slow_a, slow_b);
+    let mut pins = vec![json!({"runtime": "python", "digest": slow_a, "source_sha": SHA_E})];
+    for n in 0..5 {
+        let sha = format!("{n:x}").repeat(40);
+        gitea.add_commit("molecule-ai", "app", &sha);
+        let digest = push(
+            &reg,
+            "molecule-ai/workspace-template-go",
+            &format!("t{n}"),
+            &labels(&base, "app", &sha),
+        );
+        pins.push(json!({"runtime": "go", "digest": digest, "source_sha": sha}));
+    }
+    pins.push(json!({"runtime": "python", "digest": slow_b, "source_sha": SHA_E}));
+    let pins_file = write(dir.path(), "pins.json", &json!(pins).to_string());
+    let o = provgate(
+        &[
+            "audit",
+            "--pins",
+            &pins_file,
+            "--image-template",
+            &template(&reg),
+            "--insecure-registry",
+            &reg.host(),
+            "--policy",
+            &policy,
+            "--concurrency",
+            "4",
+            "--gitea-timeout",
+            "1",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows = rows(&o);
+    let got: Vec<(u64, &str)> = rows
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["event"].as_str().unwrap()))
+        .collect();
+    let mut want = vec![(0, "redeploy.verify.unavailable")];
+    want.extend((1..6).map(|i| (i, "redeploy.verify.reachable")));
+    want.push((6, "redeploy.verify.unavailable"));
+    assert_eq!(got, want, "{}", stdout(&o));
+    assert_eq!(
+        gitea.hits("/hang/"),
+        1,
+        "an unavailable commit was asked again: {:?}",
+        gitea.requests()
+    );
+}
+
+#[test]
 fn fail_on_turns_the_exit_code_to_1_only_for_the_statuses_named() {
     let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();

@@ -630,7 +630,8 @@ async fn judge_all(ctx: Arc<Ctx>, jobs: Vec<Job>, window: usize, sink: &mut Sink
         while tasks.join_next().await.is_some() {}
     });
 
-    let mut pending: BTreeMap<usize, Row> = BTreeMap::new();
+    // A row holds its window permit until it is written.
+    let mut pending: BTreeMap<usize, (Row, OwnedSemaphorePermit)> = BTreeMap::new();
     let mut next = 0;
     let end = loop {
         tokio::select! {
@@ -638,9 +639,8 @@ async fn judge_all(ctx: Arc<Ctx>, jobs: Vec<Job>, window: usize, sink: &mut Sink
             _ = sigterm.recv() => break End::Interrupted { signal: "SIGTERM", exit_code: 143 },
             done = rx.recv() => match done {
                 Some((slot, row, permit)) => {
-                    pending.insert(slot, row);
-                    drop(permit);
-                    while let Some(row) = pending.remove(&next) {
+                    pending.insert(slot, (row, permit));
+                    while let Some((row, _permit)) = pending.remove(&next) {
                         sink.write(row)?;
                         next += 1;
                     }
@@ -653,13 +653,13 @@ async fn judge_all(ctx: Arc<Ctx>, jobs: Vec<Job>, window: usize, sink: &mut Sink
         sink.bar
             .suspend(|| eprintln!("provgate: {signal}: stopping; pins in progress are not judged"));
         dispatcher.abort();
-        while let Ok((slot, row, _)) = rx.try_recv() {
-            pending.insert(slot, row);
+        while let Ok((slot, row, permit)) = rx.try_recv() {
+            pending.insert(slot, (row, permit));
         }
     }
     // What is left: rows judged after a gap (a pin in progress when the run
     // was interrupted). Written in order; the gaps are the pins not judged.
-    for (_, row) in std::mem::take(&mut pending) {
+    for (_, (row, _permit)) in std::mem::take(&mut pending) {
         sink.write(row)?;
     }
     Ok(end)
