@@ -12,17 +12,24 @@ wit_bindgen::generate!({
 use exports::provgate::policy::rules as wit;
 use provgate::policy::lookup;
 
-/// Marks the start of the settings slot. The host finds these bytes in the
-/// component and writes the settings JSON after them, padded with spaces;
-/// the layout must match `host/src/policy/slot.rs`.
-const SLOT_MAGIC: [u8; 32] = *b"provgate:settings-slot:v1\0\0\0\0\0\0\0";
+/// The settings slot: a marker, the settings' length (u32, little-endian),
+/// then the settings JSON padded with spaces. The host finds the marker in
+/// the component and writes the settings after it; the layout must match
+/// `host/src/policy/slot.rs`. The length saves scanning the padding on
+/// every evaluation.
+const SLOT_MAGIC: [u8; 32] = *b"provgate:settings-slot:v2\0\0\0\0\0\0\0";
 const SLOT_CAPACITY: usize = 4096;
+const SLOT_LEN: usize = 32 + 4 + SLOT_CAPACITY;
 
-static SETTINGS_SLOT: [u8; 32 + SLOT_CAPACITY] = {
-    let mut slot = [b' '; 32 + SLOT_CAPACITY];
+static SETTINGS_SLOT: [u8; SLOT_LEN] = {
+    let mut slot = [b' '; SLOT_LEN];
     let mut i = 0;
     while i < SLOT_MAGIC.len() {
         slot[i] = SLOT_MAGIC[i];
+        i += 1;
+    }
+    while i < SLOT_MAGIC.len() + 4 {
+        slot[i] = 0;
         i += 1;
     }
     slot
@@ -31,8 +38,9 @@ static SETTINGS_SLOT: [u8; 32 + SLOT_CAPACITY] = {
 fn settings() -> Result<Settings, String> {
     // black_box: the compiler must read the bytes at run time, since the
     // artifact builder rewrites them after compilation.
-    let slot: &[u8; 32 + SLOT_CAPACITY] = core::hint::black_box(&SETTINGS_SLOT);
-    let json = slot[SLOT_MAGIC.len()..].trim_ascii_end();
+    let slot: &[u8; SLOT_LEN] = core::hint::black_box(&SETTINGS_SLOT);
+    let len = u32::from_le_bytes([slot[32], slot[33], slot[34], slot[35]]) as usize;
+    let json = &slot[36..36 + len.min(SLOT_CAPACITY)];
     if json.is_empty() {
         return Err("this artifact has no settings: build one with `provgate policy build`".into());
     }

@@ -1,7 +1,8 @@
 //! The settings slot inside a policy artifact.
 //!
 //! The guest reserves a fixed run of bytes in its data: a 32-byte marker,
-//! then `CAPACITY` bytes of settings JSON padded with spaces. Writing other
+//! the settings' length (u32, little-endian), then `CAPACITY` bytes of
+//! settings JSON padded with spaces. Writing other
 //! settings there changes no offset or length in the component, so the same
 //! compiled rules carry new settings without a Rust toolchain, and the one
 //! sha256 of the file covers both. Shared with `build.rs`, hence std and
@@ -10,7 +11,7 @@
 use std::fmt;
 
 /// Must match `SLOT_MAGIC` in `guest/src/component.rs`.
-pub const MAGIC: &[u8; 32] = b"provgate:settings-slot:v1\0\0\0\0\0\0\0";
+pub const MAGIC: &[u8; 32] = b"provgate:settings-slot:v2\0\0\0\0\0\0\0";
 /// Must match `SLOT_CAPACITY` in `guest/src/component.rs`.
 pub const CAPACITY: usize = 4096;
 
@@ -49,7 +50,7 @@ fn slot_start(component: &[u8]) -> Result<usize, SlotError> {
         .filter(|(_, w)| *w == MAGIC)
         .map(|(i, _)| i + MAGIC.len());
     match (found.next(), found.count()) {
-        (Some(start), 0) if component.len() >= start + CAPACITY => Ok(start),
+        (Some(start), 0) if component.len() >= start + 4 + CAPACITY => Ok(start),
         (None, _) => Err(SlotError::Marker(0)),
         (Some(_), more) => Err(SlotError::Marker(more + 1)),
     }
@@ -62,7 +63,9 @@ pub fn write(component: &[u8], settings: &[u8]) -> Result<Vec<u8>, SlotError> {
     }
     let start = slot_start(component)?;
     let mut out = component.to_vec();
-    let slot = &mut out[start..start + CAPACITY];
+    let len = u32::try_from(settings.len()).map_err(|_| SlotError::TooLarge(settings.len()))?;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    let slot = &mut out[start + 4..start + 4 + CAPACITY];
     slot.fill(b' ');
     slot[..settings.len()].copy_from_slice(settings);
     Ok(out)
@@ -71,5 +74,6 @@ pub fn write(component: &[u8], settings: &[u8]) -> Result<Vec<u8>, SlotError> {
 /// The settings bytes in a component's slot (empty when none were written).
 pub fn read(component: &[u8]) -> Result<&[u8], SlotError> {
     let start = slot_start(component)?;
-    Ok(component[start..start + CAPACITY].trim_ascii_end())
+    let len = u32::from_le_bytes([component[start], component[start + 1], component[start + 2], component[start + 3]]);
+    Ok(&component[start + 4..start + 4 + (len as usize).min(CAPACITY)])
 }
