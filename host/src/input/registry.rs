@@ -63,6 +63,15 @@ pub enum FetchError {
         repository: String,
         reason: String,
     },
+    #[error(
+        "registry {registry} requires authentication for {repository} ({reason}), and no credentials for it \
+         were found in $DOCKER_CONFIG/config.json or ~/.docker/config.json"
+    )]
+    AuthMissing {
+        registry: String,
+        repository: String,
+        reason: String,
+    },
     #[error("{what} not found in {registry}: {reason}")]
     NotFound {
         registry: String,
@@ -134,6 +143,7 @@ async fn fetch_parsed(given: &str, reference: &Reference, opts: &RegistryOptions
         auth: &auth,
         registry: &registry,
         repository: reference.repository(),
+        opts,
     };
 
     let what = format!("manifest {}", reference.whole());
@@ -188,6 +198,7 @@ struct Ctx<'a> {
     auth: &'a RegistryAuth,
     registry: &'a str,
     repository: &'a str,
+    opts: &'a RegistryOptions,
 }
 
 impl Ctx<'_> {
@@ -275,6 +286,27 @@ impl Ctx<'_> {
     }
 
     fn error(&self, e: OciDistributionError, what: &str) -> FetchError {
+        match self.classify(e, what) {
+            FetchError::AuthRefused {
+                registry,
+                repository,
+                reason,
+            } if matches!(self.auth, RegistryAuth::Anonymous) => FetchError::AuthMissing {
+                registry,
+                repository,
+                reason,
+            },
+            FetchError::Unreachable { registry, reason }
+                if reason.contains("wrong version number") && !self.opts.insecure.iter().any(|h| *h == registry) =>
+            {
+                let reason = format!("{reason} (a plain-HTTP registry? allow it with --insecure-registry {registry})");
+                FetchError::Unreachable { registry, reason }
+            }
+            other => other,
+        }
+    }
+
+    fn classify(&self, e: OciDistributionError, what: &str) -> FetchError {
         let (registry, repository) = (self.registry.to_string(), self.repository.to_string());
         match e {
             OciDistributionError::DigestError(e) => match mismatch(&e.to_string()) {
@@ -393,8 +425,12 @@ fn request_error(e: &reqwest::Error) -> String {
     };
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        // Layers often repeat their cause's text; say each part once.
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
         source = s.source();
     }
     text
