@@ -1,0 +1,455 @@
+//! The routes of `provgate serve`, the request body, the bearer-token check
+//! and the one log line per request.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{MAX_BODY_BYTES, Shared};
+use crate::input::registry::{self, FetchError};
+use crate::lookup::CommitLookup;
+use crate::subject::{Pin, Subject};
+use crate::verdict::Mode;
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    let guarded = Router::new()
+        .route("/v1/verify", post(verify))
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), require_token));
+    Router::new()
+        .merge(guarded)
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(shared.clone(), observe))
+        .with_state(shared)
+}
+
+/// `{"error": "…"}` with a status.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Attached to a verdict's response for the log line and the metrics.
+#[derive(Clone)]
+struct Judged {
+    event: String,
+    mode: Mode,
+    allowed: bool,
+    input: &'static str,
+}
+
+/// Counts and logs every request: method, path, status, latency, and for a
+/// verdict its event, mode and `allowed`. Never a header (the token is one).
+async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let _in_flight = shared.metrics.enter();
+    let response = next.run(request).await;
+    let latency = started.elapsed();
+    let status = response.status().as_u16();
+    let route = route_label(&path);
+    shared.metrics.responded(route, status);
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    match response.extensions().get::<Judged>() {
+        Some(judged) => {
+            shared
+                .metrics
+                .judged(&judged.event, judged.mode, judged.allowed, judged.input, latency);
+            tracing::info!(
+                %method,
+                path,
+                status,
+                event = %judged.event,
+                mode = judged.mode.as_str(),
+                allowed = judged.allowed,
+                input = judged.input,
+                latency_ms,
+                "request"
+            );
+        }
+        None => tracing::info!(%method, path, status, latency_ms, "request"),
+    }
+    response
+}
+
+/// The metrics label for a path: only the routes this server has.
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/v1/verify" => "/v1/verify",
+        "/healthz" => "/healthz",
+        "/metrics" => "/metrics",
+        _ => "other",
+    }
+}
+
+/// With `--auth-token-env`: `Authorization: Bearer <token>`, compared in
+/// constant time (as sha256 digests, so the length does not leak either).
+async fn require_token(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    if let Some(expected) = &shared.settings.auth {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        let ok = given.is_some_and(|token| bool::from(Sha256::digest(token.as_bytes()).as_slice().ct_eq(expected)));
+        if !ok {
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                "this server requires an `Authorization: Bearer <token>` header with its token",
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"provgate\""),
+            );
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+async fn healthz() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such route; provgate serves POST /v1/verify, GET /healthz and GET /metrics",
+    )
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.metrics.encode() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the metrics: {e}"),
+        ),
+    }
+}
+
+async fn verify(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+            );
+        }
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    let request = match parse(&body) {
+        Ok(request) => request,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+
+    let (subject, platform, input) = match request.input {
+        Input::Subject(subject) => (subject, None, "subject"),
+        Input::Image { reference, pin } => match fetch(&shared, &reference).await {
+            Ok(fetched) => {
+                let mut subject = fetched.subject;
+                subject.pin = pin;
+                (subject, fetched.platform, "image")
+            }
+            Err(response) => return response,
+        },
+    };
+
+    let active = shared.active();
+    let mode = request.mode;
+    let judged = tokio::task::spawn_blocking(move || {
+        let lookup: Arc<dyn CommitLookup> = active.lookup.clone();
+        active.policy.evaluate(&subject, mode, SystemTime::now(), lookup)
+    })
+    .await;
+    let mut verdict = match judged {
+        Ok(Ok(verdict)) => verdict,
+        Ok(Err(e)) => {
+            tracing::error!("the policy failed: {e}");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the policy failed: {e}"));
+        }
+        Err(e) => {
+            tracing::error!("the evaluation did not finish: {e}");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "the evaluation did not finish");
+        }
+    };
+    if let Some((platform, digest)) = platform {
+        verdict.subject.platform = Some(platform);
+        verdict.subject.platform_digest = Some(digest).filter(|d| !d.is_empty());
+    }
+    let judged = Judged {
+        event: verdict.event.clone(),
+        mode: verdict.mode,
+        allowed: verdict.allowed,
+        input,
+    };
+    let mut response = Json(verdict).into_response();
+    response.extensions_mut().insert(judged);
+    response
+}
+
+/// Fetches an image, only from an `--allow-registry` host: 400 for a bad
+/// reference, 403 for any other registry, 502 when the fetch fails.
+async fn fetch(shared: &Shared, reference: &str) -> Result<registry::Fetched, Response> {
+    let parsed: oci_client::Reference = reference.parse().map_err(|e: oci_client::ParseError| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("\"image\" {} is not an image reference: {e}", quoted(reference)),
+        )
+    })?;
+    let named = parsed.registry().to_ascii_lowercase();
+    let resolved = parsed.resolve_registry().to_ascii_lowercase();
+    let allowed = shared.settings.allow.iter().any(|a| *a == named || *a == resolved);
+    if !allowed {
+        shared.metrics.fetched("refused");
+        tracing::warn!(registry = %named, "refused to fetch from a registry not in --allow-registry");
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            format!("this server does not fetch images from {named}; it is not in its --allow-registry list"),
+        ));
+    }
+    match registry::fetch(reference, &shared.settings.registry).await {
+        Ok(fetched) => {
+            shared.metrics.fetched("ok");
+            Ok(fetched)
+        }
+        Err(e @ FetchError::Reference { .. }) => Err(error(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e) => {
+            shared.metrics.fetched("failed");
+            tracing::warn!(registry = %named, "cannot fetch the image: {e}");
+            Err(error(StatusCode::BAD_GATEWAY, format!("cannot fetch the image: {e}")))
+        }
+    }
+}
+
+/// What the caller asked for.
+#[derive(Debug, PartialEq)]
+pub(super) struct VerifyRequest {
+    pub mode: Mode,
+    pub input: Input,
+}
+
+#[derive(Debug, PartialEq)]
+pub(super) enum Input {
+    /// Fetch this reference from its registry; judge it with this pin.
+    Image { reference: String, pin: Option<Pin> },
+    /// The facts, already in hand.
+    Subject(Subject),
+}
+
+/// Parses `{"mode", "image", "pin"?}` or `{"mode", "subject"}`. The error
+/// names the field at fault. Unknown fields are refused: a misspelt `pin`
+/// would otherwise silently skip `pin.consistent`.
+pub(super) fn parse(body: &[u8]) -> Result<VerifyRequest, String> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?;
+    let Value::Object(top) = value else {
+        return Err(
+            "the body must be a JSON object: {\"mode\", \"image\", \"pin\"?} or {\"mode\", \"subject\"}".into(),
+        );
+    };
+    only_fields(&top, "", &["mode", "image", "pin", "subject"])?;
+    let mode = match top.get("mode") {
+        None | Some(Value::Null) => return Err("missing field \"mode\" (\"enforce\" or \"log-only\")".into()),
+        Some(Value::String(mode)) => match mode.as_str() {
+            "enforce" => Mode::Enforce,
+            "log-only" => Mode::LogOnly,
+            other => {
+                return Err(format!(
+                    "unknown mode {}: expected \"enforce\" or \"log-only\"",
+                    quoted(other)
+                ));
+            }
+        },
+        Some(_) => return Err("field \"mode\" must be a string: \"enforce\" or \"log-only\"".into()),
+    };
+    let given = |key| top.get(key).filter(|v| !v.is_null());
+    let input = match (given("image"), given("subject")) {
+        (Some(_), Some(_)) => return Err("give either \"image\" or \"subject\", not both".into()),
+        (None, None) => {
+            return Err(
+                "missing field \"image\" (a reference for the server to fetch) or \"subject\" (the image's facts)"
+                    .into(),
+            );
+        }
+        (Some(image), None) => {
+            let reference = string(image, "image")?;
+            if reference.trim().is_empty() {
+                return Err("field \"image\" is empty".into());
+            }
+            let pin = given("pin").map(|p| pin(p, "pin")).transpose()?;
+            Input::Image { reference, pin }
+        }
+        (None, Some(subject)) => {
+            if given("pin").is_some() {
+                return Err("\"pin\" goes inside \"subject\" when the facts are given".into());
+            }
+            Input::Subject(parse_subject(subject)?)
+        }
+    };
+    Ok(VerifyRequest { mode, input })
+}
+
+fn parse_subject(value: &Value) -> Result<Subject, String> {
+    let object = object(value, "subject")?;
+    only_fields(object, "subject.", &["reference", "digest", "labels", "pin"])?;
+    let labels = match object.get("labels") {
+        None => return Err("missing field \"subject.labels\" (an object; {} when the image has none)".into()),
+        // `docker inspect` says null for an image without labels.
+        Some(Value::Null) => BTreeMap::new(),
+        Some(Value::Object(labels)) => labels
+            .iter()
+            .map(|(key, value)| match value {
+                Value::String(value) => Ok((key.clone(), value.clone())),
+                _ => Err(format!("label \"subject.labels\"[{}] must be a string", quoted(key))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("field \"subject.labels\" must be an object of strings".into()),
+    };
+    Ok(Subject {
+        reference: required_string(object, "subject.", "reference")?,
+        digest: required_string(object, "subject.", "digest")?,
+        labels,
+        pin: object
+            .get("pin")
+            .filter(|p| !p.is_null())
+            .map(|p| pin(p, "subject.pin"))
+            .transpose()?,
+    })
+}
+
+fn pin(value: &Value, name: &str) -> Result<Pin, String> {
+    let object = object(value, name)?;
+    let prefix = format!("{name}.");
+    only_fields(object, &prefix, &["runtime", "digest", "source_sha"])?;
+    Ok(Pin {
+        runtime: optional_string(object, &prefix, "runtime")?,
+        digest: required_string(object, &prefix, "digest")?,
+        source_sha: optional_string(object, &prefix, "source_sha")?,
+    })
+}
+
+fn object<'v>(value: &'v Value, name: &str) -> Result<&'v Map<String, Value>, String> {
+    value
+        .as_object()
+        .ok_or_else(|| format!("field \"{name}\" must be an object"))
+}
+
+fn only_fields(object: &Map<String, Value>, prefix: &str, known: &[&str]) -> Result<(), String> {
+    match object.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(key) => Err(format!(
+            "unknown field \"{prefix}{}\"; expected {}",
+            shorten(key),
+            known
+                .iter()
+                .map(|k| format!("\"{prefix}{k}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+fn string(value: &Value, name: &str) -> Result<String, String> {
+    value
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("field \"{name}\" must be a string"))
+}
+
+fn required_string(object: &Map<String, Value>, prefix: &str, key: &str) -> Result<String, String> {
+    match object.get(key) {
+        None | Some(Value::Null) => Err(format!("missing field \"{prefix}{key}\"")),
+        Some(value) => string(value, &format!("{prefix}{key}")),
+    }
+}
+
+fn optional_string(object: &Map<String, Value>, prefix: &str, key: &str) -> Result<Option<String>, String> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => string(value, &format!("{prefix}{key}")).map(Some),
+    }
+}
+
+/// A caller's value, quoted and cut short for an error message.
+fn quoted(value: &str) -> String {
+    format!("{:?}", shorten(value))
+}
+
+fn shorten(value: &str) -> String {
+    const MAX: usize = 80;
+    let mut short: String = value.chars().take(MAX).collect();
+    if value.chars().count() > MAX {
+        short.push('…');
+    }
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: Value) -> String {
+        parse(body.to_string().as_bytes()).expect_err("refused")
+    }
+
+    #[test]
+    fn both_body_forms_parse() {
+        let image = parse(br#"{"mode": "enforce", "image": "r.example/a:b", "pin": {"digest": "sha256:x"}}"#)
+            .expect("image form");
+        assert_eq!(image.mode, Mode::Enforce);
+        assert!(matches!(image.input, Input::Image { ref pin, .. } if pin.as_ref().unwrap().digest == "sha256:x"));
+
+        let subject = parse(
+            br#"{"mode": "log-only", "subject": {"reference": "r/a:b", "digest": "sha256:y",
+                 "labels": {"k": "v"}, "pin": {"runtime": "py", "digest": "sha256:y", "source_sha": null}}}"#,
+        )
+        .expect("subject form");
+        assert_eq!(subject.mode, Mode::LogOnly);
+        let Input::Subject(s) = subject.input else {
+            panic!("not a subject")
+        };
+        assert_eq!(s.labels["k"], "v");
+        assert_eq!(s.pin.unwrap().runtime.as_deref(), Some("py"));
+    }
+
+    #[test]
+    fn errors_name_the_field_at_fault() {
+        assert!(err(json!({"image": "a/b:c"})).contains("\"mode\""));
+        assert!(err(json!({"mode": "strict", "image": "a/b:c"})).contains("\"strict\""));
+        assert!(err(json!({"mode": "enforce"})).contains("\"image\""));
+        assert!(err(json!({"mode": "enforce", "image": "a", "subject": {}})).contains("not both"));
+        let s = json!({"reference": "r", "labels": {}});
+        assert!(err(json!({"mode": "enforce", "subject": s})).contains("\"subject.digest\""));
+        let s = json!({"reference": "r", "digest": "d", "labels": {"k": 1}});
+        assert!(err(json!({"mode": "enforce", "subject": s})).contains("\"k\""));
+        let s = json!({"reference": "r", "digest": "d", "labels": {}, "pinn": {}});
+        assert!(err(json!({"mode": "enforce", "subject": s})).contains("\"subject.pinn\""));
+        assert!(err(json!({"mode": "enforce", "image": "a", "pin": {}})).contains("\"pin.digest\""));
+        assert!(parse(b"{not json").unwrap_err().contains("not valid JSON"));
+        assert!(parse(b"[]").unwrap_err().contains("JSON object"));
+    }
+}

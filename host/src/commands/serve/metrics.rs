@@ -1,0 +1,234 @@
+//! `GET /metrics`: Prometheus (OpenMetrics) text from `prometheus-client`.
+//!
+//! Every label has a small, fixed set of values: events outside the
+//! SPEC §4 list are counted as `other`, paths outside the server's routes as
+//! `other`; no image, reference, repository or SHA is ever a label.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::{Active, Caches};
+use crate::verdict::Mode;
+
+/// The events of SPEC §4; anything else an artifact says is `other`.
+const EVENTS: [&str; 7] = [
+    "redeploy.verify.unlabeled",
+    "redeploy.verify.malformed",
+    "redeploy.verify.untrusted_source",
+    "redeploy.verify.pin_mismatch",
+    "redeploy.verify.unresolved",
+    "redeploy.verify.unavailable",
+    "redeploy.verify.reachable",
+];
+
+/// Verdict latency buckets, in seconds: 0.5 ms to 30 s.
+const BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerdictLabels {
+    event: &'static str,
+    mode: &'static str,
+    allowed: bool,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InputLabels {
+    input: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    path: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+pub(super) struct Metrics {
+    registry: Registry,
+    verdicts: Family<VerdictLabels, Counter>,
+    latency: Family<InputLabels, Histogram>,
+    requests: Family<HttpLabels, Counter>,
+    in_flight: Gauge<i64, AtomicI64>,
+    fetches: Family<OutcomeLabels, Counter>,
+    reloads: Family<ResultLabels, Counter>,
+}
+
+/// Decrements the in-flight gauge when a request ends, however it ends
+/// (a client that hangs up drops the request's future).
+pub(super) struct InFlight(Gauge<i64, AtomicI64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    pub fn new(active: Arc<RwLock<Arc<Active>>>, caches: Arc<Caches>) -> Metrics {
+        let mut registry = Registry::with_prefix("provgate");
+        let verdicts = Family::<VerdictLabels, Counter>::default();
+        registry.register(
+            "verdicts",
+            "Verdicts returned, by event, mode and allowed",
+            verdicts.clone(),
+        );
+        let latency = Family::<InputLabels, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
+        registry.register_with_unit(
+            "verify_duration",
+            "Time from request to verdict for POST /v1/verify (fetch included for `image` requests)",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        let requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route and status",
+            requests.clone(),
+        );
+        let in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being answered",
+            in_flight.clone(),
+        );
+        let fetches = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "registry_fetches",
+            "Image fetches for `image` requests: ok, failed (502) or refused (registry not allowed, 403)",
+            fetches.clone(),
+        );
+        let reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "policy_reloads",
+            "SIGHUP reloads: ok, refused (old policy kept) or builtin (nothing to reload)",
+            reloads.clone(),
+        );
+        registry.register_collector(Box::new(Live { active, caches }));
+        Metrics {
+            registry,
+            verdicts,
+            latency,
+            requests,
+            in_flight,
+            fetches,
+            reloads,
+        }
+    }
+
+    pub fn enter(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.get()
+    }
+
+    pub fn responded(&self, path: &'static str, status: u16) {
+        self.requests.get_or_create(&HttpLabels { path, status }).inc();
+    }
+
+    pub fn judged(&self, event: &str, mode: Mode, allowed: bool, input: &'static str, latency: Duration) {
+        let event = EVENTS.iter().copied().find(|e| *e == event).unwrap_or("other");
+        let labels = VerdictLabels {
+            event,
+            mode: mode.as_str(),
+            allowed,
+        };
+        self.verdicts.get_or_create(&labels).inc();
+        self.latency
+            .get_or_create(&InputLabels { input })
+            .observe(latency.as_secs_f64());
+    }
+
+    pub fn fetched(&self, outcome: &'static str) {
+        self.fetches.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub fn reloaded(&self, result: &'static str) {
+        self.reloads.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// What is read at scrape time: the look-up caches' counters and the policy
+/// being served.
+struct Live {
+    active: Arc<RwLock<Arc<Active>>>,
+    caches: Arc<Caches>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").finish_non_exhaustive()
+    }
+}
+
+impl Collector for Live {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let (mut found, mut not_found, mut unavailable, mut hits) = (0u64, 0u64, 0u64, 0u64);
+        for cache in self.caches.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            found += cache.stats.found.load(Ordering::Relaxed);
+            not_found += cache.stats.not_found.load(Ordering::Relaxed);
+            unavailable += cache.stats.unavailable.load(Ordering::Relaxed);
+            hits += cache.stats.hits.load(Ordering::Relaxed);
+        }
+
+        let counter = ConstCounter::new(0u64);
+        let mut lookups = encoder.encode_descriptor(
+            "gitea_lookups",
+            "Commit look-ups sent to Gitea (cache misses), by answer.",
+            None,
+            counter.metric_type(),
+        )?;
+        for (outcome, n) in [("found", found), ("not_found", not_found), ("unavailable", unavailable)] {
+            ConstCounter::new(n).encode(lookups.encode_family(&OutcomeLabels { outcome })?)?;
+        }
+        ConstCounter::new(hits).encode(encoder.encode_descriptor(
+            "gitea_cache_hits",
+            "Commit look-ups answered from the shared cache (or by waiting for the same look-up in flight).",
+            None,
+            counter.metric_type(),
+        )?)?;
+
+        let active = self.active.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let description = active.policy.description();
+        let info = Info::new([
+            ("name", description.name.clone()),
+            ("version", description.version.clone()),
+            ("digest", description.digest.clone()),
+        ]);
+        info.encode(encoder.encode_descriptor(
+            "policy",
+            "The policy artifact being served.",
+            None,
+            info.metric_type(),
+        )?)
+    }
+}

@@ -1,0 +1,416 @@
+//! `provgate serve`: the verifier as an HTTP service for the control plane
+//! (SPEC §5, issue 5).
+//!
+//! One process, one policy at a time, one look-up cache shared by every
+//! request. A request's path is the CLI's: a subject (fetched from an allowed
+//! registry, or given as facts) → a fresh instance of the policy on a
+//! blocking thread (wasmtime is synchronous; its Gitea look-ups run on this
+//! server's runtime through [`BlockingGitea::on`]) → the verdict JSON. A slow
+//! Gitea or registry answer occupies one blocking thread or one task, never
+//! the accept loop or another request.
+//!
+//! - [`api`]: the routes, request parsing, auth and the per-request log line.
+//! - [`metrics`]: the Prometheus registry.
+//! - here: start-up, the shared state, policy reload (SIGHUP) and graceful
+//!   shutdown (SIGTERM, Ctrl-C).
+
+mod api;
+mod metrics;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use sha2::{Digest, Sha256};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::PolicyArgs;
+use crate::exit::{Exit, Failure};
+use crate::input::registry::RegistryOptions;
+use crate::lookup::cache::{Cache, CachePolicy};
+use crate::lookup::gitea::{BlockingGitea, GiteaClient, Token};
+use crate::policy::Policy;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Routes: POST /v1/verify, GET /healthz, GET /metrics.\n\n\
+    Signals: SIGHUP reloads --policy (a failing artifact is refused and the old one keeps serving); \
+    SIGTERM or Ctrl-C stops accepting, lets requests in flight finish and exits 0.\n\n\
+    Examples:\n  \
+    provgate serve --listen 127.0.0.1:8080 --allow-registry git.moleculesai.app\n  \
+    PROVGATE_TOKEN=… provgate serve --listen 0.0.0.0:8080 --auth-token-env PROVGATE_TOKEN \\\n      \
+    --policy /etc/provgate/policy.wasm --policy-digest sha256:…")]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port; the
+    /// address bound is logged as `listening on http://ADDR`).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+
+    /// A registry (HOST or HOST:PORT, exactly as in image references) the server
+    /// may fetch images from; repeatable. Any other registry is refused with 403.
+    #[arg(long = "allow-registry", value_name = "HOST[:PORT]")]
+    pub allow_registry: Vec<String>,
+
+    /// Allow plain HTTP to this registry (HOST:PORT); repeatable. HTTPS otherwise.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+
+    /// Require `Authorization: Bearer <token>` on /v1/verify and /metrics, the
+    /// token being the value of this environment variable (which must be set).
+    #[arg(long, value_name = "NAME")]
+    pub auth_token_env: Option<String>,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// Total time allowed for one Gitea look-up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub gitea_timeout: f64,
+
+    /// Total time allowed for fetching one image from its registry.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub registry_timeout: f64,
+
+    /// Platform whose labels are judged in a multi-platform image.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
+    pub platform: String,
+
+    /// On SIGTERM, how long requests in flight may take to finish before the
+    /// server exits anyway.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub shutdown_timeout: f64,
+}
+
+pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
+    let auth = match &args.auth_token_env {
+        Some(name) => Some(auth_digest(name)?),
+        None => None,
+    };
+    let allow = allow_list(&args.allow_registry)?;
+    for insecure in &args.insecure_registry {
+        if !allow.contains(&insecure.trim().to_ascii_lowercase()) {
+            tracing::warn!(
+                registry = %insecure,
+                "--insecure-registry names a registry that --allow-registry does not: requests for it get 403"
+            );
+        }
+    }
+    let settings = Settings {
+        gitea_timeout: seconds(args.gitea_timeout, "--gitea-timeout")?,
+        registry: RegistryOptions {
+            platform: args.platform.clone(),
+            insecure: args.insecure_registry.clone(),
+            timeout: seconds(args.registry_timeout, "--registry-timeout")?,
+        },
+        shutdown_timeout: seconds(args.shutdown_timeout, "--shutdown-timeout")?,
+        policy_path: args.policy.policy.clone(),
+        policy_digest: args.policy.policy_digest.clone(),
+        allow,
+        auth,
+        gitea_token: Token::from_env(),
+    };
+
+    // Exit 3 before anything listens when the artifact is unusable.
+    let policy = super::load_policy(&args.policy)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("provgate-serve")
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::usage)?;
+    let result = runtime.block_on(serve(&args.listen, settings, policy));
+    // Blocking threads may still wait on a hung Gitea look-up: don't wait for them.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+/// What the command line decided, checked.
+struct Settings {
+    gitea_timeout: Duration,
+    registry: RegistryOptions,
+    shutdown_timeout: Duration,
+    policy_path: Option<PathBuf>,
+    policy_digest: Option<String>,
+    /// Lower-cased `host[:port]`s.
+    allow: Vec<String>,
+    /// sha256 of the bearer token, compared in constant time.
+    auth: Option<[u8; 32]>,
+    gitea_token: Option<Token>,
+}
+
+/// The policy that judges requests, with the look-up cache for its Gitea.
+/// Swapped as a whole on reload; requests in flight keep the one they took.
+pub(crate) struct Active {
+    pub policy: Policy,
+    pub lookup: Arc<Cache<BlockingGitea>>,
+}
+
+/// One look-up cache per Gitea base URL ever configured (a reload may point
+/// the policy at another Gitea), so answers and counters survive reloads.
+pub(crate) type Caches = Mutex<HashMap<String, Arc<Cache<BlockingGitea>>>>;
+
+pub(crate) struct Shared {
+    settings: Settings,
+    active: Arc<RwLock<Arc<Active>>>,
+    caches: Arc<Caches>,
+    handle: tokio::runtime::Handle,
+    metrics: metrics::Metrics,
+}
+
+impl Shared {
+    /// The policy to judge one request with.
+    fn active(&self) -> Arc<Active> {
+        self.active.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The shared look-up cache for `policy`'s Gitea, created on first use.
+    fn cache_for(
+        caches: &Caches,
+        settings: &Settings,
+        handle: &tokio::runtime::Handle,
+        policy: &Policy,
+    ) -> anyhow::Result<Arc<Cache<BlockingGitea>>> {
+        let base = &policy.description().settings.gitea_base_url;
+        let mut caches = caches.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cache) = caches.get(base) {
+            return Ok(cache.clone());
+        }
+        let client = GiteaClient::new(base, settings.gitea_token.clone(), settings.gitea_timeout)?;
+        let cache = Arc::new(Cache::new(
+            BlockingGitea::on(client, handle.clone()),
+            CachePolicy::server(),
+        ));
+        caches.insert(base.clone(), cache.clone());
+        Ok(cache)
+    }
+
+    fn activate(&self, policy: Policy) -> anyhow::Result<()> {
+        let lookup = Shared::cache_for(&self.caches, &self.settings, &self.handle, &policy)?;
+        let active = Arc::new(Active { policy, lookup });
+        *self.active.write().unwrap_or_else(|e| e.into_inner()) = active;
+        Ok(())
+    }
+}
+
+async fn serve(listen: &str, settings: Settings, policy: Policy) -> Result<Exit, Failure> {
+    let handle = tokio::runtime::Handle::current();
+    let caches: Arc<Caches> = Arc::default();
+    let lookup = Shared::cache_for(&caches, &settings, &handle, &policy).map_err(Failure::usage)?;
+    let active = Arc::new(RwLock::new(Arc::new(Active { policy, lookup })));
+    let metrics = metrics::Metrics::new(active.clone(), caches.clone());
+    let shared = Arc::new(Shared {
+        settings,
+        active,
+        caches,
+        handle,
+        metrics,
+    });
+
+    // Handlers first: SIGHUP's default action would end the process, and a
+    // caller may signal as soon as it sees the address.
+    let signals = || -> std::io::Result<_> {
+        Ok((
+            signal(SignalKind::hangup())?,
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        ))
+    };
+    let (mut hangup, mut terminate, mut interrupt) = signals()
+        .context("cannot install signal handlers")
+        .map_err(Failure::usage)?;
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))
+        .map_err(Failure::usage)?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the address listened on")
+        .map_err(Failure::usage)?;
+    {
+        let active = shared.active();
+        let artifact = active.policy.artifact();
+        let line = format!(
+            "listening on http://{addr} with policy {} ({}, Gitea {})",
+            artifact.digest,
+            artifact.origin,
+            active.policy.description().settings.gitea_base_url
+        );
+        if tracing::enabled!(tracing::Level::INFO) {
+            tracing::info!(
+                %addr,
+                policy = %artifact.digest,
+                allow_registry = ?shared.settings.allow,
+                auth = shared.settings.auth.is_some(),
+                "{line}"
+            );
+        } else {
+            // Per-request lines are at info (-v); the address is always printed.
+            eprintln!("provgate: {line}");
+        }
+    }
+
+    let reloader = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                reload(&shared).await;
+            }
+        })
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let which = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        tracing::info!("{which}: no longer accepting connections; finishing requests in flight");
+        let _ = stop_tx.send(true);
+    });
+
+    let grace = shared.settings.shutdown_timeout;
+    let app = api::router(shared.clone());
+    let mut graceful = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = graceful.wait_for(|stop| *stop).await;
+    });
+    let mut deadline = stop_rx;
+    let outcome = tokio::select! {
+        served = async { server.await } => served.context("the server failed"),
+        _ = async {
+            let _ = deadline.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(
+                in_flight = shared.metrics.in_flight(),
+                "requests still in flight after {grace:?}; exiting without them"
+            );
+            Ok(())
+        }
+    };
+    reloader.abort();
+    outcome.map_err(Failure::usage)?;
+    tracing::info!("stopped");
+    Ok(Exit::Allowed)
+}
+
+/// SIGHUP: load `--policy` again. A new artifact that does not load, or
+/// fails `--policy-digest`, is refused and the current one keeps serving.
+async fn reload(shared: &Arc<Shared>) {
+    let current = shared.active().policy.artifact().digest.clone();
+    let Some(path) = shared.settings.policy_path.clone() else {
+        tracing::info!(
+            policy = %current,
+            "SIGHUP: the built-in policy is part of this binary; nothing to reload"
+        );
+        shared.metrics.reloaded("builtin");
+        return;
+    };
+    let args = PolicyArgs {
+        policy: Some(path.clone()),
+        policy_digest: shared.settings.policy_digest.clone(),
+    };
+    let loaded = tokio::task::spawn_blocking(move || super::load_policy(&args)).await;
+    let refused = |reason: String| {
+        tracing::warn!(
+            policy = %path.display(),
+            current = %current,
+            "policy reload refused, still serving {current}: {reason}"
+        );
+        shared.metrics.reloaded("refused");
+    };
+    match loaded {
+        Ok(Ok(policy)) => {
+            let new = policy.artifact().digest.clone();
+            match shared.activate(policy) {
+                Ok(()) => {
+                    tracing::info!(old = %current, new = %new, "policy reloaded: {current} → {new}");
+                    shared.metrics.reloaded("ok");
+                }
+                Err(e) => refused(format!("{e:#}")),
+            }
+        }
+        Ok(Err(failure)) => refused(format!("{:#}", failure.error)),
+        Err(e) => refused(format!("loading it failed: {e}")),
+    }
+}
+
+/// The sha256 of the bearer token in the environment variable `name`.
+fn auth_digest(name: &str) -> Result<[u8; 32], Failure> {
+    let value = match std::env::var(name) {
+        Ok(value) => value,
+        Err(std::env::VarError::NotPresent) => {
+            return Err(Failure::usage(anyhow!(
+                "--auth-token-env {name}: the environment variable {name} is not set"
+            )));
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(Failure::usage(anyhow!(
+                "--auth-token-env {name}: the value of {name} is not valid Unicode"
+            )));
+        }
+    };
+    // A trailing newline from a secret file would otherwise lock every caller out.
+    let token = value.trim();
+    if token.is_empty() {
+        return Err(Failure::usage(anyhow!(
+            "--auth-token-env {name}: the environment variable {name} is empty"
+        )));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Failure::usage(anyhow!(
+            "--auth-token-env {name}: the token must be visible ASCII characters without spaces"
+        )));
+    }
+    Ok(Sha256::digest(token.as_bytes()).into())
+}
+
+/// `--allow-registry` entries, checked and lower-cased.
+fn allow_list(entries: &[String]) -> Result<Vec<String>, Failure> {
+    entries
+        .iter()
+        .map(|entry| {
+            let host = entry.trim().to_ascii_lowercase();
+            let plain = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+            if plain {
+                Ok(host)
+            } else {
+                Err(Failure::usage(anyhow!(
+                    "--allow-registry {entry:?}: expected HOST or HOST:PORT as written in image references \
+                     (no scheme, path or user name)"
+                )))
+            }
+        })
+        .collect()
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| Failure::usage(anyhow!("{flag} must be a positive number of seconds")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_takes_hosts_and_ports_only() {
+        let ok = allow_list(&["Registry.Example:5000".into(), "ghcr.io".into()]).expect("plain hosts");
+        assert_eq!(ok, ["registry.example:5000", "ghcr.io"]);
+        for bad in ["", "https://ghcr.io", "ghcr.io/org", "user@ghcr.io", "a b"] {
+            assert!(allow_list(&[bad.into()]).is_err(), "{bad:?} accepted");
+        }
+    }
+}
