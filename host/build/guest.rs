@@ -68,7 +68,12 @@ pub fn build_guest(root: &Path, target_dir: &Path) -> Result<Vec<u8>, String> {
         .ok()
         .or_else(|| env::var("HOME").ok().map(|h| format!("{h}/.cargo")))
         .unwrap_or_default();
-    let mut rustflags = vec![format!("--remap-path-prefix={}=/provgate", root.display())];
+    // A 64 KiB shadow stack instead of 1 MiB: the rules recurse nowhere,
+    // and every fresh instance resets the memory it starts with.
+    let mut rustflags = vec![
+        format!("--remap-path-prefix={}=/provgate", root.display()),
+        "-Clink-arg=-zstack-size=65536".to_string(),
+    ];
     if !cargo_home.is_empty() {
         rustflags.push(format!("--remap-path-prefix={cargo_home}=/cargo"));
     }

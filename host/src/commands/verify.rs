@@ -59,10 +59,16 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
     }
 
     let mut stdout = std::io::stdout().lock();
-    output::write(&mut stdout, &verdict, args.format)
-        .and_then(|()| stdout.flush())
-        .context("cannot write the verdict")
-        .map_err(Failure::usage)?;
+    match output::write(&mut stdout, &verdict, args.format).and_then(|()| stdout.flush()) {
+        // A reader that stopped early (`| head`) is not an error; the exit
+        // code still carries the decision.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(Failure::usage(
+                anyhow::Error::new(e).context("cannot write the verdict"),
+            ));
+        }
+        _ => {}
+    }
     Ok(if verdict.allowed { Exit::Allowed } else { Exit::Denied })
 }
 

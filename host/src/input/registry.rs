@@ -297,7 +297,7 @@ impl Ctx<'_> {
                 reason,
             },
             FetchError::Unreachable { registry, reason }
-                if reason.contains("wrong version number") && !self.opts.insecure.iter().any(|h| *h == registry) =>
+                if reason.contains("wrong version number") && !self.opts.insecure.contains(&registry) =>
             {
                 let reason = format!("{reason} (a plain-HTTP registry? allow it with --insecure-registry {registry})");
                 FetchError::Unreachable { registry, reason }

@@ -11,7 +11,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
+};
 
 use crate::lookup::{Answer, CommitLookup};
 use crate::policy::{Artifact, PolicyError, cache::CodeCache};
@@ -111,13 +113,32 @@ pub struct Policy {
     description: Description,
 }
 
-fn engine_config() -> Config {
+/// Instances that may be alive at once (a server evaluates on up to 512
+/// blocking threads; each may wait on a slow Gitea).
+const POOL_SLOTS: u32 = 512;
+
+fn engine_config(limits: &Limits, pooling: bool) -> Config {
     let mut config = Config::new();
     config.consume_fuel(true);
     config.max_wasm_stack(512 << 10);
     // Traps are reported by their cause; a backtrace of an optimised,
     // stripped guest helps nobody and costs time on every trap.
     config.wasm_backtrace_max_frames(None);
+    if pooling {
+        // A fresh instance per verdict: with the pooling allocator and its
+        // first MiB kept resident, instantiating reuses a slot instead of
+        // mapping and unmapping memory each time (the kernel's page-table
+        // work dominated a fresh verdict without it).
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_SLOTS)
+            .total_core_instances(4 * POOL_SLOTS)
+            .total_memories(POOL_SLOTS)
+            .total_tables(4 * POOL_SLOTS)
+            .max_memory_size(limits.memory_bytes)
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
     config
 }
 
@@ -129,7 +150,14 @@ impl Policy {
             origin: artifact.origin.to_string(),
             reason,
         };
-        let engine = Engine::new(&engine_config()).map_err(|e| invalid(format!("{e:#}")))?;
+        // The pool reserves address space up front; where that is refused
+        // (a tight `ulimit -v`), instances are mapped on demand instead.
+        let engine = Engine::new(&engine_config(&limits, true))
+            .or_else(|e| {
+                tracing::warn!("pooling allocator unavailable, mapping instances on demand: {e:#}");
+                Engine::new(&engine_config(&limits, false))
+            })
+            .map_err(|e| invalid(format!("{e:#}")))?;
         let component = match cache {
             Some(cache) => cache.load_or_compile(&engine, &artifact),
             None => Component::new(&engine, &artifact.bytes).map_err(|e| format!("{e:#}")),
