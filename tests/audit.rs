@@ -466,6 +466,49 @@ fn malformed_rows_are_named_by_line_and_skipped_and_the_rest_is_judged() {
 }
 
 #[test]
+fn a_progress_bar_is_drawn_when_stderr_is_a_terminal() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let good = push(
+        &reg,
+        "molecule-ai/workspace-template-python",
+        "a",
+        &labels("https://git.moleculesai.app", "app", SHA_A),
+    );
+    let replay = replay_found(dir.path(), &[("app", SHA_A)]);
+    let pins = format!(
+        "{}\n{}\n",
+        json!({"runtime": "python", "digest": good, "source_sha": SHA_A}),
+        json!({"runtime": "go", "digest": good, "image": format!("{}/molecule-ai/workspace-template-python", reg.host())})
+    );
+    let pins_file = write(dir.path(), "pins.jsonl", &pins);
+    // `script` runs the audit on a pseudo-terminal (util-linux).
+    let command = format!(
+        "{} audit --pins {pins_file} --image-template '{}' --insecure-registry {} --replay {replay}",
+        env!("CARGO_BIN_EXE_provgate"),
+        template(&reg),
+        reg.host()
+    );
+    let o = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .current_dir(repo_root())
+        .env("PROVGATE_CACHE_DIR", cache_dir())
+        .env("TERM", "xterm")
+        .env_remove("GITEA_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    let screen = stdout(&o);
+    assert_eq!(code(&o), 0, "{screen}");
+    assert!(
+        screen.contains("/2 pins, ETA"),
+        "no progress bar on a terminal: {screen:?}"
+    );
+    assert!(screen.contains("2 of 2 pins judged"), "{screen:?}");
+}
+
+#[test]
 fn malformed_elements_of_an_array_are_named_by_index() {
     let dir = tempfile::tempdir().unwrap();
     let replay = replay_found(dir.path(), &[]);

@@ -350,12 +350,12 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
         ));
     } else {
         traffic.push(format!(
-            "Gitea: none (answers replayed from {}; {} commits asked)",
+            "Gitea: not asked; {} answered from the replay {}",
+            plural(lookup.asked.load(Ordering::Relaxed), "commit"),
             args.replay
                 .as_deref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
-            lookup.asked.load(Ordering::Relaxed)
         ));
     }
     traffic.push(format!(
