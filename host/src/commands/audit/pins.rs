@@ -248,6 +248,16 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         .connect_timeout(timeout)
         .build()
         .map_err(|e| anyhow!("cannot set up the HTTP client: {e}"))?;
+    let loopback = url.host_str().is_some_and(|host| {
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    if token.is_some() && url.scheme() == "http" && !loopback {
+        tracing::warn!("sending {TOKEN_ENV} to {shown} over plain HTTP; use https");
+    }
     let mut request = http.get(url).header(ACCEPT, "application/json");
     if let Some(token) = &token {
         let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
