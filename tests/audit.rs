@@ -270,6 +270,7 @@ fn mixed_pins_give_one_row_each_in_input_order_with_an_error_row_and_a_backfill_
         "{err}"
     );
     assert!(err.contains("4 commits looked up"), "{err}");
+    assert!(err.contains("policy: 5 evaluations for 7 pins"), "{err}");
     assert!(
         !err.contains('\r') && !err.contains("ETA"),
         "a progress bar on a non-terminal: {err:?}"
@@ -920,9 +921,14 @@ fn bench_ten_thousand_pins() {
     // 1,000 distinct source SHAs: each image's own revision, and as many others.
     let mut lines = String::new();
     for p in 0..PINS {
-        let d = if grouped { p * digests / PINS } else { p % digests };
+        // Each image's pins: half carry its revision, half another commit.
+        let (d, right) = if grouped {
+            (p * digests / PINS, p % 2 == 0)
+        } else {
+            (p % digests, (p / digests) % 2 == 0)
+        };
         let (runtime, digest) = &images[d];
-        let source_sha = if p % 2 == 0 { sha(d) } else { sha(digests + d) };
+        let source_sha = if right { sha(d) } else { sha(digests + d) };
         lines.push_str(&json!({"runtime": runtime, "digest": digest, "source_sha": source_sha}).to_string());
         lines.push('\n');
     }

@@ -74,6 +74,11 @@ pub fn write(component: &[u8], settings: &[u8]) -> Result<Vec<u8>, SlotError> {
 /// The settings bytes in a component's slot (empty when none were written).
 pub fn read(component: &[u8]) -> Result<&[u8], SlotError> {
     let start = slot_start(component)?;
-    let len = u32::from_le_bytes([component[start], component[start + 1], component[start + 2], component[start + 3]]);
+    let len = u32::from_le_bytes([
+        component[start],
+        component[start + 1],
+        component[start + 2],
+        component[start + 3],
+    ]);
     Ok(&component[start + 4..start + 4 + (len as usize).min(CAPACITY)])
 }

@@ -207,6 +207,17 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::usage)?;
+    // Gitea look-ups get a runtime of their own, so that their I/O and
+    // time-outs are driven even while the registry fetches keep the main
+    // runtime's workers busy: a look-up's time-out must measure Gitea, not
+    // this process.
+    let gitea_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("provgate-gitea")
+        .build()
+        .context("cannot start the async runtime for Gitea look-ups")
+        .map_err(Failure::usage)?;
 
     // The pins, all checked before anything is judged.
     let (bytes, source) = if pins::is_url(&args.pins) {
@@ -266,7 +277,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
             let base = &policy.description().settings.gitea_base_url;
             let client = GiteaClient::new(base, Token::from_env(), gitea_timeout).map_err(Failure::usage)?;
             Some(Arc::new(Cache::new(
-                BlockingGitea::on(client, runtime.handle().clone()),
+                BlockingGitea::on(client, gitea_runtime.handle().clone()),
                 CachePolicy::per_run(),
             )))
         }
@@ -292,6 +303,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
         images: Mutex::new(HashMap::new()),
         fetches: AtomicU64::new(0),
         fetch_failures: AtomicU64::new(0),
+        evaluations: AtomicU64::new(0),
     });
     let jobs: Vec<Job> = parsed
         .pins
@@ -327,7 +339,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
         tally: Tally::default(),
         bar: bar.clone(),
     };
-    let window = (concurrency * 64).max(1024);
+    let window = (concurrency * 256).max(16_384);
     let end = runtime.block_on(judge_all(ctx.clone(), jobs, window, &mut sink))?;
     bar.finish_and_clear();
     let tally = sink.tally;
@@ -363,6 +375,11 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
         plural(ctx.fetches.load(Ordering::Relaxed), "distinct image"),
         plural(total as u64, "pin"),
         ctx.fetch_failures.load(Ordering::Relaxed)
+    ));
+    traffic.push(format!(
+        "policy: {} for {} (identical pins of an image share one)",
+        plural(ctx.evaluations.load(Ordering::Relaxed), "evaluation"),
+        plural(total as u64, "pin"),
     ));
     let backfill_note = args.backfill.as_ref().map(|path| {
         format!(
@@ -465,6 +482,25 @@ struct ImageCell {
     fetched: OnceCell<Result<Arc<Image>, String>>,
     /// Set once the first pin of this image has been evaluated.
     warm: OnceCell<()>,
+    /// The verdict for each distinct pin of this image, by (runtime,
+    /// source_sha): the guest is deterministic, and within a run it gets the
+    /// same clock and the same look-up answers, so the same question is asked
+    /// of it once.
+    verdicts: Mutex<HashMap<PinKey, Arc<OnceCell<Judged>>>>,
+}
+
+/// A pin of one image: (runtime, source_sha).
+type PinKey = (String, Option<String>);
+
+impl ImageCell {
+    fn verdict(&self, pin: &PinRow) -> Arc<OnceCell<Judged>> {
+        self.verdicts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((pin.runtime.clone(), pin.source_sha.clone()))
+            .or_default()
+            .clone()
+    }
 }
 
 /// What every judging task shares.
@@ -478,6 +514,7 @@ struct Ctx {
     images: Mutex<HashMap<String, Arc<ImageCell>>>,
     fetches: AtomicU64,
     fetch_failures: AtomicU64,
+    evaluations: AtomicU64,
 }
 
 impl Ctx {
@@ -506,16 +543,18 @@ impl Ctx {
             Ok(image) => image.clone(),
             Err(reason) => return Judged::Error(reason.clone()),
         };
-        let mut first = None;
+        let verdict = cell.verdict(pin);
+        if let Some(judged) = verdict.get() {
+            return judged.clone();
+        }
+        // The first pin of an image is evaluated before the others, which
+        // then find its commit look-up answered.
         cell.warm
             .get_or_init(|| async {
-                first = Some(self.evaluate(&image, pin).await);
+                verdict.get_or_init(|| self.evaluate(&image, pin)).await;
             })
             .await;
-        match first {
-            Some(judged) => judged,
-            None => self.evaluate(&image, pin).await,
-        }
+        verdict.get_or_init(|| self.evaluate(&image, pin)).await.clone()
     }
 
     async fn fetch(&self, reference: &str) -> Result<Arc<Image>, String> {
@@ -537,6 +576,7 @@ impl Ctx {
 
     async fn evaluate(&self, image: &Arc<Image>, pin: &PinRow) -> Judged {
         let _slot = self.eval_slots.acquire().await.expect("the semaphore is never closed");
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
         let mut subject = image.subject.clone();
         subject.pin = Some(Pin {
             runtime: Some(pin.runtime.clone()),
@@ -555,7 +595,7 @@ impl Ctx {
                     verdict.subject.platform_digest = Some(digest.clone()).filter(|d| !d.is_empty());
                 }
                 Judged::Verdict {
-                    verdict: Box::new(verdict),
+                    verdict: Arc::new(verdict),
                     revision: image.subject.labels.get(report::REVISION).cloned(),
                 }
             }

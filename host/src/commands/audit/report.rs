@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -24,10 +25,11 @@ pub struct Row {
     pub judged: Judged,
 }
 
+#[derive(Clone)]
 pub enum Judged {
     /// The guest's verdict, and the image's revision label as fetched.
     Verdict {
-        verdict: Box<Verdict>,
+        verdict: Arc<Verdict>,
         revision: Option<String>,
     },
     /// The pin could not be judged: its image could not be fetched, say.
