@@ -923,9 +923,9 @@ fn bench_ten_thousand_pins() {
     for p in 0..PINS {
         // Each image's pins: half carry its revision, half another commit.
         let (d, right) = if grouped {
-            (p * digests / PINS, p % 2 == 0)
+            (p * digests / PINS, p.is_multiple_of(2))
         } else {
-            (p % digests, (p / digests) % 2 == 0)
+            (p % digests, (p / digests).is_multiple_of(2))
         };
         let (runtime, digest) = &images[d];
         let source_sha = if right { sha(d) } else { sha(digests + d) };
