@@ -11,9 +11,11 @@
 //! - evaluations run on blocking threads, at most `--concurrency` at a
 //!   time; the first pin of an image is judged before the others that share
 //!   it, so that they find its commit look-up already answered instead of
-//!   each holding a slot while they wait for it;
+//!   each holding a slot while they wait for it; identical pins of one
+//!   image (same runtime and source_sha) share one evaluation;
 //! - every (owner, repo, sha) is asked of Gitea once per run, whatever the
-//!   answer (see [`OncePerRun`]);
+//!   answer (see [`OncePerRun`]), on a runtime of its own so that busy
+//!   registry fetches cannot delay a look-up into its time-out;
 //! - rows are written to stdout in input order as they complete, one whole
 //!   JSON line each; a pin that cannot be fetched or judged is an `error`
 //!   row, never the end of the run.
