@@ -130,14 +130,7 @@ pub async fn fetch(reference: &str, opts: &RegistryOptions) -> Result<Fetched, F
 async fn fetch_parsed(given: &str, reference: &Reference, opts: &RegistryOptions) -> Result<Fetched, FetchError> {
     let registry = reference.resolve_registry().to_string();
     let auth = credentials(reference)?;
-    let client = Client::new(ClientConfig {
-        protocol: ClientProtocol::HttpsExcept(opts.insecure.clone()),
-        platform_resolver: None,
-        connect_timeout: Some(opts.timeout.min(Duration::from_secs(10))),
-        read_timeout: Some(opts.timeout),
-        user_agent: concat!("provgate/", env!("CARGO_PKG_VERSION")),
-        ..ClientConfig::default()
-    });
+    let client = client_for(opts);
     let ctx = Ctx {
         client: &client,
         auth: &auth,
@@ -191,6 +184,30 @@ async fn fetch_parsed(given: &str, reference: &Reference, opts: &RegistryOptions
         subject: inspected.subject,
         platform,
     })
+}
+
+/// One registry client per set of options, shared by every fetch of the
+/// process: building one loads the system's certificate store (~0.2 s of
+/// CPU), which dominated an audit of many images. oci-client's `Client` is
+/// a cheap handle onto shared state.
+fn client_for(opts: &RegistryOptions) -> Client {
+    type Key = (Vec<String>, Duration);
+    static CLIENTS: std::sync::Mutex<Vec<(Key, Client)>> = std::sync::Mutex::new(Vec::new());
+    let key = (opts.insecure.clone(), opts.timeout);
+    let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
+        return client.clone();
+    }
+    let client = Client::new(ClientConfig {
+        protocol: ClientProtocol::HttpsExcept(opts.insecure.clone()),
+        platform_resolver: None,
+        connect_timeout: Some(opts.timeout.min(Duration::from_secs(10))),
+        read_timeout: Some(opts.timeout),
+        user_agent: concat!("provgate/", env!("CARGO_PKG_VERSION")),
+        ..ClientConfig::default()
+    });
+    clients.push((key, client.clone()));
+    client
 }
 
 struct Ctx<'a> {
