@@ -26,8 +26,8 @@ wasmtime::component::bindgen!({
     imports: { "provgate:policy/lookup.commit-exists": trappable },
 });
 
+use self::provgate::policy::lookup as wit_lookup;
 use exports::provgate::policy::rules as wit;
-use provgate::policy::lookup as wit_lookup;
 
 /// The WIT world every artifact must implement.
 pub const WORLD: &str = "provgate:policy/provgate@0.1.0";
