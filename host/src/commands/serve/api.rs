@@ -63,7 +63,8 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     let status = response.status().as_u16();
     let route = route_label(&path);
     shared.metrics.responded(route, status);
-    let latency_ms = latency.as_secs_f64() * 1000.0;
+    // Microsecond resolution, printed as e.g. 0.412.
+    let latency_ms = latency.as_micros() as f64 / 1000.0;
     match response.extensions().get::<Judged>() {
         Some(judged) => {
             shared
