@@ -435,22 +435,11 @@ fn mismatch(text: &str) -> Option<(String, String)> {
 
 /// A reqwest error's cause chain, which holds the useful part ("connection refused").
 fn request_error(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
+    if e.is_timeout() {
         "timed out".to_string()
     } else {
-        e.to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        // Layers often repeat their cause's text; say each part once.
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
+        crate::exit::error_chain(e)
     }
-    text
 }
 
 /// Docker-style credentials for the reference's registry: `$DOCKER_CONFIG`

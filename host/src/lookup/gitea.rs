@@ -10,6 +10,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::exit::error_chain;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Response, StatusCode, Url};
 use tokio::runtime::Runtime;
@@ -435,22 +436,6 @@ fn normalise_base(base_url: &str) -> anyhow::Result<String> {
         Some(problem) => anyhow::bail!("the Gitea base URL must be http(s)://host[:port], but {problem}"),
         None => Ok(url.origin().ascii_serialization()),
     }
-}
-
-/// Every error in a chain, once each: reqwest's top-level text alone
-/// ("error sending request") does not say what to fix. Callers strip the
-/// URL first; it is already in the reason.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let text = err.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    shorten(&parts.join(": "), 400)
 }
 
 /// Server-supplied text, made safe for a one-line reason.

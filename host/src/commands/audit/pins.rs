@@ -15,6 +15,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
+use crate::exit::error_chain;
 use crate::input::MAX_INPUT_BYTES;
 
 /// The environment variable whose value is sent as `Authorization: Bearer …`
@@ -266,10 +267,12 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         request = request.header(AUTHORIZATION, value);
     }
     let exchange = async {
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| anyhow!("cannot read pins from {shown}: {}", scrub(chain(&e.without_url()))))?;
+        let mut response = request.send().await.map_err(|e| {
+            anyhow!(
+                "cannot read pins from {shown}: {}",
+                scrub(error_chain(&e.without_url()))
+            )
+        })?;
         let status = response.status();
         if !status.is_success() {
             let mut excerpt = Vec::new();
@@ -309,7 +312,7 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         while let Some(chunk) = response.chunk().await.map_err(|e| {
             anyhow!(
                 "reading pins from {shown} broke off: {}",
-                scrub(chain(&e.without_url()))
+                scrub(error_chain(&e.without_url()))
             )
         })? {
             if (body.len() + chunk.len()) as u64 > MAX_INPUT_BYTES {
@@ -326,20 +329,6 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         Ok(result) => result,
         Err(_) => bail!("{shown} did not send the pins within {timeout:?}"),
     }
-}
-
-/// Every message in an error's chain, once each.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let text = err.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    parts.join(": ")
 }
 
 /// Server text made safe for a one-line message.
