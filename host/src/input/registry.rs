@@ -109,14 +109,18 @@ impl FetchError {
     }
 }
 
+/// `IMAGE_REF` as the registry client understands it (`name[:tag][@digest]`,
+/// Docker Hub defaults applied); the error names the reference.
+pub fn parse_reference(reference: &str) -> Result<Reference, FetchError> {
+    reference.parse().map_err(|e: oci_client::ParseError| FetchError::Reference {
+        reference: reference.into(),
+        reason: e.to_string(),
+    })
+}
+
 /// Fetches the subject for `reference`, within `opts.timeout` in total.
 pub async fn fetch(reference: &str, opts: &RegistryOptions) -> Result<Fetched, FetchError> {
-    let parsed: Reference = reference
-        .parse()
-        .map_err(|e: oci_client::ParseError| FetchError::Reference {
-            reference: reference.into(),
-            reason: e.to_string(),
-        })?;
+    let parsed = parse_reference(reference)?;
     let registry = parsed.resolve_registry().to_string();
     match tokio::time::timeout(opts.timeout, fetch_parsed(reference, &parsed, opts)).await {
         Ok(result) => result,
