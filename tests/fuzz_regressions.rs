@@ -1,0 +1,1 @@
+//! Inputs the fuzzers found (or seeded), replayed on every test run.
