@@ -6,6 +6,8 @@
 use std::env;
 use std::path::PathBuf;
 
+use sha2::{Digest, Sha256};
+
 #[path = "src/policy/slot.rs"]
 #[allow(dead_code)]
 mod slot;
@@ -45,7 +47,13 @@ fn run() -> Result<(), String> {
     };
     let artifact = guest::build_artifact(&root, &target_dir, &root.join("policies/molecule.json"))?;
 
-    let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?).join("provgate-policy.wasm");
-    std::fs::write(&out, artifact).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    let out = out_dir.join("provgate-policy.wasm");
+    std::fs::write(&out, &artifact).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    // Its digest too, so a one-shot run need not hash the embedded bytes
+    // (a unit test checks the two agree).
+    let digest: String = Sha256::digest(&artifact).iter().map(|b| format!("{b:02x}")).collect();
+    let out = out_dir.join("provgate-policy.digest");
+    std::fs::write(&out, format!("sha256:{digest}")).map_err(|e| format!("writing {}: {e}", out.display()))?;
     Ok(())
 }

@@ -13,4 +13,5 @@ pub mod lookup;
 pub mod output;
 pub mod policy;
 pub mod subject;
+pub mod tls;
 pub mod verdict;

@@ -98,6 +98,8 @@ impl GiteaStandIn {
                     .enable_all()
                     .build()
                     .expect("stand-in runtime");
+                // provgate builds its HTTP clients on rustls/ring; so does this relay.
+                provgate::tls::install_provider();
                 runtime.block_on(async move {
                     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind stand-in");
                     let raw_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind raw source");

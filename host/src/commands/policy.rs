@@ -18,10 +18,13 @@ pub fn run(cmd: &PolicyCommand) -> Result<Exit, Failure> {
 }
 
 fn inspect(path: Option<&Path>, format: InspectFormat) -> Result<Exit, Failure> {
-    let policy = super::load_policy(&PolicyArgs {
-        policy: path.map(Path::to_path_buf),
-        policy_digest: None,
-    })?;
+    let policy = super::load_policy(
+        &PolicyArgs {
+            policy: path.map(Path::to_path_buf),
+            policy_digest: None,
+        },
+        super::Verdicts::One,
+    )?;
     let d = policy.description();
     let mut out = std::io::stdout().lock();
     let written = match format {
@@ -69,7 +72,7 @@ fn build(settings_path: &Path, out: &Path, from: Option<&Path>) -> Result<Exit, 
         _ => Failure::policy(anyhow!("{}: {e}", base.origin)),
     })?;
     let artifact = Artifact::from_bytes(Cow::Owned(bytes), Origin::File(out.to_path_buf()));
-    let policy = match Policy::load(artifact, Limits::default(), CodeCache::from_env().as_ref()) {
+    let policy = match Policy::load_for_one_verdict(artifact, Limits::default(), CodeCache::from_env().as_ref()) {
         Ok(p) => p,
         Err(PolicyError::Settings { reason, .. }) => {
             return Err(Failure::usage(anyhow!(

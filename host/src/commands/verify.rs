@@ -28,7 +28,7 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
         None => SystemTime::now(),
     };
 
-    let policy = super::load_policy(&args.policy)?;
+    let policy = super::load_policy(&args.policy, super::Verdicts::One)?;
 
     let mut recorder = None;
     let lookup: Arc<dyn CommitLookup> = match &replay {

@@ -202,6 +202,7 @@ fn client_for(opts: &RegistryOptions) -> Client {
     if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
         return client.clone();
     }
+    crate::tls::install_provider();
     let client = Client::new(ClientConfig {
         protocol: ClientProtocol::HttpsExcept(opts.insecure.clone()),
         platform_resolver: None,

@@ -103,6 +103,7 @@ impl GiteaClient {
             }
             None => None,
         };
+        crate::tls::install_provider();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("provgate/", env!("CARGO_PKG_VERSION")))

@@ -11,6 +11,8 @@ use crate::policy::PolicyError;
 
 /// The artifact `host/build.rs` built from `guest/` and `policies/molecule.json`.
 static BUILTIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/provgate-policy.wasm"));
+/// Its `sha256:` digest, computed by the build script.
+static BUILTIN_DIGEST: &str = include_str!(concat!(env!("OUT_DIR"), "/provgate-policy.digest"));
 
 /// Policy artifacts are small (tens of KiB); refuse to read anything huge.
 const MAX_ARTIFACT_BYTES: u64 = 16 * 1024 * 1024;
@@ -59,7 +61,11 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 
 impl Artifact {
     pub fn builtin() -> Artifact {
-        Artifact::from_bytes(Cow::Borrowed(BUILTIN), Origin::BuiltIn)
+        Artifact {
+            bytes: Cow::Borrowed(BUILTIN),
+            origin: Origin::BuiltIn,
+            digest: BUILTIN_DIGEST.to_string(),
+        }
     }
 
     pub fn from_bytes(bytes: Cow<'static, [u8]>, origin: Origin) -> Artifact {
@@ -107,5 +113,15 @@ impl Artifact {
                 actual: self.digest.clone(),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Artifact, BUILTIN, sha256_digest};
+
+    #[test]
+    fn the_build_time_digest_of_the_builtin_artifact_is_its_sha256() {
+        assert_eq!(Artifact::builtin().digest, sha256_digest(BUILTIN));
     }
 }

@@ -4,8 +4,14 @@
 //! Loading precompiled code is `unsafe` in wasmtime (it is machine code), so
 //! the cache only ever reads files it wrote itself, from its own directory,
 //! keyed by the artifact digest and the engine's compatibility hash, and
-//! checks each file's sha256 before loading it. A file that fails any check
-//! is ignored and rewritten, never executed.
+//! checks each file's sha256 (kept in a small `.sum` file beside it) before
+//! loading it. A file that fails any check is ignored and rewritten, never
+//! executed.
+//!
+//! The code file is wasmtime's own format, so wasmtime maps it straight
+//! from the page cache instead of copying it into fresh memory: that, and
+//! hashing through a small reused buffer, halved the load of a one-shot
+//! `verify` (docs/benchmarks.md).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
@@ -17,7 +23,8 @@ use wasmtime::component::Component;
 
 use crate::policy::Artifact;
 
-const HEADER: &[u8; 8] = b"PGCWASM1";
+/// The `.sum` file: this tag, then the code file's sha256.
+const SUM_TAG: &[u8; 8] = b"PGCWASM2";
 
 pub struct CodeCache {
     dir: PathBuf,
@@ -46,6 +53,7 @@ impl CodeCache {
         &self.dir
     }
 
+    /// The code file; its checksum lives at the same path with `.sum`.
     fn path_for(&self, engine: &Engine, artifact: &Artifact) -> PathBuf {
         let mut h = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
@@ -68,16 +76,23 @@ impl CodeCache {
     }
 
     fn load(&self, engine: &Engine, path: &Path) -> Option<Component> {
-        let bytes = std::fs::read(path).ok()?;
-        let Some(payload) = verified_payload(&bytes) else {
+        let sum = std::fs::read(path.with_extension("sum")).ok()?;
+        let intact = match (sum.strip_prefix(SUM_TAG.as_slice()), file_sha256(path)) {
+            (Some(expected), Ok(actual)) => expected == actual.as_slice(),
+            (_, Err(_)) => return None,
+            (None, Ok(_)) => false,
+        };
+        if !intact {
             tracing::warn!(path = %path.display(), "ignoring a corrupt or tampered compiled-code cache entry");
             return None;
-        };
+        }
         // SAFETY: the file is in our cache directory, under a name derived
         // from this artifact's digest and this engine's configuration, and
         // its checksum matches what we wrote; wasmtime additionally checks
-        // that it was produced by this version and configuration.
-        match unsafe { Component::deserialize(engine, payload) } {
+        // that it was produced by this version and configuration. Entries
+        // are replaced by rename, never rewritten in place, so the mapping
+        // wasmtime makes cannot change under it.
+        match unsafe { Component::deserialize_file(engine, path) } {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::warn!(path = %path.display(), "ignoring an unusable compiled-code cache entry: {e:#}");
@@ -89,13 +104,20 @@ impl CodeCache {
     fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
         let payload = component.serialize().map_err(|e| anyhow::anyhow!("{e:#}"))?;
         create_private_dir(&self.dir)?;
+        let mut sum = SUM_TAG.to_vec();
+        sum.extend_from_slice(&Sha256::digest(&payload));
+        // Code first, then its sum: a reader racing the two renames sees a
+        // mismatch and recompiles, never unchecked code.
+        self.write_atomically(path, &payload)?;
+        self.write_atomically(&path.with_extension("sum"), &sum)
+    }
+
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         let tmp = self
             .dir
             .join(format!(".tmp-{}-{:x}", std::process::id(), rand_suffix()));
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(HEADER)?;
-        file.write_all(&Sha256::digest(&payload))?;
-        file.write_all(&payload)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&tmp, path).inspect_err(|_| {
@@ -105,11 +127,20 @@ impl CodeCache {
     }
 }
 
-/// The payload of a cache file whose header and checksum are intact.
-fn verified_payload(bytes: &[u8]) -> Option<&[u8]> {
-    let rest = bytes.strip_prefix(HEADER.as_slice())?;
-    let (sum, payload) = rest.split_at_checked(32)?;
-    (Sha256::digest(payload).as_slice() == sum).then_some(payload)
+/// sha256 of a file, read through one small buffer (reading it whole into a
+/// fresh allocation cost more in page faults than the hashing itself).
+fn file_sha256(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match std::io::Read::read(&mut file, &mut buf) {
+            Ok(0) => return Ok(hasher.finalize().into()),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn rand_suffix() -> u64 {
@@ -129,19 +160,17 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::verified_payload;
+    use super::file_sha256;
     use sha2::{Digest, Sha256};
 
     #[test]
-    fn a_flipped_bit_makes_the_entry_unloadable() {
-        let payload = b"machine code".to_vec();
-        let mut file = super::HEADER.to_vec();
-        file.extend_from_slice(&Sha256::digest(&payload));
-        file.extend_from_slice(&payload);
-        assert_eq!(verified_payload(&file), Some(payload.as_slice()));
-        let last = file.len() - 1;
-        file[last] ^= 1;
-        assert_eq!(verified_payload(&file), None);
-        assert_eq!(verified_payload(b"PGCWASM1short"), None);
+    fn the_streamed_file_hash_equals_the_hash_of_the_whole_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("code");
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).expect("write");
+        let whole: [u8; 32] = Sha256::digest(&bytes).into();
+        assert_eq!(file_sha256(&path).expect("hash"), whole);
+        assert_ne!(file_sha256(&path).expect("hash"), <[u8; 32]>::from(Sha256::digest(&bytes[1..])));
     }
 }

@@ -145,14 +145,35 @@ fn engine_config(limits: &Limits, pooling: bool) -> Config {
 impl Policy {
     /// Compiles (or loads cached code for) the artifact, links it and asks
     /// it to describe itself, which also proves its settings are valid.
+    /// Sized for many verdicts, many at once (a server, an audit).
     pub fn load(artifact: Artifact, limits: Limits, cache: Option<&CodeCache>) -> Result<Policy, PolicyError> {
+        Policy::load_with(artifact, limits, cache, true)
+    }
+
+    /// As [`Policy::load`], for a process that judges one subject: no
+    /// instance pool (reserving and tearing down its address space costs
+    /// more than the two instances such a process maps).
+    pub fn load_for_one_verdict(
+        artifact: Artifact,
+        limits: Limits,
+        cache: Option<&CodeCache>,
+    ) -> Result<Policy, PolicyError> {
+        Policy::load_with(artifact, limits, cache, false)
+    }
+
+    fn load_with(
+        artifact: Artifact,
+        limits: Limits,
+        cache: Option<&CodeCache>,
+        pooled: bool,
+    ) -> Result<Policy, PolicyError> {
         let invalid = |reason: String| PolicyError::Invalid {
             origin: artifact.origin.to_string(),
             reason,
         };
         // The pool reserves address space up front; where that is refused
         // (a tight `ulimit -v`), instances are mapped on demand instead.
-        let engine = Engine::new(&engine_config(&limits, true))
+        let engine = Engine::new(&engine_config(&limits, pooled))
             .or_else(|e| {
                 tracing::warn!("pooling allocator unavailable, mapping instances on demand: {e:#}");
                 Engine::new(&engine_config(&limits, false))

@@ -263,7 +263,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
         )));
     }
 
-    let policy = Arc::new(super::load_policy(&args.policy)?);
+    let policy = Arc::new(super::load_policy(&args.policy, super::Verdicts::Many)?);
     let policy_ref = PolicyRef {
         name: policy.description().name.clone(),
         version: policy.description().version.clone(),

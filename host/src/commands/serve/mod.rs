@@ -116,7 +116,7 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
     };
 
     // Exit 3 before anything listens when the artifact is unusable.
-    let policy = super::load_policy(&args.policy)?;
+    let policy = super::load_policy(&args.policy, super::Verdicts::Many)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -317,7 +317,7 @@ async fn reload(shared: &Arc<Shared>) {
         policy: Some(path.clone()),
         policy_digest: shared.settings.policy_digest.clone(),
     };
-    let loaded = tokio::task::spawn_blocking(move || super::load_policy(&args)).await;
+    let loaded = tokio::task::spawn_blocking(move || super::load_policy(&args, super::Verdicts::Many)).await;
     let refused = |reason: String| {
         tracing::warn!(
             policy = %path.display(),
