@@ -1,10 +1,12 @@
 //! The look-up cache every caller shares: a CLI run, an audit, a server.
 //!
 //! At most one look-up per (repo, sha) is in flight at a time; callers that
-//! want the same answer wait for it instead of asking again. "Found" is kept
-//! long (commits rarely vanish), "not found" briefly (it may be pushed any
-//! moment), "unavailable" never (the next caller should try again). The
-//! table is bounded in entries.
+//! want the same answer wait for it instead of asking again. In a server,
+//! "found" is kept long (commits rarely vanish), "not found" briefly (it may
+//! be pushed any moment), "unavailable" never (the next caller should try
+//! again); within one run (CLI, audit) every answer is kept, so a down Gitea
+//! costs one time-out per commit, not one per pin. The table is bounded in
+//! entries.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +19,8 @@ use crate::lookup::{Answer, CommitKey, CommitLookup};
 pub struct CachePolicy {
     pub found_ttl: Duration,
     pub not_found_ttl: Duration,
+    /// `Duration::ZERO`: never kept.
+    pub unavailable_ttl: Duration,
     pub max_entries: usize,
 }
 
@@ -26,6 +30,7 @@ impl CachePolicy {
         CachePolicy {
             found_ttl: Duration::MAX,
             not_found_ttl: Duration::MAX,
+            unavailable_ttl: Duration::MAX,
             max_entries: usize::MAX,
         }
     }
@@ -35,6 +40,7 @@ impl CachePolicy {
         CachePolicy {
             found_ttl: Duration::from_secs(24 * 3600),
             not_found_ttl: Duration::from_secs(60),
+            unavailable_ttl: Duration::ZERO,
             max_entries: 100_000,
         }
     }
@@ -106,11 +112,12 @@ impl<L: CommitLookup> Cache<L> {
         let ttl = match answer {
             Answer::Found => self.policy.found_ttl,
             Answer::NotFound(_) => self.policy.not_found_ttl,
-            Answer::Unavailable(_) => {
-                slots.remove(&key);
-                return;
-            }
+            Answer::Unavailable(_) => self.policy.unavailable_ttl,
         };
+        if ttl.is_zero() {
+            slots.remove(&key);
+            return;
+        }
         if slots.len() >= self.policy.max_entries {
             let now = Instant::now();
             slots.retain(|_, s| match s {
@@ -252,9 +259,9 @@ mod tests {
     #[test]
     fn unavailable_is_never_kept_and_not_found_expires() {
         let policy = CachePolicy {
-            found_ttl: Duration::MAX,
             not_found_ttl: Duration::ZERO,
             max_entries: 10,
+            ..CachePolicy::server()
         };
         let cache = Cache::new(Slow(AtomicUsize::new(0)), policy);
         cache.commit("o", "r", "down");
@@ -266,6 +273,23 @@ mod tests {
         cache.commit("o", "r", "found");
         cache.commit("o", "r", "found");
         assert_eq!(calls(&cache), 5);
+    }
+
+    #[test]
+    fn within_one_run_an_unavailable_gitea_is_asked_once_per_commit() {
+        let cache = Arc::new(Cache::new(Slow(AtomicUsize::new(0)), CachePolicy::per_run()));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let cache = cache.clone();
+                std::thread::spawn(move || cache.commit("o", "r", "down"))
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), Answer::Unavailable("503".into()));
+        }
+        assert_eq!(cache.commit("o", "r", "down"), Answer::Unavailable("503".into()));
+        assert_eq!(calls(&cache), 1);
+        assert_eq!(cache.stats.hits.load(Ordering::SeqCst), 6);
     }
 
     #[test]
@@ -284,9 +308,8 @@ mod tests {
     #[test]
     fn the_table_stays_within_its_bound() {
         let policy = CachePolicy {
-            found_ttl: Duration::MAX,
-            not_found_ttl: Duration::MAX,
             max_entries: 3,
+            ..CachePolicy::per_run()
         };
         let cache = Cache::new(Slow(AtomicUsize::new(0)), policy);
         for repo in ["a", "b", "c", "d", "e"] {

@@ -26,6 +26,14 @@ pub trait CommitLookup: Send + Sync {
     fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer;
 }
 
+/// A shared look-up is a look-up (so a [`cache::Cache`] can wrap whichever
+/// source a run chose: Gitea or a replay).
+impl<T: CommitLookup + ?Sized> CommitLookup for std::sync::Arc<T> {
+    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
+        (**self).commit(owner, repo, sha)
+    }
+}
+
 /// The key of one look-up.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CommitKey {

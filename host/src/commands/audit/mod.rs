@@ -14,7 +14,7 @@
 //!   each holding a slot while they wait for it; identical pins of one
 //!   image (same runtime and source_sha) share one evaluation;
 //! - every (owner, repo, sha) is asked of Gitea once per run, whatever the
-//!   answer (see [`OncePerRun`]), on a runtime of its own so that busy
+//!   answer (a [`Cache`] with [`CachePolicy::per_run`]), on a runtime of its own so that busy
 //!   registry fetches cannot delay a look-up into its time-out;
 //! - rows are written to stdout in input order as they complete, one whole
 //!   JSON line each; a pin that cannot be fetched or judged is an `error`
@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, anyhow};
@@ -47,7 +47,7 @@ use crate::input::{self, registry};
 use crate::lookup::cache::{Cache, CachePolicy};
 use crate::lookup::gitea::{BlockingGitea, GiteaClient, Token};
 use crate::lookup::replay::{Recording, Replay};
-use crate::lookup::{Answer, CommitKey, CommitLookup};
+use crate::lookup::CommitLookup;
 use crate::policy::Policy;
 use crate::subject::{Pin, Subject};
 use crate::verdict::{Mode, PolicyRef};
@@ -273,22 +273,15 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
     let report_file = create(&args.report, "--report")?;
     let backfill_file = create(&args.backfill, "--backfill")?;
 
-    let gitea_stats = match &replay {
-        Some(_) => None,
+    let answers: Arc<dyn CommitLookup> = match &replay {
+        Some(recording) => Arc::new(Replay::new(recording)),
         None => {
             let base = &policy.description().settings.gitea_base_url;
             let client = GiteaClient::new(base, Token::from_env(), gitea_timeout).map_err(Failure::usage)?;
-            Some(Arc::new(Cache::new(
-                BlockingGitea::on(client, gitea_runtime.handle().clone()),
-                CachePolicy::per_run(),
-            )))
+            Arc::new(BlockingGitea::on(client, gitea_runtime.handle().clone()))
         }
     };
-    let lookup = Arc::new(OncePerRun::new(match (&replay, &gitea_stats) {
-        (Some(recording), _) => Arc::new(Replay::new(recording)) as Arc<dyn CommitLookup>,
-        (None, Some(cache)) => cache.clone(),
-        (None, None) => unreachable!("a Gitea client exists whenever there is no replay"),
-    }));
+    let lookup = Arc::new(Cache::new(answers, CachePolicy::per_run()));
 
     let concurrency = args.concurrency as usize;
     let ctx = Arc::new(Ctx {
@@ -349,28 +342,23 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
     // The summary, the report and the backfill, in that order: the summary
     // is on screen even if a file cannot be written.
     let mut traffic = Vec::new();
-    if let Some(cache) = &gitea_stats {
-        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        traffic.push(format!(
+    let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let stats = &lookup.stats;
+    let asked = n(&stats.found) + n(&stats.not_found) + n(&stats.unavailable);
+    match &args.replay {
+        None => traffic.push(format!(
             "Gitea: {} looked up (found {}, not found {}, unavailable {}); {} reused within the run",
-            plural(
-                n(&cache.stats.found) + n(&cache.stats.not_found) + n(&cache.stats.unavailable),
-                "commit"
-            ),
-            n(&cache.stats.found),
-            n(&cache.stats.not_found),
-            n(&cache.stats.unavailable),
-            plural(lookup.reused.load(Ordering::Relaxed), "answer")
-        ));
-    } else {
-        traffic.push(format!(
+            plural(asked, "commit"),
+            n(&stats.found),
+            n(&stats.not_found),
+            n(&stats.unavailable),
+            plural(n(&stats.hits), "answer")
+        )),
+        Some(path) => traffic.push(format!(
             "Gitea: not asked; {} answered from the replay {}",
-            plural(lookup.asked.load(Ordering::Relaxed), "commit"),
-            args.replay
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-        ));
+            plural(asked, "commit"),
+            path.display()
+        )),
     }
     traffic.push(format!(
         "registry: {} fetched for {} ({} could not be fetched)",
@@ -508,7 +496,7 @@ impl ImageCell {
 /// What every judging task shares.
 struct Ctx {
     policy: Arc<Policy>,
-    lookup: Arc<OncePerRun>,
+    lookup: Arc<Cache<Arc<dyn CommitLookup>>>,
     now: SystemTime,
     registry: registry::RegistryOptions,
     fetch_slots: Semaphore,
@@ -707,84 +695,9 @@ async fn judge_all(ctx: Arc<Ctx>, jobs: Vec<Job>, window: usize, sink: &mut Sink
     Ok(end)
 }
 
-/// Asks the inner look-up once per (owner, repo, sha) for the whole run,
-/// whatever the answer, and makes concurrent askers wait for that one
-/// answer. The shared [`Cache`] below it keeps "found" and "not found" but
-/// never "unavailable" (right for a server); in an audit, re-asking a
-/// down or slow Gitea for every pin of a commit would multiply one time-out
-/// by the number of pins.
-struct OncePerRun {
-    inner: Arc<dyn CommitLookup>,
-    answers: Mutex<HashMap<CommitKey, Arc<OnceLock<Answer>>>>,
-    asked: AtomicU64,
-    reused: AtomicU64,
-}
-
-impl OncePerRun {
-    fn new(inner: Arc<dyn CommitLookup>) -> OncePerRun {
-        OncePerRun {
-            inner,
-            answers: Mutex::new(HashMap::new()),
-            asked: AtomicU64::new(0),
-            reused: AtomicU64::new(0),
-        }
-    }
-}
-
-impl CommitLookup for OncePerRun {
-    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
-        let once = self
-            .answers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(CommitKey::new(owner, repo, sha))
-            .or_default()
-            .clone();
-        let mut asked = false;
-        let answer = once
-            .get_or_init(|| {
-                asked = true;
-                self.inner.commit(owner, repo, sha)
-            })
-            .clone();
-        let counter = if asked { &self.asked } else { &self.reused };
-        counter.fetch_add(1, Ordering::Relaxed);
-        answer
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    struct Down(AtomicUsize);
-
-    impl CommitLookup for Down {
-        fn commit(&self, _: &str, _: &str, _: &str) -> Answer {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(30));
-            Answer::Unavailable("down".into())
-        }
-    }
-
-    #[test]
-    fn once_per_run_asks_once_even_when_gitea_is_unavailable() {
-        let down = Arc::new(Down(AtomicUsize::new(0)));
-        let once = Arc::new(OncePerRun::new(down.clone()));
-        let threads: Vec<_> = (0..6)
-            .map(|_| {
-                let once = once.clone();
-                std::thread::spawn(move || once.commit("o", "r", "s"))
-            })
-            .collect();
-        for t in threads {
-            assert_eq!(t.join().unwrap(), Answer::Unavailable("down".into()));
-        }
-        assert_eq!(once.commit("o", "r", "s"), Answer::Unavailable("down".into()));
-        assert_eq!(down.0.load(Ordering::SeqCst), 1);
-        assert_eq!(once.reused.load(Ordering::SeqCst), 6);
-    }
 
     #[test]
     fn images_come_from_the_row_then_overrides_then_the_template() {
