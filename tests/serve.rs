@@ -29,7 +29,8 @@ const SOON: Duration = Duration::from_secs(30);
 const OTHER_SHA: &str = "0d4c7b6a5e3f2d1c0b9a8f7e6d5c4b3a29180716";
 const TOKEN: &str = "pg-serve-token-7f3a9c1e";
 
-/// A running `provgate -v serve --listen 127.0.0.1:0 …`, killed when dropped.
+/// A running `provgate serve --listen 127.0.0.1:0 …` (its default log level,
+/// info), killed when dropped.
 struct Server {
     child: Child,
     addr: String,
@@ -46,13 +47,12 @@ struct Refused {
 
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<Vec<String>>>, mpsc::Receiver<String>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_provgate"));
-    cmd.arg("-v")
-        .arg("serve")
+    cmd.arg("serve")
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .current_dir(repo_root())
         .env("PROVGATE_CACHE_DIR", cache_dir())
-        .env("NO_COLOR", "1")
+        .env_remove("NO_COLOR")
         .env_remove("GITEA_TOKEN")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -784,7 +784,7 @@ fn metrics_count_verdicts_by_event_and_mode_lookups_and_cache_hits_without_unbou
 }
 
 #[test]
-fn one_log_line_per_request_with_status_event_mode_and_latency() {
+fn by_default_one_uncoloured_log_line_per_request_with_status_event_mode_and_latency() {
     let server = Server::start(&[]);
     assert_eq!(server.post(&unlabeled_body("log-only")).0, 200);
     assert_eq!(server.post_raw("{", None).0, 400);
@@ -808,4 +808,5 @@ fn one_log_line_per_request_with_status_event_mode_and_latency() {
         assert!(verdict.contains(field), "{field} missing: {verdict}");
     }
     assert_eq!(lines.iter().filter(|l| l.contains("status=")).count(), 2, "{log}");
+    assert!(!log.contains('\u{1b}'), "terminal escape codes in a log that is not a terminal: {log:?}");
 }

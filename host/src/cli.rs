@@ -23,7 +23,8 @@ use crate::verdict::Mode;
         provgate policy inspect"
 )]
 pub struct Cli {
-    /// Log what provgate does to stderr (-v info, -vv debug). RUST_LOG also works.
+    /// Log what provgate does to stderr (-v info, -vv debug; `serve` logs at
+    /// info by default). RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 

@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,7 +16,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
         }
     };
-    let default = match cli.verbose {
+    // A server's request lines are its output: `serve` logs at info unless
+    // told otherwise; one-shot commands only warn.
+    let quiet = if matches!(cli.command, Command::Serve(_)) { 1 } else { 0 };
+    let default = match cli.verbose.max(quiet) {
         0 => "warn",
         1 => "info",
         _ => "debug",
@@ -24,6 +28,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Escape codes only for a person at a terminal, never in log files.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let result = match &cli.command {
