@@ -5,6 +5,7 @@
 //! about WIT. Compiled natively it serves differential tests and the
 //! native-limit bench, never real decisions.
 
+pub mod arena;
 pub mod decide;
 pub mod model;
 pub mod rules;
@@ -13,6 +14,10 @@ pub mod show;
 
 #[cfg(target_arch = "wasm32")]
 mod component;
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
 
 use model::{CommitAnswer, Mode, Subject, Verdict};
 use settings::Settings;
