@@ -808,5 +808,8 @@ fn by_default_one_uncoloured_log_line_per_request_with_status_event_mode_and_lat
         assert!(verdict.contains(field), "{field} missing: {verdict}");
     }
     assert_eq!(lines.iter().filter(|l| l.contains("status=")).count(), 2, "{log}");
-    assert!(!log.contains('\u{1b}'), "terminal escape codes in a log that is not a terminal: {log:?}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "terminal escape codes in a log that is not a terminal: {log:?}"
+    );
 }

@@ -99,7 +99,9 @@ unsafe impl GlobalAlloc for Arena {
         let base = self.base();
         if self.contains(ptr)
             && ptr as usize + layout.size() == base + self.next.get()
-            && (ptr as usize).checked_add(new_size).is_some_and(|end| end <= base + ARENA_BYTES)
+            && (ptr as usize)
+                .checked_add(new_size)
+                .is_some_and(|end| end <= base + ARENA_BYTES)
         {
             // The latest allocation grows or shrinks in place.
             self.next.set(ptr as usize + new_size - base);

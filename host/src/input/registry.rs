@@ -112,10 +112,12 @@ impl FetchError {
 /// `IMAGE_REF` as the registry client understands it (`name[:tag][@digest]`,
 /// Docker Hub defaults applied); the error names the reference.
 pub fn parse_reference(reference: &str) -> Result<Reference, FetchError> {
-    reference.parse().map_err(|e: oci_client::ParseError| FetchError::Reference {
-        reference: reference.into(),
-        reason: e.to_string(),
-    })
+    reference
+        .parse()
+        .map_err(|e: oci_client::ParseError| FetchError::Reference {
+            reference: reference.into(),
+            reason: e.to_string(),
+        })
 }
 
 /// Fetches the subject for `reference`, within `opts.timeout` in total.

@@ -171,6 +171,9 @@ mod tests {
         std::fs::write(&path, &bytes).expect("write");
         let whole: [u8; 32] = Sha256::digest(&bytes).into();
         assert_eq!(file_sha256(&path).expect("hash"), whole);
-        assert_ne!(file_sha256(&path).expect("hash"), <[u8; 32]>::from(Sha256::digest(&bytes[1..])));
+        assert_ne!(
+            file_sha256(&path).expect("hash"),
+            <[u8; 32]>::from(Sha256::digest(&bytes[1..]))
+        );
     }
 }

@@ -356,11 +356,7 @@ impl Policy {
                 reason,
             })?;
         let fuel_left = store.get_fuel().unwrap_or(0);
-        tracing::debug!(
-            fuel_left,
-            lookups = store.data().lookups,
-            "evaluated"
-        );
+        tracing::debug!(fuel_left, lookups = store.data().lookups, "evaluated");
         Ok(Verdict {
             subject: VerdictSubject {
                 reference: subject.reference.clone(),
