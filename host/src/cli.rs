@@ -1,9 +1,13 @@
 //! The command line (SPEC §5).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use anyhow::anyhow;
 use clap::{Args, Parser, Subcommand};
 
+use crate::exit::Failure;
+use crate::input::registry::RegistryOptions;
 use crate::output::Format;
 use crate::verdict::Mode;
 
@@ -66,6 +70,49 @@ pub struct PolicyArgs {
     pub policy_digest: Option<String>,
 }
 
+/// How images are fetched and commits looked up: the same flags, defaults
+/// and checks for `verify`, `audit` and `serve`.
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// Platform whose labels are judged in a multi-platform image.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
+    pub platform: String,
+
+    /// Allow plain HTTP to this registry (HOST:PORT); repeatable. HTTPS otherwise.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+
+    /// Total time allowed for fetching one image from its registry.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub registry_timeout: f64,
+
+    /// Total time allowed for one Gitea look-up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub gitea_timeout: f64,
+}
+
+impl NetworkArgs {
+    pub fn registry(&self) -> Result<RegistryOptions, Failure> {
+        Ok(RegistryOptions {
+            platform: self.platform.clone(),
+            insecure: self.insecure_registry.clone(),
+            timeout: seconds(self.registry_timeout, "--registry-timeout")?,
+        })
+    }
+
+    pub fn gitea_timeout(&self) -> Result<Duration, Failure> {
+        seconds(self.gitea_timeout, "--gitea-timeout")
+    }
+}
+
+/// A flag's value in seconds: positive and finite, or a usage error naming the flag.
+pub fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| Failure::usage(anyhow!("{flag} must be a positive number of seconds")))
+}
+
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Image reference: registry/repo:tag, registry/repo@sha256:…, or both.
@@ -90,10 +137,6 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "REF", requires = "inspect")]
     pub reference: Option<String>,
 
-    /// Platform whose labels are judged in a multi-platform image.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
-    pub platform: String,
-
     /// enforce: deny unless verified. log-only: always allowed, verdict recorded.
     #[arg(long, value_enum, default_value = "enforce")]
     pub mode: Mode,
@@ -116,17 +159,8 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
 
-    /// Allow plain HTTP to this registry (HOST:PORT); repeatable. HTTPS otherwise.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub insecure_registry: Vec<String>,
-
-    /// Total time allowed for fetching the image from its registry.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-    pub registry_timeout: f64,
-
-    /// Total time allowed for one Gitea look-up.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub gitea_timeout: f64,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 
     /// Write the clock and every Gitea answer this run used to FILE.
     #[arg(long, value_name = "FILE", conflicts_with = "replay")]

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{Context, anyhow};
 
@@ -34,7 +34,7 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
     let lookup: Arc<dyn CommitLookup> = match &replay {
         Some(recording) => Arc::new(Replay::new(recording)),
         None => {
-            let timeout = seconds(args.gitea_timeout, "--gitea-timeout")?;
+            let timeout = args.network.gitea_timeout()?;
             let base = &policy.description().settings.gitea_base_url;
             let client = GiteaClient::new(base, Token::from_env(), timeout).map_err(Failure::usage)?;
             let gitea = Cache::new(
@@ -72,13 +72,6 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
     Ok(if verdict.allowed { Exit::Allowed } else { Exit::Denied })
 }
 
-fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .ok_or_else(|| Failure::usage(anyhow!("{flag} must be a positive number of seconds")))
-}
-
 /// The subject and, for a multi-platform image, the platform judged (and
 /// its manifest digest, when it came from a registry).
 fn gather(args: &VerifyArgs) -> Result<(Subject, Option<(String, String)>), Failure> {
@@ -86,7 +79,7 @@ fn gather(args: &VerifyArgs) -> Result<(Subject, Option<(String, String)>), Fail
         (Some(path), _) => {
             let json = input::read_file_or_stdin(path).map_err(Failure::usage)?;
             let opts = inspect::InspectOptions {
-                platform: &args.platform,
+                platform: &args.network.platform,
                 digest: args.digest.as_deref(),
                 reference: args.reference.as_deref(),
             };
@@ -97,11 +90,7 @@ fn gather(args: &VerifyArgs) -> Result<(Subject, Option<(String, String)>), Fail
             (inspected.subject, inspected.platform.map(|p| (p, String::new())))
         }
         (None, Some(image)) => {
-            let opts = registry::RegistryOptions {
-                platform: args.platform.clone(),
-                insecure: args.insecure_registry.clone(),
-                timeout: seconds(args.registry_timeout, "--registry-timeout")?,
-            };
+            let opts = args.network.registry()?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

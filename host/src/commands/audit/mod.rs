@@ -32,7 +32,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, anyhow};
 use clap::Args;
@@ -41,7 +41,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::cli::PolicyArgs;
+use crate::cli::{NetworkArgs, PolicyArgs};
 use crate::exit::{Exit, Failure};
 use crate::input::{self, registry};
 use crate::lookup::CommitLookup;
@@ -102,24 +102,11 @@ pub struct AuditArgs {
     #[arg(long, value_enum, value_name = "STATUS")]
     pub fail_on: Vec<FailOn>,
 
-    /// Platform whose labels are judged in a multi-platform image.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
-    pub platform: String,
-
     #[command(flatten)]
     pub policy: PolicyArgs,
 
-    /// Allow plain HTTP to this registry (HOST:PORT); repeatable. HTTPS otherwise.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub insecure_registry: Vec<String>,
-
-    /// Total time allowed for fetching one image from its registry.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-    pub registry_timeout: f64,
-
-    /// Total time allowed for one Gitea look-up.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub gitea_timeout: f64,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 
     /// Answer Gitea look-ups (and the clock) from a recording; no Gitea traffic.
     #[arg(long, value_name = "FILE")]
@@ -182,17 +169,10 @@ impl Images {
     }
 }
 
-fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .ok_or_else(|| Failure::usage(anyhow!("{flag} must be a positive number of seconds")))
-}
-
 pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
     let started = Instant::now();
-    let registry_timeout = seconds(args.registry_timeout, "--registry-timeout")?;
-    let gitea_timeout = seconds(args.gitea_timeout, "--gitea-timeout")?;
+    let registry = args.network.registry()?;
+    let gitea_timeout = args.network.gitea_timeout()?;
     let images = Images::new(args)?;
     let replay = match &args.replay {
         Some(path) => Some(Recording::read(path).map_err(Failure::usage)?),
@@ -288,11 +268,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
         policy,
         lookup: lookup.clone(),
         now,
-        registry: registry::RegistryOptions {
-            platform: args.platform.clone(),
-            insecure: args.insecure_registry.clone(),
-            timeout: registry_timeout,
-        },
+        registry,
         fetch_slots: Semaphore::new(concurrency),
         eval_slots: Semaphore::new(concurrency),
         images: Mutex::new(HashMap::new()),

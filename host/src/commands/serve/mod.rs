@@ -27,7 +27,7 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::PolicyArgs;
+use crate::cli::{NetworkArgs, PolicyArgs, seconds};
 use crate::exit::{Exit, Failure};
 use crate::input::registry::RegistryOptions;
 use crate::lookup::cache::{Cache, CachePolicy};
@@ -56,10 +56,6 @@ pub struct ServeArgs {
     #[arg(long = "allow-registry", value_name = "HOST[:PORT]")]
     pub allow_registry: Vec<String>,
 
-    /// Allow plain HTTP to this registry (HOST:PORT); repeatable. HTTPS otherwise.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub insecure_registry: Vec<String>,
-
     /// Require `Authorization: Bearer <token>` on /v1/verify and /metrics, the
     /// token being the value of this environment variable (which must be set).
     #[arg(long, value_name = "NAME")]
@@ -68,17 +64,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
 
-    /// Total time allowed for one Gitea look-up.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub gitea_timeout: f64,
-
-    /// Total time allowed for fetching one image from its registry.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-    pub registry_timeout: f64,
-
-    /// Platform whose labels are judged in a multi-platform image.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
-    pub platform: String,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 
     /// On SIGTERM, how long requests in flight may take to finish before the
     /// server exits anyway.
@@ -92,7 +79,7 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
         None => None,
     };
     let allow = allow_list(&args.allow_registry)?;
-    for insecure in &args.insecure_registry {
+    for insecure in &args.network.insecure_registry {
         if !allow.contains(&insecure.trim().to_ascii_lowercase()) {
             tracing::warn!(
                 registry = %insecure,
@@ -101,12 +88,8 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
         }
     }
     let settings = Settings {
-        gitea_timeout: seconds(args.gitea_timeout, "--gitea-timeout")?,
-        registry: RegistryOptions {
-            platform: args.platform.clone(),
-            insecure: args.insecure_registry.clone(),
-            timeout: seconds(args.registry_timeout, "--registry-timeout")?,
-        },
+        gitea_timeout: args.network.gitea_timeout()?,
+        registry: args.network.registry()?,
         shutdown_timeout: seconds(args.shutdown_timeout, "--shutdown-timeout")?,
         policy_path: args.policy.policy.clone(),
         policy_digest: args.policy.policy_digest.clone(),
@@ -392,13 +375,6 @@ fn allow_list(entries: &[String]) -> Result<Vec<String>, Failure> {
             }
         })
         .collect()
-}
-
-fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .ok_or_else(|| Failure::usage(anyhow!("{flag} must be a positive number of seconds")))
 }
 
 #[cfg(test)]
