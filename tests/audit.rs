@@ -24,10 +24,6 @@ const SHA_E: &str = "e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5";
 /// A well-formed digest nothing was pushed under.
 const ABSENT: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
-fn code(o: &std::process::Output) -> i32 {
-    o.status.code().expect("exited normally")
-}
-
 /// The four provenance labels of an image built from `source_base/molecule-ai/repo` at `sha`.
 fn labels(source_base: &str, repo: &str, sha: &str) -> Vec<(String, String)> {
     vec![
@@ -46,30 +42,6 @@ fn push(reg: &Registry, repo: &str, tag: &str, labels: &[(String, String)]) -> S
 
 fn template(reg: &Registry) -> String {
     format!("{}/molecule-ai/workspace-template-{{runtime}}", reg.host())
-}
-
-/// A policy whose Gitea is the stand-in.
-fn policy_for(gitea: &GiteaStandIn, dir: &Path) -> String {
-    let settings = dir.join("settings.json");
-    std::fs::write(
-        &settings,
-        json!({"gitea_base_url": gitea.base_url(), "allowed_owners": ["molecule-ai"]}).to_string(),
-    )
-    .unwrap();
-    let out = dir.join("standin.wasm");
-    let o = provgate(
-        &[
-            "policy",
-            "build",
-            "--settings",
-            settings.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    out.to_str().unwrap().to_string()
 }
 
 /// A recording in which each of `shas` exists in `molecule-ai/<repo>` (the
@@ -125,7 +97,7 @@ fn mixed_pins_give_one_row_each_in_input_order_with_an_error_row_and_a_backfill_
     let gitea = GiteaStandIn::start();
     let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea, dir.path());
+    let policy = policy_for(&gitea.base_url(), dir.path());
     let base = gitea.base_url();
     for (repo, sha) in [
         ("workspace-template-python", SHA_A),
@@ -282,7 +254,7 @@ fn rows_keep_input_order_behind_a_slow_pin_and_an_unanswered_commit_is_asked_onc
     let gitea = GiteaStandIn::start();
     let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea, dir.path());
+    let policy = policy_for(&gitea.base_url(), dir.path());
     let base = gitea.base_url();
     // Two images (one extra label apart) built from one commit of `hang`, a
     // repository the stand-in never answers for.
@@ -774,7 +746,7 @@ fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
     let gitea = GiteaStandIn::start();
     let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea, dir.path());
+    let policy = policy_for(&gitea.base_url(), dir.path());
     gitea.set_delay(Duration::from_secs(2));
     let mut pins = Vec::new();
     for n in 0..6 {
@@ -899,7 +871,7 @@ fn bench_ten_thousand_pins() {
     let gitea = GiteaStandIn::start();
     let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea, dir.path());
+    let policy = policy_for(&gitea.base_url(), dir.path());
     let sha = |n: usize| format!("{n:040x}");
 
     let pushing = Instant::now();

@@ -16,10 +16,6 @@ fn fixture(name: &str) -> String {
     format!("tests/data/inspect/{name}")
 }
 
-fn code(o: &std::process::Output) -> i32 {
-    o.status.code().expect("exited normally")
-}
-
 /// A recording in which every fixture commit exists.
 fn replay_all_found(dir: &Path) -> PathBuf {
     let lookups: Vec<Value> = [SHA, INDEX_ARM64_SHA, LOCAL_SHA]
@@ -566,28 +562,6 @@ fn policy_inspect_prints_name_digest_world_rules_and_settings() {
 
 // against a Gitea (stand-in) over the network
 
-/// A policy whose Gitea is the stand-in.
-fn policy_for(gitea: &GiteaStandIn, dir: &Path) -> String {
-    let settings = write_settings(
-        dir,
-        &json!({"gitea_base_url": gitea.base_url(), "allowed_owners": ["molecule-ai"]}).to_string(),
-    );
-    let out = dir.join("standin.wasm");
-    let o = provgate(
-        &[
-            "policy",
-            "build",
-            "--settings",
-            &settings,
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    out.to_str().unwrap().to_string()
-}
-
 /// The verified example with its source moved to the stand-in's host.
 fn subject_on(gitea: &GiteaStandIn, dir: &Path, repo: &str) -> String {
     let mut v: Value =
@@ -604,7 +578,7 @@ fn record_then_replay_reproduces_the_decision_and_never_leaks_the_token() {
     let token = "pg-test-token-4b1d9c";
     gitea.add_private_commit("molecule-ai", "app", SHA, token);
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea, dir.path());
+    let policy = policy_for(&gitea.base_url(), dir.path());
     let subject = subject_on(&gitea, dir.path(), "app");
     let record = dir.path().join("run.replay.json");
 
@@ -659,7 +633,7 @@ fn private_repo_without_token_is_rejected_with_a_hint_about_the_token() {
     let gitea = GiteaStandIn::start();
     gitea.add_private_commit("molecule-ai", "app", SHA, "some-token");
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea, dir.path());
+    let policy = policy_for(&gitea.base_url(), dir.path());
     let subject = subject_on(&gitea, dir.path(), "app");
     let o = provgate(
         &["verify", "--inspect", &subject, "--policy", &policy, "--format", "json"],
@@ -684,7 +658,7 @@ fn private_repo_without_token_is_rejected_with_a_hint_about_the_token() {
 fn hanging_gitea_gives_an_indeterminate_denial_after_the_timeout() {
     let gitea = GiteaStandIn::start();
     let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea, dir.path());
+    let policy = policy_for(&gitea.base_url(), dir.path());
     let subject = subject_on(&gitea, dir.path(), "hang");
     let o = provgate(
         &[

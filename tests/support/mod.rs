@@ -139,3 +139,38 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// The process's exit code (it must have exited, not been killed).
+pub fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+/// `provgate policy build` with the given settings JSON into `dir`; the
+/// artifact's path. Panics with provgate's stderr if the build fails.
+pub fn policy_with_settings(dir: &std::path::Path, name: &str, settings: &serde_json::Value) -> String {
+    let settings_path = dir.join(format!("{name}.settings.json"));
+    std::fs::write(&settings_path, settings.to_string()).expect("write the settings");
+    let out = dir.join(format!("{name}.wasm"));
+    let o = provgate(
+        &[
+            "policy",
+            "build",
+            "--settings",
+            settings_path.to_str().expect("utf-8 path"),
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    out.to_str().expect("utf-8 path").to_string()
+}
+
+/// A policy whose Gitea is the stand-in at `gitea_base_url`, trusting `molecule-ai`.
+pub fn policy_for(gitea_base_url: &str, dir: &std::path::Path) -> String {
+    policy_with_settings(
+        dir,
+        "standin",
+        &serde_json::json!({"gitea_base_url": gitea_base_url, "allowed_owners": ["molecule-ai"]}),
+    )
+}
