@@ -9,8 +9,8 @@
 //! entries.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::lookup::{Answer, CommitKey, CommitLookup};
@@ -94,20 +94,6 @@ impl<L: CommitLookup> Cache<L> {
         &self.inner
     }
 
-    /// The answer the cache holds for this commit, without asking or
-    /// waiting: `None` when it holds none yet or one is in flight.
-    pub fn peek(&self, owner: &str, repo: &str, sha: &str) -> Option<Answer> {
-        let key = CommitKey::new(owner, repo, sha);
-        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        match slots.get(&key) {
-            Some(Slot::Done { answer, expires }) if expires.is_none_or(|e| e > Instant::now()) => {
-                self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                Some(answer.clone())
-            }
-            _ => None,
-        }
-    }
-
     fn store(&self, slots: &mut HashMap<CommitKey, Slot>, key: CommitKey, answer: &Answer) {
         let ttl = match answer {
             Answer::Found => self.policy.found_ttl,
@@ -170,39 +156,6 @@ impl<L: CommitLookup> CommitLookup for Cache<L> {
         drop(slots);
         self.settled.notify_all();
         answer
-    }
-}
-
-/// A view of a [`Cache`] that answers only from what it already holds and
-/// never blocks, for running an evaluation where waiting is not allowed (a
-/// server's async worker). A question it cannot answer is answered
-/// "unavailable" and remembered: the caller must then discard that verdict
-/// and evaluate again with the cache itself ([`CachedOnly::missed`]).
-pub struct CachedOnly<L> {
-    cache: Arc<Cache<L>>,
-    missed: AtomicBool,
-}
-
-impl<L: CommitLookup> CachedOnly<L> {
-    pub fn new(cache: Arc<Cache<L>>) -> Self {
-        CachedOnly {
-            cache,
-            missed: AtomicBool::new(false),
-        }
-    }
-
-    /// Whether some question could not be answered from the cache.
-    pub fn missed(&self) -> bool {
-        self.missed.load(Ordering::Relaxed)
-    }
-}
-
-impl<L: CommitLookup> CommitLookup for CachedOnly<L> {
-    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
-        self.cache.peek(owner, repo, sha).unwrap_or_else(|| {
-            self.missed.store(true, Ordering::Relaxed);
-            Answer::Unavailable("not in the look-up cache yet".into())
-        })
     }
 }
 
@@ -290,19 +243,6 @@ mod tests {
         assert_eq!(cache.commit("o", "r", "down"), Answer::Unavailable("503".into()));
         assert_eq!(calls(&cache), 1);
         assert_eq!(cache.stats.hits.load(Ordering::SeqCst), 6);
-    }
-
-    #[test]
-    fn the_cached_only_view_answers_held_commits_and_flags_the_rest_without_asking() {
-        let cache = Arc::new(Cache::new(Slow(AtomicUsize::new(0)), CachePolicy::per_run()));
-        cache.commit("o", "r", "found");
-        let view = CachedOnly::new(cache.clone());
-        assert_eq!(view.commit("o", "r", "found"), Answer::Found);
-        assert!(!view.missed());
-        assert!(matches!(view.commit("o", "r", "missing"), Answer::Unavailable(_)));
-        assert!(view.missed());
-        assert_eq!(calls(&cache), 1, "the view asked the inner look-up");
-        assert_eq!(cache.peek("o", "r", "missing"), None);
     }
 
     #[test]

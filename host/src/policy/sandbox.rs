@@ -124,7 +124,6 @@ fn engine_config(limits: &Limits, pooling: bool) -> Config {
     // Traps are reported by their cause; a backtrace of an optimised,
     // stripped guest helps nobody and costs time on every trap.
     config.wasm_backtrace_max_frames(None);
-    config.memory_init_cow(false);
     if pooling {
         // A fresh instance per verdict: with the pooling allocator and its
         // first MiB kept resident, instantiating reuses a slot instead of
@@ -250,14 +249,6 @@ impl Policy {
     }
 
     fn instantiate(&self, lookup: Arc<dyn CommitLookup>) -> Result<(Store<Sandbox>, Provgate), PolicyError> {
-        self.instantiate_with_fuel(lookup, self.limits.fuel)
-    }
-
-    fn instantiate_with_fuel(
-        &self,
-        lookup: Arc<dyn CommitLookup>,
-        fuel: u64,
-    ) -> Result<(Store<Sandbox>, Provgate), PolicyError> {
         let sandbox = Sandbox {
             lookup,
             lookups: 0,
@@ -274,7 +265,7 @@ impl Policy {
         let mut store = Store::new(&self.engine, sandbox);
         store.limiter(|s| &mut s.limits);
         store
-            .set_fuel(fuel.min(self.limits.fuel))
+            .set_fuel(self.limits.fuel)
             .map_err(|e| PolicyError::Trap(format!("{e:#}")))?;
         let bindings = self.pre.instantiate(&mut store).map_err(|e| trap(&e))?;
         Ok((store, bindings))
@@ -290,21 +281,6 @@ impl Policy {
         lookup: Arc<dyn CommitLookup>,
     ) -> Result<Verdict, PolicyError> {
         let (mut store, bindings) = self.instantiate(lookup)?;
-        self.call(&mut store, &bindings, subject, mode, now)
-    }
-
-    /// As [`Policy::evaluate`], with at most `fuel` (never more than the
-    /// limits allow): for an attempt that must stay short, and is retried
-    /// with the full budget when it runs out.
-    pub fn evaluate_with_fuel(
-        &self,
-        subject: &Subject,
-        mode: Mode,
-        now: SystemTime,
-        lookup: Arc<dyn CommitLookup>,
-        fuel: u64,
-    ) -> Result<Verdict, PolicyError> {
-        let (mut store, bindings) = self.instantiate_with_fuel(lookup, fuel)?;
         self.call(&mut store, &bindings, subject, mode, now)
     }
 

@@ -20,7 +20,6 @@ use subtle::ConstantTimeEq;
 use super::{MAX_BODY_BYTES, Shared};
 use crate::input::registry::{self, FetchError};
 use crate::lookup::CommitLookup;
-use crate::lookup::cache::CachedOnly;
 use crate::subject::{Pin, Subject};
 use crate::verdict::Mode;
 
@@ -183,16 +182,11 @@ async fn verify(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesReje
 
     let active = shared.active();
     let mode = request.mode;
-    let judged = match judge_from_cache(&active, &subject, mode) {
-        Some(verdict) => Ok(Ok(verdict)),
-        None => {
-            tokio::task::spawn_blocking(move || {
-                let lookup: Arc<dyn CommitLookup> = active.lookup.clone();
-                active.policy.evaluate(&subject, mode, SystemTime::now(), lookup)
-            })
-            .await
-        }
-    };
+    let judged = tokio::task::spawn_blocking(move || {
+        let lookup: Arc<dyn CommitLookup> = active.lookup.clone();
+        active.policy.evaluate(&subject, mode, SystemTime::now(), lookup)
+    })
+    .await;
     let mut verdict = match judged {
         Ok(Ok(verdict)) => verdict,
         Ok(Err(e)) => {
@@ -217,27 +211,6 @@ async fn verify(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesReje
     let mut response = Json(verdict).into_response();
     response.extensions_mut().insert(judged);
     response
-}
-
-/// Fuel for a verdict taken on the async worker: ten times what a subject
-/// with 1 MiB labels needs, a few milliseconds of CPU at most.
-const CACHED_VERDICT_FUEL: u64 = 20_000_000;
-
-/// The verdict, taken right here on the async worker, when every commit the
-/// policy asks about is already in the look-up cache: handing the evaluation
-/// to the blocking pool cost about a fifth of the server's CPU per verdict
-/// (docs/serve.md). `None` — a look-up the cache cannot answer yet, a trap,
-/// or the small fuel budget spent — sends the request to the blocking pool,
-/// where the verdict is taken afresh with the real look-up and full limits;
-/// the discarded attempt's verdict is never used.
-fn judge_from_cache(active: &super::Active, subject: &Subject, mode: Mode) -> Option<crate::verdict::Verdict> {
-    let view = Arc::new(CachedOnly::new(active.lookup.clone()));
-    let lookup: Arc<dyn CommitLookup> = view.clone();
-    let verdict = active
-        .policy
-        .evaluate_with_fuel(subject, mode, SystemTime::now(), lookup, CACHED_VERDICT_FUEL)
-        .ok()?;
-    (!view.missed()).then_some(verdict)
 }
 
 /// Fetches an image, only from an `--allow-registry` host: 400 for a bad
