@@ -35,6 +35,8 @@ fn run() -> Result<(), String> {
         "wit",
         "policies/molecule.json",
         "Cargo.lock",
+        // The guest's build profile lives in the workspace manifest.
+        "Cargo.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
