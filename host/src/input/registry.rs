@@ -2,18 +2,44 @@
 //! index, then the chosen platform's manifest) and the config blob, each
 //! checked against its sha256, with docker-style credentials.
 //!
-//! The protocol, auth challenges and digest checks of the transfer are
-//! `oci-client`'s; this module adds the size caps, the total time-out, the
-//! platform choice, our own sha256 check of every byte we judge, and
-//! errors a CI log reader understands.
+//! Auth challenges, tokens and the blob transfer are `oci-client`'s. This
+//! module adds the size caps, the total time-out, the platform choice, our
+//! own sha256 check of every byte we judge, the redirect rules below, and
+//! errors a CI log reader understands. Manifests are read by this module
+//! itself (with oci-client's tokens): oci-client reads a whole manifest
+//! body into memory before anyone can look at its size, so a registry that
+//! streams an endless "manifest" would fill memory until the time-out.
+//!
+//! # Redirects
+//!
+//! - **Blobs** follow redirects to any host (reqwest's default: at most 10,
+//!   and `Authorization` and cookies are dropped as soon as the host, port
+//!   or scheme changes). Real registries send blob downloads to storage on
+//!   other hosts (S3, a CDN), and a blob is checked against the digest the
+//!   manifest names, so where its bytes come from cannot make provgate
+//!   accept other bytes.
+//! - **Manifests** follow a redirect only to where provgate would go for a
+//!   reference of its own: any HTTPS URL, or plain HTTP to a host named by
+//!   `--insecure-registry`; at most [`MAX_REDIRECTS`]; credentials are sent
+//!   to the registry's own origin only. A manifest fetched by tag has no
+//!   digest to be checked against, so the transport is all that vouches for
+//!   it, and a redirect must not downgrade it to plain HTTP the user did not
+//!   allow. Redirects to other HTTPS hosts are followed: real registries use
+//!   them (registry.k8s.io answers `/v2/` requests with redirects to
+//!   regional backends), and the registry that sends one could as well have
+//!   served any bytes itself.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
+use reqwest::header::{ACCEPT, LOCATION};
+use reqwest::{StatusCode, Url};
 use serde_json::Value;
 
 use crate::input::inspect::{self, InspectOptions, normalize_platform};
@@ -23,6 +49,11 @@ use crate::subject::Subject;
 /// Manifests and configs are small; anything bigger is refused.
 pub const MAX_DOCUMENT_BYTES: usize = 4 << 20;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Redirects one manifest request follows at most.
+pub const MAX_REDIRECTS: usize = 10;
+/// How much of an error answer's body is read (for its message).
+const MAX_ERROR_BYTES: usize = 64 << 10;
+const USER_AGENT: &str = concat!("provgate/", env!("CARGO_PKG_VERSION"));
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -136,9 +167,15 @@ pub async fn fetch(reference: &str, opts: &RegistryOptions) -> Result<Fetched, F
 async fn fetch_parsed(given: &str, reference: &Reference, opts: &RegistryOptions) -> Result<Fetched, FetchError> {
     let registry = reference.resolve_registry().to_string();
     let auth = credentials(reference)?;
-    let client = client_for(opts);
+    let clients = client_for(opts).map_err(|reason| FetchError::Unreachable {
+        registry: registry.clone(),
+        reason,
+    })?;
+    // The blob pull authenticates with what is stored here.
+    clients.oci.store_auth_if_needed(&registry, &auth).await;
     let ctx = Ctx {
-        client: &client,
+        client: &clients.oci,
+        http: &clients.http,
         auth: &auth,
         registry: &registry,
         repository: reference.repository(),
@@ -192,33 +229,68 @@ async fn fetch_parsed(given: &str, reference: &Reference, opts: &RegistryOptions
     })
 }
 
-/// One registry client per set of options, shared by every fetch of the
+/// The clients of one set of options: oci-client's (auth, blobs) and a
+/// plain one for manifests that follows no redirect by itself.
+#[derive(Clone)]
+struct Clients {
+    oci: Client,
+    http: reqwest::Client,
+}
+
+/// One pair of clients per set of options, shared by every fetch of the
 /// process: building one loads the system's certificate store (~0.2 s of
-/// CPU), which dominated an audit of many images. oci-client's `Client` is
-/// a cheap handle onto shared state.
-fn client_for(opts: &RegistryOptions) -> Client {
+/// CPU), which dominated an audit of many images. Both are cheap handles
+/// onto shared state.
+fn client_for(opts: &RegistryOptions) -> Result<Clients, String> {
     type Key = (Vec<String>, Duration);
-    static CLIENTS: std::sync::Mutex<Vec<(Key, Client)>> = std::sync::Mutex::new(Vec::new());
+    static CLIENTS: Mutex<Vec<(Key, Clients)>> = Mutex::new(Vec::new());
     let key = (opts.insecure.clone(), opts.timeout);
     let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
-        return client.clone();
+    if let Some((_, found)) = clients.iter().find(|(k, _)| *k == key) {
+        return Ok(found.clone());
     }
     crate::tls::install_provider();
-    let client = Client::new(ClientConfig {
+    let connect_timeout = opts.timeout.min(Duration::from_secs(10));
+    let oci = Client::new(ClientConfig {
         protocol: ClientProtocol::HttpsExcept(opts.insecure.clone()),
         platform_resolver: None,
-        connect_timeout: Some(opts.timeout.min(Duration::from_secs(10))),
+        connect_timeout: Some(connect_timeout),
         read_timeout: Some(opts.timeout),
-        user_agent: concat!("provgate/", env!("CARGO_PKG_VERSION")),
+        user_agent: USER_AGENT,
         ..ClientConfig::default()
     });
-    clients.push((key, client.clone()));
-    client
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect_timeout)
+        .read_timeout(opts.timeout)
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {}", crate::exit::error_chain(&e)))?;
+    let built = Clients { oci, http };
+    clients.push((key, built.clone()));
+    Ok(built)
+}
+
+/// How a manifest request authenticates.
+#[derive(Clone)]
+enum Authorization {
+    Bearer(String),
+    Basic(String, String),
+}
+
+/// The authorization a registry last accepted for a repository, so that a
+/// token registry's token is fetched once, not for every image; a 401 with
+/// it fetches a new one.
+static AUTHORIZATIONS: LazyLock<Mutex<HashMap<(String, String), Authorization>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn authorizations() -> std::sync::MutexGuard<'static, HashMap<(String, String), Authorization>> {
+    AUTHORIZATIONS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Ctx<'a> {
     client: &'a Client,
+    http: &'a reqwest::Client,
     auth: &'a RegistryAuth,
     registry: &'a str,
     repository: &'a str,
@@ -226,22 +298,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// A manifest, its digest checked by oci-client (against the reference's
-    /// digest or the registry's header) and again here by us.
+    /// A manifest, read up to the cap and checked against the reference's
+    /// digest or, for a tag, against the registry's `Docker-Content-Digest`
+    /// (when it sends one, it must at least agree with its own bytes).
     async fn manifest(&self, reference: &Reference, what: &str) -> Result<(Value, String), FetchError> {
-        let (bytes, digest) = self
-            .client
-            .pull_manifest_raw(reference, self.auth, &ACCEPTED)
-            .await
-            .map_err(|e| self.error(e, what))?;
-        if bytes.len() > MAX_DOCUMENT_BYTES {
-            return Err(FetchError::TooLarge {
-                what: what.into(),
-                limit: MAX_DOCUMENT_BYTES,
-            });
-        }
+        let (bytes, header) = self.get_manifest(reference, what).await?;
         let actual = sha256_digest(&bytes);
-        let expected = reference.digest().unwrap_or(&digest);
+        let header = header.filter(|d| d.starts_with("sha256:"));
+        let expected = reference.digest().or(header.as_deref()).unwrap_or(&actual);
         if actual != expected {
             return Err(FetchError::DigestMismatch {
                 what: what.into(),
@@ -253,15 +317,134 @@ impl Ctx<'_> {
         Ok((json, actual))
     }
 
+    /// GETs a manifest: `(body, Docker-Content-Digest)`. Without credentials
+    /// first; after a 401, with what oci-client's challenge handling gives
+    /// (`/v2/` ping, then a bearer token or basic credentials), remembered
+    /// per repository. Redirects: see the module documentation.
+    async fn get_manifest(&self, reference: &Reference, what: &str) -> Result<(Vec<u8>, Option<String>), FetchError> {
+        let origin = manifest_url(reference, &self.opts.insecure)
+            .map_err(|e| self.unusable(what, format!("no manifest URL: {e}")))?;
+        let key = (self.registry.to_string(), self.repository.to_string());
+        let mut authorization = authorizations().get(&key).cloned();
+        let mut challenged = false;
+        let mut url = origin.clone();
+        let mut redirects = 0;
+        loop {
+            let mut request = self.http.get(url.clone()).header(ACCEPT, ACCEPTED.join(", "));
+            // Credentials go to the registry only, never where it redirects.
+            if same_origin(&url, &origin) {
+                request = match &authorization {
+                    Some(Authorization::Bearer(token)) => request.bearer_auth(token),
+                    Some(Authorization::Basic(user, password)) => request.basic_auth(user, Some(password)),
+                    None => request,
+                };
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| self.error(OciDistributionError::RequestError(e), what))?;
+            let status = response.status();
+            if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+                redirects += 1;
+                url = self.redirect(&url, &response, redirects, what)?;
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED && !challenged && same_origin(&url, &origin) {
+                challenged = true;
+                if let Some(found) = self.authenticate(reference, what).await? {
+                    authorizations().insert(key.clone(), found.clone());
+                    authorization = Some(found);
+                    continue;
+                }
+            }
+            if status != StatusCode::OK {
+                let body = read_prefix(response, MAX_ERROR_BYTES).await;
+                return Err(self.error(status_error(status, &body, url.as_str()), what));
+            }
+            let header = response
+                .headers()
+                .get("Docker-Content-Digest")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            return Ok((self.read_document(response, what).await?, header));
+        }
+    }
+
+    /// After a 401: the authorization oci-client's challenge handling finds
+    /// (a bearer token from the realm, or the basic credentials), if any.
+    async fn authenticate(&self, reference: &Reference, what: &str) -> Result<Option<Authorization>, FetchError> {
+        let token = self
+            .client
+            .auth(reference, self.auth, RegistryOperation::Pull)
+            .await
+            .map_err(|e| self.error(e, what))?;
+        Ok(match (token, self.auth) {
+            (Some(token), _) => Some(Authorization::Bearer(token)),
+            (None, RegistryAuth::Basic(user, password)) => Some(Authorization::Basic(user.clone(), password.clone())),
+            (None, _) => None,
+        })
+    }
+
+    /// Where a manifest redirect leads, if provgate goes there.
+    fn redirect(&self, from: &Url, response: &reqwest::Response, count: usize, what: &str) -> Result<Url, FetchError> {
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| self.unusable(what, format!("a redirect (HTTP {status}) without a Location")))?;
+        let next = from
+            .join(location)
+            .map_err(|e| self.unusable(what, format!("a redirect to {location:?}: {e}")))?;
+        if count > MAX_REDIRECTS {
+            return Err(self.unusable(
+                what,
+                format!("it redirected more than {MAX_REDIRECTS} times (last to {next})"),
+            ));
+        }
+        manifest_redirect_allowed(&next, &self.opts.insecure)
+            .map(|()| next.clone())
+            .map_err(|reason| self.unusable(what, format!("it redirected (HTTP {status}) to {next}: {reason}")))
+    }
+
+    /// A document's body, refused as soon as it says or shows that it is
+    /// over the cap: memory stays bounded whatever the registry sends.
+    async fn read_document(&self, mut response: reqwest::Response, what: &str) -> Result<Vec<u8>, FetchError> {
+        let too_large = || FetchError::TooLarge {
+            what: what.into(),
+            limit: MAX_DOCUMENT_BYTES,
+        };
+        if response.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        loop {
+            let chunk = response.chunk().await.map_err(|e| FetchError::Unreachable {
+                registry: self.registry.into(),
+                reason: format!("reading {what}: {}", request_error(&e)),
+            })?;
+            let Some(chunk) = chunk else { return Ok(bytes) };
+            if bytes.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+
     /// A blob, read up to the cap and checked against its digest.
     async fn blob(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>, FetchError> {
         let what = format!("config blob {digest}");
-        // oci-client authenticates on manifest pulls; the blob pull reuses it.
         let mut stream = self
             .client
             .pull_blob_stream(reference, digest)
             .await
             .map_err(|e| self.error(e, &what))?;
+        if stream.content_length.is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
+            return Err(FetchError::TooLarge {
+                what,
+                limit: MAX_DOCUMENT_BYTES,
+            });
+        }
         let mut bytes = Vec::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.io_error(e, &what, digest))?;
@@ -432,6 +615,85 @@ impl Ctx<'_> {
     }
 }
 
+/// `{scheme}://{registry}/v2/{repository}/manifests/{digest or tag}`, as
+/// oci-client builds it (plain HTTP for `--insecure-registry` hosts).
+fn manifest_url(reference: &Reference, insecure: &[String]) -> Result<Url, String> {
+    let registry = reference.resolve_registry();
+    let scheme = if insecure.iter().any(|h| h == registry) {
+        "http"
+    } else {
+        "https"
+    };
+    let name = reference.digest().or(reference.tag()).unwrap_or("latest");
+    let mut url = format!("{scheme}://{registry}/v2/{}/manifests/{name}", reference.repository());
+    if let Some(ns) = reference.namespace() {
+        url.push_str(&format!("?ns={ns}"));
+    }
+    Url::parse(&url).map_err(|e| format!("{url}: {e}"))
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// `HOST[:PORT]` of a URL, as `--insecure-registry` names hosts.
+fn host_port(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// Whether a manifest request follows a redirect to `next`: to HTTPS
+/// anywhere, to plain HTTP only for a `--insecure-registry` host. See the
+/// module documentation for why.
+fn manifest_redirect_allowed(next: &Url, insecure: &[String]) -> Result<(), String> {
+    match next.scheme() {
+        "https" => Ok(()),
+        "http" if insecure.contains(&host_port(next)) => Ok(()),
+        "http" => Err(format!(
+            "plain HTTP to {}, which --insecure-registry does not name (a manifest is followed only over HTTPS \
+             or to --insecure-registry hosts)",
+            host_port(next)
+        )),
+        other => Err(format!("{other}: is not HTTP")),
+    }
+}
+
+/// A registry's non-200 answer as oci-client classifies it.
+fn status_error(status: StatusCode, body: &[u8], url: &str) -> OciDistributionError {
+    let url = url.to_string();
+    match status {
+        StatusCode::UNAUTHORIZED => OciDistributionError::UnauthorizedError { url },
+        s if s.is_client_error() => match serde_json::from_slice::<OciEnvelope>(body) {
+            Ok(envelope) => OciDistributionError::RegistryError { envelope, url },
+            Err(_) => OciDistributionError::ServerError {
+                code: s.as_u16(),
+                url,
+                message: String::from_utf8_lossy(body).into_owned(),
+            },
+        },
+        s => OciDistributionError::ServerError {
+            code: s.as_u16(),
+            url,
+            message: String::from_utf8_lossy(body).into_owned(),
+        },
+    }
+}
+
+/// Up to `limit` bytes of a body (an error answer's, for its message).
+async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    while bytes.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk[..chunk.len().min(limit - bytes.len())]),
+            _ => break,
+        }
+    }
+    bytes
+}
+
 /// oci-client's digest verification error, "… Expected X, got Y", as (X, Y):
 /// its error type is not public.
 fn mismatch(text: &str) -> Option<(String, String)> {
@@ -540,6 +802,55 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("unknown"), "{err}");
+    }
+
+    #[test]
+    fn manifest_redirects_go_to_https_anywhere_and_to_plain_http_only_for_insecure_hosts() {
+        let insecure = vec!["127.0.0.1:5000".to_string(), "mirror.internal".to_string()];
+        let allowed = |url: &str| manifest_redirect_allowed(&Url::parse(url).unwrap(), &insecure);
+        assert!(allowed("https://us-west1-docker.pkg.dev/v2/x/manifests/1").is_ok());
+        assert!(allowed("https://127.0.0.1:5000/v2/x/manifests/1").is_ok());
+        assert!(allowed("http://127.0.0.1:5000/v2/x/manifests/1").is_ok());
+        assert!(allowed("http://mirror.internal/v2/x/manifests/1").is_ok());
+        let err = allowed("http://127.0.0.2:5000/v2/x/manifests/1").unwrap_err();
+        assert!(
+            err.contains("127.0.0.2:5000") && err.contains("--insecure-registry"),
+            "{err}"
+        );
+        // Another port of an insecure host is another host.
+        assert!(allowed("http://127.0.0.1:5001/v2/x/manifests/1").is_err());
+        assert!(allowed("http://mirror.internal:8080/v2/x/manifests/1").is_err());
+        assert!(allowed("ftp://127.0.0.1:5000/x").is_err());
+    }
+
+    #[test]
+    fn manifest_urls_are_built_as_oci_client_builds_them() {
+        let insecure = vec!["127.0.0.1:5000".to_string()];
+        let url = |r: &str| {
+            manifest_url(&parse_reference(r).unwrap(), &insecure)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(url("127.0.0.1:5000/a/b:t"), "http://127.0.0.1:5000/v2/a/b/manifests/t");
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            url(&format!("ghcr.io/a/b:t@{digest}")),
+            format!("https://ghcr.io/v2/a/b/manifests/{digest}")
+        );
+        assert_eq!(
+            url("alpine"),
+            "https://index.docker.io/v2/library/alpine/manifests/latest"
+        );
+    }
+
+    #[test]
+    fn credentials_stay_with_the_registry_origin() {
+        let origin = Url::parse("https://reg.example/v2/a/manifests/t").unwrap();
+        let same = |u: &str| same_origin(&Url::parse(u).unwrap(), &origin);
+        assert!(same("https://reg.example:443/v2/a/manifests/u"));
+        assert!(!same("http://reg.example/v2/a/manifests/t"));
+        assert!(!same("https://reg.example:8443/v2/a/manifests/t"));
+        assert!(!same("https://cdn.example/v2/a/manifests/t"));
     }
 
     #[test]
