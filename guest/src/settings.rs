@@ -38,7 +38,8 @@ impl Settings {
         };
         if let Some(unknown) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(format!(
-                "settings.{unknown}: unknown key (the settings are exactly: {})",
+                "settings{}: unknown key (the settings are exactly: {})",
+                field(unknown),
                 KEYS.join(", ")
             ));
         }
@@ -98,6 +99,18 @@ impl Settings {
     }
 }
 
+/// `.key` for a key that reads as a field name, else `["key"]` quoted by
+/// `show`: a key with `:`, control characters or a megabyte of text is
+/// never echoed raw.
+fn field(key: &str) -> String {
+    let plain = !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plain {
+        format!(".{key}")
+    } else {
+        format!("[{}]", crate::show::show(key))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +154,10 @@ mod tests {
         assert!(
             err(r#"{"gitea_base_url":"https://g","allowed_owners":["a"],"on_unavailable":"maybe"}"#)
                 .starts_with("settings.on_unavailable:")
+        );
+        assert!(
+            err(r#"{"gitea_base_url":"https://g","allowed_owners":["a"],"a:b\u001b[2J":1}"#)
+                .starts_with(r#"settings["a:b\u{1b}[2J"]: unknown key"#)
         );
         assert!(err("[1]").starts_with("settings: expected a JSON object"));
         assert!(err("{").starts_with("settings: not valid JSON"));

@@ -120,9 +120,11 @@ pub struct Repo<'a> {
 pub fn trusted_repo<'a>(source: &'a str, settings: &Settings) -> Result<Repo<'a>, String> {
     let base = &settings.base;
     if let Some(c) = source.chars().find(|c| !c.is_ascii()) {
+        // Escaped like every other untrusted value: `{:?}` would print a
+        // look-alike such as U+0456 as itself.
         return Err(format!(
-            "contains the non-ASCII character {:?} (look-alike host or path?)",
-            c
+            "contains the non-ASCII character {} (look-alike host or path?)",
+            show(c.encode_utf8(&mut [0; 4]))
         ));
     }
     if source.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {

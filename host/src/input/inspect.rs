@@ -568,12 +568,26 @@ fn field_path(parent: &str, key: &str) -> String {
 }
 
 /// `s` as a JSON string, cut after 80 characters so a message stays short.
+/// JSON escapes only U+0000-U+001F; DEL and the C1 controls (U+0080-U+009F,
+/// U+009B is a terminal's CSI) are escaped too, so a key never reaches a
+/// terminal raw.
 fn quote(s: &str) -> String {
     const MAX_CHARS: usize = 80;
-    match s.char_indices().nth(MAX_CHARS) {
-        Some((cut, _)) => format!("{}…", Value::String(s[..cut].to_owned())),
-        None => Value::String(s.to_owned()).to_string(),
+    let (kept, cut) = match s.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => (&s[..cut], "…"),
+        None => (s, ""),
+    };
+    let json = Value::String(kept.to_owned()).to_string();
+    let mut out = String::with_capacity(json.len() + cut.len());
+    for c in json.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
     }
+    out.push_str(cut);
+    out
 }
 
 /// At most `max` items, then how many more.
@@ -1160,6 +1174,16 @@ mod tests {
         let got = ok(&bytes, &InspectOptions::default());
         assert_eq!(got.subject.labels.get("big"), Some(&value));
         assert_eq!(got.subject.labels.len(), 2);
+    }
+
+    #[test]
+    fn control_characters_in_a_key_are_escaped_in_messages() {
+        let json = "{\"Name\": \"r/a\", \"Digest\": \"sha256:1\", \"Labels\": {\"a\u{7f}\u{9b}2J\\u001b\": 1}}";
+        let e = err(json.as_bytes(), &InspectOptions::default());
+        assert_eq!(
+            e,
+            r#"Labels["a\u007f\u009b2J\u001b"]: expected a string label value, found a number"#
+        );
     }
 
     #[test]
