@@ -288,9 +288,8 @@ pub fn reference(data: &[u8]) {
         Ok(parsed) => {
             let repository = parsed.repository();
             assert!(!repository.is_empty() && repository.len() <= 255, "{repository:?}");
-            let upper_case_known = is_known_upper_case_first_component(reference, parsed.registry(), repository);
             assert!(
-                !repository.bytes().any(|b| b.is_ascii_uppercase()) || upper_case_known,
+                !repository.bytes().any(|b| b.is_ascii_uppercase()),
                 "upper case in repository {repository:?}"
             );
             assert!(!parsed.registry().is_empty());
@@ -309,11 +308,8 @@ pub fn reference(data: &[u8]) {
                 "guest tag {tag:?}, host tag {:?}",
                 parsed.tag()
             );
-            // (`docker.io/Name/app` does not parse: the known case above.)
-            if !upper_case_known {
-                let again = parse_reference(&parsed.whole()).expect("whole() parses");
-                assert_eq!(again, parsed, "whole() round trip");
-            }
+            let again = parse_reference(&parsed.whole()).expect("whole() parses");
+            assert_eq!(again, parsed, "whole() round trip");
         }
         Err(e) => {
             let message = e.to_string();
@@ -329,21 +325,6 @@ pub fn reference(data: &[u8]) {
     for revision in [revision, Some(derived.as_str()), Some(SHA), None] {
         check_tag_rule(reference, revision);
     }
-}
-
-/// Known and left to the registry: oci-client (oci-spec 0.10's
-/// `split_domain`) reads `Name/app` as the Docker Hub repository `Name/app`,
-/// where Docker reads a first component with an upper-case letter as a
-/// registry host (`Name`, repository `app`). The registry refuses the
-/// upper-case repository. Any other upper case in a repository is a finding.
-fn is_known_upper_case_first_component(reference: &str, registry: &str, repository: &str) -> bool {
-    let first = reference.split('/').next().unwrap_or_default();
-    let rest_of_repository = repository.split_once('/').map_or("", |(_, rest)| rest);
-    registry == "docker.io"
-        && reference.contains('/')
-        && !first.contains(['.', ':'])
-        && repository.starts_with(first)
-        && !rest_of_repository.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 /// `tag_of`: the part after the last `:` of the last path component, once

@@ -143,12 +143,25 @@ impl FetchError {
 /// `IMAGE_REF` as the registry client understands it (`name[:tag][@digest]`,
 /// Docker Hub defaults applied); the error names the reference.
 pub fn parse_reference(reference: &str) -> Result<Reference, FetchError> {
-    reference
+    let parsed: Reference = reference
         .parse()
         .map_err(|e: oci_client::ParseError| FetchError::Reference {
             reference: reference.into(),
             reason: e.to_string(),
-        })
+        })?;
+    // oci-client reads `Name/app` as the Docker Hub repository `Name/app`
+    // where docker reads `Name` as a registry; repositories are lower case
+    // (distribution spec), so this is the caller's mistake either way.
+    if parsed.repository().bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(FetchError::Reference {
+            reference: reference.into(),
+            reason: format!(
+                "repository {:?} has upper-case letters; repository names are lower case",
+                parsed.repository()
+            ),
+        });
+    }
+    Ok(parsed)
 }
 
 /// Fetches the subject for `reference`, within `opts.timeout` in total.
@@ -776,6 +789,14 @@ fn choose_platform(index: &Value, wanted: &str, index_digest: &str) -> Result<(S
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_upper_case_repository_is_the_callers_error() {
+        let e = super::parse_reference("Name/app:1").expect_err("upper case");
+        assert!(e.is_input_error());
+        assert!(e.to_string().contains("Name/app"), "{e}");
+        assert!(super::parse_reference("registry.example/name/app:1").is_ok());
+    }
+
     use super::*;
     use serde_json::json;
 
