@@ -140,6 +140,31 @@ const LOOKUP_FLOOD: &str = r#"
       (local.set $asked (i32.add (local.get $asked) (i32.const 1)))
       (br_if $again (i32.lt_u (local.get $asked) (i32.const 1000))))"#;
 
+/// `evaluate` returns a verdict of a million findings (20 bytes each, all
+/// zero: rule "", pass, message ""), laid out from 1 MiB on in memory it
+/// grows to 21 MiB: a valid verdict as far as the ABI goes.
+const MILLION_FINDINGS: &str = r#"
+    (if (i32.eq (memory.grow (i32.const 330)) (i32.const -1)) (then unreachable))
+    (i32.store (i32.const 272) (i32.const 1048576))   ;; findings pointer
+    (i32.store (i32.const 276) (i32.const 1000000))   ;; findings length"#;
+
+/// `evaluate` returns one finding whose message claims 100 MB, far past
+/// the end of the guest's memory.
+const HUGE_MESSAGE: &str = r#"
+    (i32.store (i32.const 272) (i32.const 512))         ;; findings pointer
+    (i32.store (i32.const 276) (i32.const 1))           ;; one finding
+    (i32.store (i32.const 524) (i32.const 1048576))     ;; its message pointer
+    (i32.store (i32.const 528) (i32.const 100000000))   ;; and length: 100 MB"#;
+
+/// `evaluate` returns one finding with a 2 MiB message that really is in
+/// its memory: within the memory cap, past the host's verdict text cap.
+const LONG_MESSAGE: &str = r#"
+    (if (i32.eq (memory.grow (i32.const 48)) (i32.const -1)) (then unreachable))
+    (i32.store (i32.const 272) (i32.const 512))         ;; findings pointer
+    (i32.store (i32.const 276) (i32.const 1))           ;; one finding
+    (i32.store (i32.const 524) (i32.const 1048576))     ;; its message pointer
+    (i32.store (i32.const 528) (i32.const 2097152))     ;; and length: 2 MiB of zero bytes"#;
+
 /// The WIT of this repository, with the `provgate` world selected.
 fn provgate_wit() -> (wit_parser::Resolve, wit_parser::WorldId) {
     let mut resolve = wit_parser::Resolve::default();
@@ -316,6 +341,27 @@ fn lookup_flood_is_capped_per_evaluation() {
     assert!(message.contains("look-ups"), "{message}");
     let second = lookup.asked().len() - first;
     assert!((1..=max).contains(&second), "asked {second} times, cap {max}");
+}
+
+#[test]
+fn a_verdict_with_a_million_findings_is_refused() {
+    let policy = load_hostile_with(MILLION_FINDINGS, "million-findings.wasm", Limits::default());
+    let message = trap_message(&policy, Scripted::found());
+    assert!(message.contains("1000000 findings"), "{message}");
+}
+
+#[test]
+fn a_message_claiming_100_mb_is_refused() {
+    let policy = load_hostile(HUGE_MESSAGE, "huge-message.wasm");
+    let message = trap_message(&policy, Scripted::found());
+    assert!(message.contains("out of bounds"), "{message}");
+}
+
+#[test]
+fn a_message_past_the_verdict_text_cap_is_refused() {
+    let policy = load_hostile(LONG_MESSAGE, "long-message.wasm");
+    let message = trap_message(&policy, Scripted::found());
+    assert!(message.contains("bytes of text"), "{message}");
 }
 
 #[test]
@@ -555,6 +601,7 @@ fn truncated_and_bit_flipped_artifacts_are_refused() {
 
 struct Run {
     status: ExitStatus,
+    stdout: String,
     stderr: String,
     took: Duration,
 }
@@ -564,6 +611,8 @@ fn provgate(args: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let stderr_path = dir.path().join("stderr");
     let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let stdout_path = dir.path().join("stdout");
+    let stdout = std::fs::File::create(&stdout_path).expect("stdout file");
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_provgate"))
         .args(args)
@@ -571,7 +620,7 @@ fn provgate(args: &[&str]) -> Run {
         .env_remove("GITEA_TOKEN")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(stderr)
         .spawn()
         .expect("provgate starts");
@@ -588,7 +637,13 @@ fn provgate(args: &[&str]) -> Run {
     };
     let took = started.elapsed();
     let stderr = std::fs::read_to_string(&stderr_path).expect("read stderr");
-    Run { status, stderr, took }
+    let stdout = std::fs::read_to_string(&stdout_path).expect("read stdout");
+    Run {
+        status,
+        stdout,
+        stderr,
+        took,
+    }
 }
 
 fn fixture() -> String {
@@ -631,6 +686,17 @@ fn cli_exits_3_when_the_policy_grows_memory_past_the_cap() {
     assert_eq!(run.status.code(), Some(3), "stderr: {}", run.stderr);
     assert!(run.stderr.contains("memory"), "{}", run.stderr);
     assert!(run.took < TERMINATES_WITHIN, "took {:?}", run.took);
+}
+
+#[test]
+fn cli_exits_3_when_the_policy_returns_a_million_findings_or_a_100_mb_message() {
+    for (body, what) in [(MILLION_FINDINGS, "1000000 findings"), (HUGE_MESSAGE, "out of bounds")] {
+        let run = verify_with_policy(hostile(body, ""));
+        assert_eq!(run.status.code(), Some(3), "stderr: {}", run.stderr);
+        assert!(run.stderr.contains(what), "{}", run.stderr);
+        assert!(run.stdout.is_empty(), "a verdict was printed: {}", run.stdout);
+        assert!(run.took < TERMINATES_WITHIN, "took {:?}", run.took);
+    }
 }
 
 #[test]

@@ -331,6 +331,7 @@ impl Policy {
                 origin: self.artifact.origin.to_string(),
                 reason,
             })?;
+        check_size(&out)?;
         let fuel_left = store.get_fuel().unwrap_or(0);
         tracing::debug!(fuel_left, lookups = store.data().lookups, "evaluated");
         Ok(Verdict {
@@ -386,6 +387,36 @@ impl WarmInstance<'_> {
         self.store.data_mut().lookups = 0;
         self.policy.call(&mut self.store, &self.bindings, subject, mode, now)
     }
+}
+
+/// Findings one verdict may carry: the rules give one each.
+pub const MAX_FINDINGS: usize = 1024;
+/// Text one verdict may carry (event, rule ids and messages together):
+/// messages quote values cut to a few dozen characters.
+pub const MAX_VERDICT_TEXT: usize = 1 << 20;
+
+/// A verdict that big is a broken or hostile policy, not a decision: refuse
+/// it as a trap rather than print or serve it. (Lifting it was already
+/// bounded by the guest's memory cap.)
+fn check_size(out: &wit::Verdict) -> Result<(), PolicyError> {
+    if out.findings.len() > MAX_FINDINGS {
+        return Err(PolicyError::Trap(format!(
+            "it returned a verdict with {} findings (at most {MAX_FINDINGS})",
+            out.findings.len()
+        )));
+    }
+    let text = out.event.len()
+        + out
+            .findings
+            .iter()
+            .map(|f| f.rule.len() + f.message.len())
+            .sum::<usize>();
+    if text > MAX_VERDICT_TEXT {
+        return Err(PolicyError::Trap(format!(
+            "it returned a verdict with {text} bytes of text (at most {MAX_VERDICT_TEXT})"
+        )));
+    }
+    Ok(())
 }
 
 /// A trap or limit hit, in words an operator can act on.
