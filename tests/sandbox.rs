@@ -689,8 +689,13 @@ fn cli_exits_3_when_the_policy_grows_memory_past_the_cap() {
 }
 
 #[test]
-fn cli_exits_3_when_the_policy_returns_a_million_findings_or_a_100_mb_message() {
-    for (body, what) in [(MILLION_FINDINGS, "1000000 findings"), (HUGE_MESSAGE, "out of bounds")] {
+fn cli_exits_3_naming_the_limit_for_every_other_hostile_policy() {
+    for (body, what) in [
+        (DEEP_RECURSION, "stack"),
+        (LOOKUP_FLOOD, "look-ups"),
+        (MILLION_FINDINGS, "1000000 findings"),
+        (HUGE_MESSAGE, "out of bounds"),
+    ] {
         let run = verify_with_policy(hostile(body, ""));
         assert_eq!(run.status.code(), Some(3), "stderr: {}", run.stderr);
         assert!(run.stderr.contains(what), "{}", run.stderr);
