@@ -43,13 +43,21 @@ fn run() -> Result<(), String> {
     println!("cargo:rerun-if-changed=src/policy/slot.rs");
 
     println!("cargo:rerun-if-changed=build/guest.rs");
-    let target_dir = match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("guest"),
+    let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    let target_dir = match env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir.join("guest"),
+        // Relative to wherever cargo was started, which a build script
+        // cannot know; the directory this build writes to is the one above
+        // OUT_DIR's profile directory (<target>/[<triple>/]<profile>/build/<pkg>/out).
+        Some(_) => out_dir
+            .ancestors()
+            .nth(4)
+            .ok_or("OUT_DIR is not inside a target directory")?
+            .join("guest"),
         None => root.join("target").join("guest"),
     };
     let artifact = guest::build_artifact(&root, &target_dir, &root.join("policies/molecule.json"))?;
 
-    let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
     let out = out_dir.join("provgate-policy.wasm");
     std::fs::write(&out, &artifact).map_err(|e| format!("writing {}: {e}", out.display()))?;
     // Its digest too, so a one-shot run need not hash the embedded bytes
