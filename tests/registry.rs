@@ -9,12 +9,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::registry::{Format, Pushed, Registry, sha256_digest, write_docker_config};
+use support::registry::{Format, Pushed, Registry, Scratch, sha256_digest, write_docker_config};
 use support::*;
 
 const REPO: &str = "molecule-ai/app";
@@ -37,42 +37,6 @@ fn labels(revision: &str) -> Vec<(&str, &str)> {
         (CREATED, "2026-11-01T10:00:00Z"),
         (RUN_ID, "4242"),
     ]
-}
-
-/// A temporary directory with a replay recording in which every commit of
-/// these tests exists, and an (initially empty) docker config directory.
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        let dir = tempfile::tempdir().unwrap();
-        let lookups: Vec<Value> = [SHA, OTHER_SHA, ARM_SHA]
-            .iter()
-            .map(|sha| json!({"owner": "molecule-ai", "repo": "app", "sha": sha, "answer": "found"}))
-            .collect();
-        std::fs::write(
-            dir.path().join("found.replay.json"),
-            json!({"now": "2026-11-20T12:00:00Z", "lookups": lookups}).to_string(),
-        )
-        .unwrap();
-        std::fs::create_dir(dir.path().join("docker")).unwrap();
-        Scratch { dir }
-    }
-
-    fn replay(&self) -> PathBuf {
-        self.dir.path().join("found.replay.json")
-    }
-
-    /// The `DOCKER_CONFIG` directory (empty unless a config was written).
-    fn docker_config(&self) -> PathBuf {
-        self.dir.path().join("docker")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
 }
 
 /// `provgate verify REF --replay … --format json` plus `extra`, with
@@ -172,7 +136,7 @@ fn push_good(reg: &Registry, format: Format) -> Pushed {
 #[test]
 fn tag_reference_is_judged_with_its_manifest_digest() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let pushed = push_good(&reg, Format::Oci);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
@@ -191,7 +155,7 @@ fn tag_reference_is_judged_with_its_manifest_digest() {
 #[test]
 fn tag_reference_in_text_output_is_verified() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let pushed = push_good(&reg, Format::Oci);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
     let host = reg.host();
@@ -211,7 +175,7 @@ fn tag_reference_in_text_output_is_verified() {
 #[test]
 fn digest_reference_is_judged_with_that_digest() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let pushed = push_good(&reg, Format::Oci);
     let reference = format!("{}/{REPO}@{}", reg.host(), pushed.manifest_digest);
 
@@ -228,7 +192,7 @@ fn digest_reference_is_judged_with_that_digest() {
 #[test]
 fn tag_at_digest_reference_fetches_the_digest_and_passes_a_matching_tag() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let first = push_good(&reg, Format::Oci);
     let second = reg.push_image(REPO, &staging(OTHER_SHA), &labels(OTHER_SHA), Format::Oci);
     assert_ne!(first.manifest_digest, second.manifest_digest);
@@ -244,7 +208,7 @@ fn tag_at_digest_reference_fetches_the_digest_and_passes_a_matching_tag() {
 #[test]
 fn tag_at_digest_reference_lets_the_digest_win_and_still_checks_the_tag() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let first = push_good(&reg, Format::Oci);
     let second = reg.push_image(REPO, &staging(OTHER_SHA), &labels(OTHER_SHA), Format::Oci);
     // The tag names OTHER_SHA (and points at the second image); the digest is
@@ -277,7 +241,7 @@ fn push_two_platforms(reg: &Registry, format: Format) -> support::registry::Push
 #[test]
 fn index_judges_linux_amd64_by_default_with_the_index_digest() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let index = push_two_platforms(&reg, Format::Oci);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
@@ -293,7 +257,7 @@ fn index_judges_linux_amd64_by_default_with_the_index_digest() {
 #[test]
 fn index_platform_flag_judges_the_arm64_labels_with_the_index_digest() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let index = push_two_platforms(&reg, Format::Oci);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
@@ -310,7 +274,7 @@ fn index_platform_flag_judges_the_arm64_labels_with_the_index_digest() {
 #[test]
 fn index_text_output_names_the_chosen_platforms_digest() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let index = push_two_platforms(&reg, Format::Oci);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
     let host = reg.host();
@@ -331,7 +295,7 @@ fn index_text_output_names_the_chosen_platforms_digest() {
 #[test]
 fn platform_absent_from_the_index_exits_4_naming_it() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     push_two_platforms(&reg, Format::Oci);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
@@ -346,7 +310,7 @@ fn platform_absent_from_the_index_exits_4_naming_it() {
 #[test]
 fn docker_v2_manifest_is_judged() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let pushed = push_good(&reg, Format::Docker);
     let (_, content_type, _) = reg.get_manifest(REPO, &staging(SHA));
     assert_eq!(content_type, support::registry::DOCKER_MANIFEST);
@@ -362,7 +326,7 @@ fn docker_v2_manifest_is_judged() {
 #[test]
 fn docker_manifest_list_is_judged_per_platform() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let list = push_two_platforms(&reg, Format::Docker);
     let (_, content_type, _) = reg.get_manifest(REPO, &staging(SHA));
     assert_eq!(content_type, support::registry::DOCKER_LIST);
@@ -397,7 +361,7 @@ fn assert_no_credentials(o: &Output) {
 #[test]
 fn basic_auth_with_the_right_password_from_docker_config_is_allowed() {
     let reg = Registry::start_with_basic_auth(USER, PASSWORD);
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let pushed = push_good(&reg, Format::Oci);
     write_docker_config(&scratch.docker_config(), &reg.host(), USER, PASSWORD);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
@@ -411,7 +375,7 @@ fn basic_auth_with_the_right_password_from_docker_config_is_allowed() {
 #[test]
 fn basic_auth_with_username_and_password_fields_is_allowed() {
     let reg = Registry::start_with_basic_auth(USER, PASSWORD);
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     push_good(&reg, Format::Oci);
     let config = json!({"auths": {reg.host(): {"username": USER, "password": PASSWORD}}});
     std::fs::write(scratch.docker_config().join("config.json"), config.to_string()).unwrap();
@@ -425,7 +389,7 @@ fn basic_auth_with_username_and_password_fields_is_allowed() {
 #[test]
 fn basic_auth_with_a_wrong_password_exits_4_about_authentication() {
     let reg = Registry::start_with_basic_auth(USER, PASSWORD);
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     push_good(&reg, Format::Oci);
     write_docker_config(&scratch.docker_config(), &reg.host(), USER, "not-the-password");
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
@@ -443,7 +407,7 @@ fn basic_auth_with_a_wrong_password_exits_4_about_authentication() {
 #[test]
 fn basic_auth_registry_without_any_docker_config_exits_4() {
     let reg = Registry::start_with_basic_auth(USER, PASSWORD);
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     push_good(&reg, Format::Oci);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
@@ -461,7 +425,7 @@ fn basic_auth_registry_without_any_docker_config_exits_4() {
 #[test]
 fn tampered_config_blob_exits_4_naming_expected_and_received_digests() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let pushed = push_good(&reg, Format::Oci);
     reg.tamper_blob(&pushed.config_digest);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
@@ -484,7 +448,7 @@ fn tampered_config_blob_exits_4_naming_expected_and_received_digests() {
 #[test]
 fn tampered_manifest_under_a_digest_reference_exits_4() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let pushed = push_good(&reg, Format::Oci);
     reg.tamper_blob(&pushed.manifest_digest);
     let reference = format!("{}/{REPO}@{}", reg.host(), pushed.manifest_digest);
@@ -500,7 +464,7 @@ fn tampered_manifest_under_a_digest_reference_exits_4() {
 #[test]
 fn unknown_tag_exits_4() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     push_good(&reg, Format::Oci);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(OTHER_SHA));
 
@@ -512,7 +476,7 @@ fn unknown_tag_exits_4() {
 #[test]
 fn unknown_digest_exits_4() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     push_good(&reg, Format::Oci);
     let missing = sha256_digest(b"never pushed");
     let reference = format!("{}/{REPO}@{missing}", reg.host());
@@ -524,7 +488,7 @@ fn unknown_digest_exits_4() {
 #[test]
 fn unknown_repository_exits_4() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     push_good(&reg, Format::Oci);
     let reference = format!("{}/molecule-ai/no-such-app:{}", reg.host(), staging(SHA));
 
@@ -535,7 +499,7 @@ fn unknown_repository_exits_4() {
 #[test]
 fn registry_down_exits_4_quickly() {
     let mut reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     push_good(&reg, Format::Oci);
     reg.stop();
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
@@ -551,7 +515,7 @@ fn registry_down_exits_4_quickly() {
 #[test]
 fn plain_http_registry_is_not_used_without_insecure_registry() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     push_good(&reg, Format::Oci);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
@@ -572,7 +536,7 @@ fn plain_http_registry_is_not_used_without_insecure_registry() {
 #[test]
 fn insecure_registry_for_another_host_does_not_allow_plain_http_here() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     push_good(&reg, Format::Oci);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
@@ -596,7 +560,7 @@ fn registry_that_never_answers_times_out_with_exit_4() {
             held.push(stream);
         }
     });
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let reference = format!("{host}/{REPO}:{}", staging(SHA));
 
     let started = Instant::now();
@@ -625,7 +589,7 @@ fn registry_that_never_answers_times_out_with_exit_4() {
 #[test]
 fn oversized_config_blob_exits_4() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     // A 5 MiB label: the config blob is over the 4 MiB cap for documents.
     let huge = "x".repeat(5 << 20);
     let mut big = labels(SHA);
@@ -641,7 +605,7 @@ fn oversized_config_blob_exits_4() {
 #[test]
 fn nested_repository_path_is_fetched() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let repo = "molecule-ai/images/workspace/app";
     let pushed = reg.push_image(repo, &staging(SHA), &labels(SHA), Format::Oci);
     let reference = format!("{}/{repo}:{}", reg.host(), staging(SHA));
@@ -659,7 +623,7 @@ fn nested_repository_path_is_fetched() {
 #[test]
 fn inspect_of_the_skopeo_json_gives_the_same_verdict_as_the_registry() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let pushed = push_good(&reg, Format::Oci);
     let name = format!("{}/{REPO}", reg.host());
     let reference = format!("{name}@{}", pushed.manifest_digest);
@@ -710,7 +674,7 @@ fn inspect_of_the_skopeo_json_gives_the_same_verdict_as_the_registry() {
 #[test]
 fn inspect_and_registry_agree_on_a_rejected_image_too() {
     let reg = Registry::start();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     // Built from a forge the policy does not trust.
     let bad = vec![
         (SOURCE, "https://github.com/someone/app"),

@@ -21,13 +21,12 @@ mod registry_liar;
 mod support;
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use registry_liar::{Liar, Lie, Route};
-use serde_json::{Value, json};
-use support::registry::{Format, Pushed, Registry, base64, sha256_digest, write_docker_config};
+use serde_json::Value;
+use support::registry::{Format, Pushed, Registry, Scratch, base64, sha256_digest, write_docker_config};
 use support::*;
 
 const REPO: &str = "molecule-ai/app";
@@ -40,37 +39,6 @@ const WATCHDOG: Duration = Duration::from_secs(120);
 /// "50 MB": far over the 4 MiB cap.
 const HUGE: u64 = 50_000_000;
 const CAP: &str = "4194304";
-
-/// A replay recording in which the test commits exist, and an empty docker
-/// config directory (the developer's own credentials are never read).
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        let dir = tempfile::tempdir().unwrap();
-        let lookups: Vec<Value> = [SHA, OTHER_SHA]
-            .iter()
-            .map(|sha| json!({"owner": "molecule-ai", "repo": "app", "sha": sha, "answer": "found"}))
-            .collect();
-        std::fs::write(
-            dir.path().join("found.replay.json"),
-            json!({"now": "2026-11-20T12:00:00Z", "lookups": lookups}).to_string(),
-        )
-        .unwrap();
-        std::fs::create_dir(dir.path().join("docker")).unwrap();
-        Scratch { dir }
-    }
-
-    fn replay(&self) -> PathBuf {
-        self.dir.path().join("found.replay.json")
-    }
-
-    fn docker_config(&self) -> PathBuf {
-        self.dir.path().join("docker")
-    }
-}
 
 /// `provgate verify REF --replay … --format json --insecure-registry H…`
 /// plus `extra`, killed after [`WATCHDOG`].
@@ -215,7 +183,7 @@ fn the_liar_without_lies_is_a_faithful_proxy() {
     let reg = Registry::start();
     let pushed = push_good(&reg);
     let liar = Liar::proxy(&reg.host());
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     assert_verified(&o, &pushed.manifest_digest);
@@ -229,7 +197,7 @@ fn the_other_host_127_0_0_2_is_reachable() {
     let pushed = push_good(&reg);
     let elsewhere = Liar::start("127.0.0.2", Some(&reg.host()), None);
     assert!(elsewhere.host().starts_with("127.0.0.2:"), "{}", elsewhere.host());
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&elsewhere.host()), &[&elsewhere.host()], &[], &scratch);
     assert_verified(&o, &pushed.manifest_digest);
@@ -244,7 +212,7 @@ fn a_manifest_dripping_one_byte_a_second_hits_the_total_timeout() {
     push_good(&reg);
     let liar = Liar::proxy(&reg.host());
     liar.lie(Route::Manifest, None, Lie::Drip { chunked: true });
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     // Every read gets a byte within a second: only a total bound ends this.
     let o = verify(
@@ -263,7 +231,7 @@ fn a_config_blob_dripping_one_byte_a_second_under_its_content_length_hits_the_to
     push_good(&reg);
     let liar = Liar::proxy(&reg.host());
     liar.lie(Route::Blob, None, Lie::Drip { chunked: false });
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(
         &tag_ref(&liar.host()),
@@ -293,7 +261,7 @@ fn a_config_blob_redirected_to_another_host_is_followed_and_judged() {
             to: storage.url(),
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     // Only the registry is named insecure: the storage host is reached
     // over plain HTTP anyway, because its bytes are checked by digest.
@@ -320,7 +288,7 @@ fn a_blob_redirect_to_another_host_does_not_carry_the_registry_credentials() {
             to: storage.url(),
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
     write_docker_config(&scratch.docker_config(), &liar.host(), USER, PASSWORD);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
@@ -354,7 +322,7 @@ fn a_token_registry_is_asked_for_a_token_and_only_the_registry_sees_it() {
             to: storage.url(),
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     assert_verified(&o, &pushed.manifest_digest);
@@ -400,7 +368,7 @@ fn wrong_config_bytes_behind_a_blob_redirect_exit_4_naming_both_digests() {
             to: storage.url(),
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     assert_fetch_failure(
@@ -426,7 +394,7 @@ fn a_manifest_redirected_to_a_plain_http_host_not_named_insecure_is_refused() {
             to: elsewhere.url(),
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     assert_fetch_failure(
@@ -450,7 +418,7 @@ fn a_manifest_redirected_to_another_host_named_insecure_is_followed() {
             to: elsewhere.url(),
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(
         &tag_ref(&liar.host()),
@@ -469,7 +437,7 @@ fn a_manifest_redirect_loop_exits_4() {
     let liar = Liar::proxy(&reg.host());
     let own = liar.url();
     liar.lie(Route::Manifest, None, Lie::Redirect { status: 307, to: own });
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     assert_fetch_failure(&o, &[&liar.host(), "redirect"]);
@@ -491,7 +459,7 @@ fn a_50_mb_manifest_with_its_content_length_is_refused_naming_the_manifest() {
             declared: true,
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     assert_fetch_failure(
@@ -513,7 +481,7 @@ fn a_50_mb_chunked_manifest_is_cut_off_at_the_cap() {
             declared: false,
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     assert_fetch_failure(
@@ -528,7 +496,7 @@ fn an_endless_manifest_is_cut_off_at_the_cap_not_at_the_timeout() {
     push_good(&reg);
     let liar = Liar::proxy(&reg.host());
     liar.lie(Route::Manifest, None, Lie::Endless);
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(
         &tag_ref(&liar.host()),
@@ -549,7 +517,7 @@ fn an_endless_manifest_under_a_digest_reference_is_cut_off_at_the_cap() {
     let pushed = push_good(&reg);
     let liar = Liar::proxy(&reg.host());
     liar.lie(Route::Manifest, None, Lie::Endless);
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
     let reference = format!("{}/{REPO}@{}", liar.host(), pushed.manifest_digest);
 
     let o = verify(&reference, &[&liar.host()], &["--registry-timeout", "60"], &scratch);
@@ -569,7 +537,7 @@ fn a_50_mb_config_blob_behind_a_small_descriptor_is_refused_naming_the_config() 
             declared: true,
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     assert_fetch_failure(
@@ -584,7 +552,7 @@ fn an_endless_config_blob_is_cut_off_at_the_cap_not_at_the_timeout() {
     let pushed = push_good(&reg);
     let liar = Liar::proxy(&reg.host());
     liar.lie(Route::Blob, None, Lie::Endless);
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(
         &tag_ref(&liar.host()),
@@ -620,7 +588,7 @@ fn a_manifest_by_digest_rewritten_with_a_matching_digest_header_exits_4_naming_b
             digest_header: true,
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
     let reference = format!("{}/{REPO}@{}", liar.host(), pushed.manifest_digest);
 
     let o = verify(&reference, &[&liar.host()], &[], &scratch);
@@ -650,7 +618,7 @@ fn a_manifest_by_tag_whose_bytes_contradict_the_digest_header_exits_4_naming_bot
             digest_header: false,
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     assert_fetch_failure(
@@ -677,7 +645,7 @@ fn a_config_blob_rewritten_in_transit_with_a_matching_digest_header_exits_4_nami
             digest_header: true,
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     assert_fetch_failure(
@@ -705,7 +673,7 @@ fn a_manifest_shorter_than_its_content_length_then_closed_exits_4() {
             hold_open: false,
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     assert_fetch_failure(&o, &[&liar.host(), &format!("manifest {}", tag_ref(&liar.host()))]);
@@ -724,7 +692,7 @@ fn a_config_blob_shorter_than_its_content_length_on_a_held_connection_hits_the_t
             hold_open: true,
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(
         &tag_ref(&liar.host()),
@@ -749,7 +717,7 @@ fn a_config_blob_longer_than_its_content_length_is_cut_there_and_exits_4_naming_
             hold_open: false,
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     let cut = sha256_digest(&config[..config.len() - 10]);
@@ -770,7 +738,7 @@ fn a_manifest_by_tag_longer_than_its_content_length_is_cut_there_and_exits_4_nam
             hold_open: false,
         },
     );
-    let scratch = Scratch::new();
+    let scratch = Scratch::new(&[SHA, OTHER_SHA]);
 
     let o = verify(&tag_ref(&liar.host()), &[&liar.host()], &[], &scratch);
     // The registry's Docker-Content-Digest header is the one to contradict.

@@ -648,3 +648,40 @@ fn split_platform(platform: &str) -> (&str, &str, Option<&str>) {
         .unwrap_or_else(|| panic!("platform {platform} is not os/arch"));
     (os, arch, parts.next())
 }
+
+/// A temporary directory holding a replay recording in which the given
+/// commits of `molecule-ai/app` exist, and an (initially empty) docker
+/// config directory, so the developer's own credentials are never read.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new(shas: &[&str]) -> Scratch {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lookups: Vec<serde_json::Value> = shas
+            .iter()
+            .map(|sha| serde_json::json!({"owner": "molecule-ai", "repo": "app", "sha": sha, "answer": "found"}))
+            .collect();
+        std::fs::write(
+            dir.path().join("found.replay.json"),
+            serde_json::json!({"now": "2026-11-20T12:00:00Z", "lookups": lookups}).to_string(),
+        )
+        .expect("write the recording");
+        std::fs::create_dir(dir.path().join("docker")).expect("docker config dir");
+        Scratch { dir }
+    }
+
+    pub fn replay(&self) -> std::path::PathBuf {
+        self.dir.path().join("found.replay.json")
+    }
+
+    /// The `DOCKER_CONFIG` directory (empty unless a config was written).
+    pub fn docker_config(&self) -> std::path::PathBuf {
+        self.dir.path().join("docker")
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+}

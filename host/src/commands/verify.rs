@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use anyhow::{Context, anyhow};
 
@@ -12,21 +11,13 @@ use crate::input::{self, inspect, registry};
 use crate::lookup::CommitLookup;
 use crate::lookup::cache::{Cache, CachePolicy};
 use crate::lookup::gitea::{BlockingGitea, GiteaClient, Token};
-use crate::lookup::replay::{Recorder, Recording, Replay};
+use crate::lookup::replay::{Recorder, Replay};
 use crate::output;
 use crate::subject::{Pin, Subject};
 
 pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
     let (subject, platform) = gather(args)?;
-    let replay = match &args.replay {
-        Some(path) => Some(Recording::read(path).map_err(Failure::usage)?),
-        None => None,
-    };
-    let now = match replay.as_ref().and_then(|r| r.now.as_deref()) {
-        Some(now) => humantime::parse_rfc3339(now)
-            .map_err(|e| Failure::usage(anyhow!("replay file: \"now\" {now:?} is not an RFC 3339 time: {e}")))?,
-        None => SystemTime::now(),
-    };
+    let (replay, now) = super::replay_and_clock(args.replay.as_deref())?;
 
     let policy = super::load_policy(&args.policy, super::Verdicts::One)?;
 

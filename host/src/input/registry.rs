@@ -53,7 +53,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_REDIRECTS: usize = 10;
 /// How much of an error answer's body is read (for its message).
 const MAX_ERROR_BYTES: usize = 64 << 10;
-const USER_AGENT: &str = concat!("provgate/", env!("CARGO_PKG_VERSION"));
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -269,14 +268,12 @@ fn client_for(opts: &RegistryOptions) -> Result<Clients, String> {
         platform_resolver: None,
         connect_timeout: Some(connect_timeout),
         read_timeout: Some(opts.timeout),
-        user_agent: USER_AGENT,
+        user_agent: crate::tls::USER_AGENT,
         ..ClientConfig::default()
     });
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
+    let http = crate::tls::client_builder()
         .connect_timeout(connect_timeout)
         .read_timeout(opts.timeout)
-        .user_agent(USER_AGENT)
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {}", crate::exit::error_chain(&e)))?;
     let built = Clients { oci, http };

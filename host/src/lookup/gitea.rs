@@ -103,10 +103,7 @@ impl GiteaClient {
             }
             None => None,
         };
-        crate::tls::install_provider();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("provgate/", env!("CARGO_PKG_VERSION")))
+        let http = crate::tls::client_builder()
             .connect_timeout(timeout)
             .build()
             .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client for Gitea: {e}"))?;

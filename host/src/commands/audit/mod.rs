@@ -47,7 +47,7 @@ use crate::input::{self, registry};
 use crate::lookup::CommitLookup;
 use crate::lookup::cache::{Cache, CachePolicy};
 use crate::lookup::gitea::{BlockingGitea, GiteaClient, Token};
-use crate::lookup::replay::{Recording, Replay};
+use crate::lookup::replay::Replay;
 use crate::policy::Policy;
 use crate::subject::{Pin, Subject};
 use crate::verdict::{Mode, PolicyRef};
@@ -174,15 +174,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
     let registry = args.network.registry()?;
     let gitea_timeout = args.network.gitea_timeout()?;
     let images = Images::new(args)?;
-    let replay = match &args.replay {
-        Some(path) => Some(Recording::read(path).map_err(Failure::usage)?),
-        None => None,
-    };
-    let now = match replay.as_ref().and_then(|r| r.now.as_deref()) {
-        Some(now) => humantime::parse_rfc3339(now)
-            .map_err(|e| Failure::usage(anyhow!("replay file: \"now\" {now:?} is not an RFC 3339 time: {e}")))?,
-        None => SystemTime::now(),
-    };
+    let (replay, now) = super::replay_and_clock(args.replay.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("provgate-audit")

@@ -243,10 +243,7 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         Some(token) => text.replace(token.as_str(), "***"),
         None => text,
     };
-    crate::tls::install_provider();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("provgate/", env!("CARGO_PKG_VERSION")))
+    let http = crate::tls::client_builder()
         .connect_timeout(timeout)
         .build()
         .map_err(|e| anyhow!("cannot set up the HTTP client: {e}"))?;

@@ -216,12 +216,9 @@ async fn verify(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesReje
 /// Fetches an image, only from an `--allow-registry` host: 400 for a bad
 /// reference, 403 for any other registry, 502 when the fetch fails.
 async fn fetch(shared: &Shared, reference: &str) -> Result<registry::Fetched, Response> {
-    let parsed: oci_client::Reference = reference.parse().map_err(|e: oci_client::ParseError| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("\"image\" {} is not an image reference: {e}", quoted(reference)),
-        )
-    })?;
+    // The same parse the fetch uses, so the registry checked is the one asked.
+    let parsed =
+        registry::parse_reference(reference).map_err(|e| error(StatusCode::BAD_REQUEST, format!("\"image\": {e}")))?;
     let named = parsed.registry().to_ascii_lowercase();
     let resolved = parsed.resolve_registry().to_ascii_lowercase();
     let allowed = shared.settings.allow.iter().any(|a| *a == named || *a == resolved);
