@@ -35,7 +35,13 @@ static SETTINGS_SLOT: [u8; SLOT_LEN] = {
     slot
 };
 
-fn settings() -> Result<Settings, String> {
+/// The settings, read once per instance: they cannot change under it.
+fn settings() -> Result<&'static Settings, String> {
+    static PARSED: std::sync::OnceLock<Result<Settings, String>> = std::sync::OnceLock::new();
+    PARSED.get_or_init(read_settings).as_ref().map_err(Clone::clone)
+}
+
+fn read_settings() -> Result<Settings, String> {
     // black_box: the compiler must read the bytes at run time, since the
     // artifact builder rewrites them after compilation.
     let slot: &[u8; SLOT_LEN] = core::hint::black_box(&SETTINGS_SLOT);
@@ -58,7 +64,7 @@ impl wit::Guest for Policy {
             rules: crate::rules::RULE_IDS.iter().map(|r| (*r).into()).collect(),
             settings: wit::Settings {
                 gitea_base_url: s.base.to_string(),
-                allowed_owners: s.allowed_owners,
+                allowed_owners: s.allowed_owners.clone(),
                 created_max_skew_seconds: s.created_max_skew_seconds,
                 on_unavailable: match s.on_unavailable {
                     OnUnavailable::Deny => wit::OnUnavailable::Deny,
@@ -89,7 +95,7 @@ impl wit::Guest for Policy {
             wit::Mode::LogOnly => model::Mode::LogOnly,
         };
         let verdict = crate::evaluate(
-            &settings,
+            settings,
             &subject,
             mode,
             &mut |owner, repo, sha| match lookup::commit_exists(owner, repo, sha) {

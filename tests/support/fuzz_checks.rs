@@ -206,6 +206,14 @@ pub fn inspect(data: &[u8]) {
 /// survive a round trip; every error starts with `settings` and names the
 /// field (a known key, or the unknown key found in the input).
 pub fn settings(data: &[u8]) {
+    // The canonical fast path only ever agrees with the reference reading.
+    if let Some(fast) = Settings::parse_canonical(data) {
+        assert_eq!(
+            Settings::parse_strict(data),
+            Ok(fast),
+            "the canonical fast path disagrees"
+        );
+    }
     let input_keys: Vec<String> = match serde_json::from_slice::<Value>(data) {
         Ok(Value::Object(map)) => map.keys().cloned().collect(),
         _ => Vec::new(),
@@ -233,6 +241,11 @@ pub fn settings(data: &[u8]) {
             });
             let back = Settings::parse(json.to_string().as_bytes()).expect("settings round trip");
             assert_eq!(back, s, "settings round trip");
+            assert_eq!(
+                Settings::parse_canonical(json.to_string().as_bytes()),
+                Some(s),
+                "the canonical spelling of accepted settings misses the fast path"
+            );
         }
         Err(e) => {
             check_message("settings error", &e, MAX_SETTINGS_ERROR_BYTES);
