@@ -251,7 +251,7 @@ mod tests {
             format!(r#"{{"allowed_owners":["a"],"created_max_skew_seconds":3e2,{base}}}"#),
             format!(r#"{{"allowed_owners":["a"],"created_max_skew_seconds":4294967296,{base}}}"#),
             format!(r#"{{"allowed_owners":["a"],"created_max_skew_seconds":-1,{base}}}"#),
-            format!(r#"{{"allowed_owners":["a"],"gitea_base_url":"https://g/x"}}"#),
+            r#"{"allowed_owners":["a"],"gitea_base_url":"https://g/x"}"#.to_string(),
             format!(r#"{{"allowed_owners":["a"],{base},"on_unavailable":"maybe"}}"#),
             format!(r#"{{"allowed_owners":["a"],{base},"on_unavailable":null}}"#),
             format!(r#"{{"allowed_owners":["a"],{base}}} "#),
