@@ -1233,7 +1233,7 @@ fn huge_value() -> BoxedStrategy<String> {
 }
 
 /// Near-miss cases with up to four fields (labels, reference, digest, a
-/// pin) replaced by huge values: where the sandbox's fuel and memory limits,
+/// pin) replaced by huge values: where the sandbox's time budget and memory limits,
 /// absent natively, would first show.
 fn huge_cases() -> BoxedStrategy<Case> {
     (

@@ -1,6 +1,6 @@
 //! The sandbox holds: the shipped component can reach nothing but the commit
-//! look-up, and hostile components (built here from WAT) are stopped by fuel,
-//! the memory cap, the stack limit and the look-up cap, or refused at load,
+//! look-up, and hostile components (built here from WAT) are stopped by the time
+//! budget, the memory cap, the stack limit and the look-up cap, or refused at load,
 //! without leaving the host unusable.
 
 mod support;
@@ -20,7 +20,7 @@ use wasmtime::component::{Component, types::ComponentItem};
 
 /// Small budgets: hostile guests should hit them quickly.
 const SMALL: Limits = Limits {
-    fuel: 50_000_000,
+    time_budget: Duration::from_millis(100),
     memory_bytes: 16 << 20,
     max_lookups: 4,
 };
@@ -295,10 +295,32 @@ fn builtin_component_imports_only_the_commit_lookup() {
 }
 
 #[test]
-fn endless_loop_is_stopped_by_fuel() {
+fn endless_loop_is_stopped_by_the_time_budget() {
     let policy = load_hostile(ENDLESS_LOOP, "endless-loop.wasm");
     let message = trap_message(&policy, Scripted::found());
-    assert!(message.contains("fuel"), "{message}");
+    assert!(message.contains("time budget (100 ms"), "{message}");
+}
+
+/// Answers "found", but only after `0`.
+struct SlowFound(Duration);
+
+impl provgate::lookup::CommitLookup for SlowFound {
+    fn commit(&self, _: &str, _: &str, _: &str) -> provgate::lookup::Answer {
+        std::thread::sleep(self.0);
+        provgate::lookup::Answer::Found
+    }
+}
+
+#[test]
+fn a_slow_lookup_does_not_count_against_the_time_budget() {
+    // A Gitea answering in 300 ms is bounded by its own time-out; the
+    // guest's 100 ms are for its own work.
+    let policy = Policy::load(Artifact::builtin(), SMALL, None).expect("built-in policy loads");
+    let slow = Arc::new(SlowFound(Duration::from_millis(300)));
+    let verdict = policy
+        .evaluate(&good_subject(), Mode::Enforce, now(), slow)
+        .expect("a verdict, not a trap");
+    assert_eq!(verdict.status, Status::Verified, "{verdict:#?}");
 }
 
 #[test]
@@ -306,7 +328,10 @@ fn unbounded_memory_growth_is_stopped_by_the_memory_cap() {
     let policy = load_hostile(MEMORY_BOMB, "memory-bomb.wasm");
     let message = trap_message(&policy, Scripted::found());
     assert!(message.contains("memory"), "{message}");
-    assert!(!message.contains("fuel"), "stopped by fuel, not by the cap: {message}");
+    assert!(
+        !message.contains("time budget"),
+        "stopped by the time budget, not by the cap: {message}"
+    );
 }
 
 #[test]
@@ -368,7 +393,7 @@ fn a_message_past_the_verdict_text_cap_is_refused() {
 fn host_stays_usable_after_a_trap() {
     let endless = load_hostile(ENDLESS_LOOP, "endless-loop.wasm");
     let bomb = load_hostile(MEMORY_BOMB, "memory-bomb.wasm");
-    assert!(trap_message(&endless, Scripted::found()).contains("fuel"));
+    assert!(trap_message(&endless, Scripted::found()).contains("time budget"));
     assert!(trap_message(&bomb, Scripted::found()).contains("memory"));
 
     let builtin = Policy::load(Artifact::builtin(), Limits::default(), None).expect("built-in policy loads");
@@ -381,7 +406,7 @@ fn host_stays_usable_after_a_trap() {
     assert_eq!(lookup.asked().len(), 1);
 
     // No poisoned state: the same hostile policies trap the same way again.
-    assert!(trap_message(&endless, Scripted::found()).contains("fuel"));
+    assert!(trap_message(&endless, Scripted::found()).contains("time budget"));
     assert!(trap_message(&bomb, Scripted::found()).contains("memory"));
 }
 
@@ -408,7 +433,7 @@ fn memory_bomb_and_lookup_flood_finish_when_their_limit_is_lifted() {
 fn describe_that_loops_fails_to_load() {
     let bytes = hostile("", ENDLESS_LOOP);
     match within_deadline("load", move || load(bytes, "describe-loops.wasm")) {
-        Err(PolicyError::Trap(message)) => assert!(message.contains("fuel"), "{message}"),
+        Err(PolicyError::Trap(message)) => assert!(message.contains("time budget"), "{message}"),
         Err(other) => panic!("expected a trap, got {other:?}"),
         Ok(_) => panic!("a policy whose describe never returns loaded"),
     }
@@ -676,7 +701,7 @@ fn cli_exits_3_when_the_policy_loops_forever() {
     let run = verify_with_policy(hostile(ENDLESS_LOOP, ""));
     eprintln!("endless loop under the default budget: provgate ran {:?}", run.took);
     assert_eq!(run.status.code(), Some(3), "stderr: {}", run.stderr);
-    assert!(run.stderr.contains("fuel"), "{}", run.stderr);
+    assert!(run.stderr.contains("time budget"), "{}", run.stderr);
     assert!(run.took < TERMINATES_WITHIN, "took {:?}", run.took);
 }
 

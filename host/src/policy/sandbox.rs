@@ -2,17 +2,19 @@
 //!
 //! Compiled once per process (or loaded from the code cache), linked once
 //! into a pre-instantiated handle, then one fresh instance per verdict so no
-//! state can leak between subjects. Every evaluation runs with a fuel budget
+//! state can leak between subjects. Every evaluation runs with a time budget
 //! (CPU), a memory cap and a cap on look-ups; hitting any of them traps, and
 //! the trap is reported, never retried.
 
+use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
+    UpdateDeadline,
 };
 
 use crate::lookup::{Answer, CommitLookup};
@@ -35,10 +37,13 @@ pub const WORLD: &str = "provgate:policy/provgate@0.1.0";
 /// Per-evaluation bounds.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Wasm instructions (roughly) one evaluation may run. A normal subject
-    /// uses about 0.2 M, four 1 MiB labels about 2 M: 200 M leaves room and
-    /// still stops an endless loop in a fraction of a second.
-    pub fuel: u64,
+    /// Wall time one evaluation may spend in the guest, not counting the time
+    /// the host spends answering its look-ups (a slow Gitea is bounded by its
+    /// own time-out). A usual subject takes about 10 µs, four 1 MiB labels a
+    /// few ms: a second leaves room for a thread descheduled on an overloaded
+    /// machine and still stops an endless loop soon (Kubewarden's policy
+    /// time-out, also epoch-based, defaults to two).
+    pub time_budget: Duration,
     /// Linear memory one instance may grow to.
     pub memory_bytes: usize,
     /// Commit look-ups one evaluation may ask for; the rules need one.
@@ -48,7 +53,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            fuel: 200_000_000,
+            time_budget: Duration::from_secs(1),
             memory_bytes: 64 << 20,
             max_lookups: 4,
         }
@@ -61,6 +66,66 @@ struct Sandbox {
     lookups: u32,
     max_lookups: u32,
     limits: StoreLimits,
+    clock: Clock,
+}
+
+/// The guest's time so far in one evaluation: wall time since it started,
+/// less the time spent in the host's look-ups.
+struct Clock {
+    started: Instant,
+    in_lookups: Duration,
+    budget: Duration,
+}
+
+impl Clock {
+    fn start(budget: Duration) -> Clock {
+        Clock {
+            started: Instant::now(),
+            in_lookups: Duration::ZERO,
+            budget,
+        }
+    }
+
+    fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.in_lookups)
+    }
+}
+
+/// The trap raised when an evaluation overruns its time budget.
+#[derive(Debug)]
+struct OutOfTime(Duration);
+
+impl fmt::Display for OutOfTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "it ran past its time budget ({} ms in the guest for one evaluation)",
+            self.0.as_millis()
+        )
+    }
+}
+
+impl std::error::Error for OutOfTime {}
+
+/// How often the engine's epoch advances: the granularity of the time
+/// budget. Only a guest running for a whole tick ever hears of it.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Advances `engine`'s epoch every [`TICK`] until the engine is dropped.
+/// Epoch checks are a load and a compare at function entries and loop
+/// heads; fuel counted every basic block and cost 1.2–2 µs per verdict.
+fn start_ticking(engine: &Engine) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("provgate-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .map(drop)
 }
 
 impl wit_lookup::Host for Sandbox {
@@ -77,7 +142,10 @@ impl wit_lookup::Host for Sandbox {
                 self.max_lookups
             );
         }
-        Ok(match self.lookup.commit(&owner, &repo, &sha) {
+        let asked = Instant::now();
+        let answer = self.lookup.commit(&owner, &repo, &sha);
+        self.clock.in_lookups += asked.elapsed();
+        Ok(match answer {
             Answer::Found => wit_lookup::CommitAnswer::Found,
             Answer::NotFound(why) => wit_lookup::CommitAnswer::NotFound(why),
             Answer::Unavailable(why) => wit_lookup::CommitAnswer::Unavailable(why),
@@ -119,7 +187,7 @@ const POOL_SLOTS: u32 = 512;
 
 fn engine_config(limits: &Limits, pooling: bool) -> Config {
     let mut config = Config::new();
-    config.consume_fuel(true);
+    config.epoch_interruption(true);
     config.max_wasm_stack(512 << 10);
     // Traps are reported by their cause; a backtrace of an optimised,
     // stripped guest helps nobody and costs time on every trap.
@@ -179,6 +247,7 @@ impl Policy {
                 Engine::new(&engine_config(&limits, false))
             })
             .map_err(|e| invalid(format!("{e:#}")))?;
+        start_ticking(&engine).map_err(|e| invalid(format!("starting its clock thread: {e}")))?;
         let component = match cache {
             Some(cache) => cache.load_or_compile(&engine, &artifact),
             None => Component::new(&engine, &artifact.bytes).map_err(|e| format!("{e:#}")),
@@ -261,12 +330,19 @@ impl Policy {
                 .tables(4)
                 .table_elements(100_000)
                 .build(),
+            clock: Clock::start(self.limits.time_budget),
         };
         let mut store = Store::new(&self.engine, sandbox);
         store.limiter(|s| &mut s.limits);
-        store
-            .set_fuel(self.limits.fuel)
-            .map_err(|e| PolicyError::Trap(format!("{e:#}")))?;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            let clock = &store.data().clock;
+            let used = clock.guest_time();
+            if used > clock.budget {
+                return Err(OutOfTime(clock.budget).into());
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
         let bindings = self.pre.instantiate(&mut store).map_err(|e| trap(&e))?;
         Ok((store, bindings))
     }
@@ -332,8 +408,12 @@ impl Policy {
                 reason,
             })?;
         check_size(&out)?;
-        let fuel_left = store.get_fuel().unwrap_or(0);
-        tracing::debug!(fuel_left, lookups = store.data().lookups, "evaluated");
+        let data = store.data();
+        tracing::debug!(
+            guest_time_us = data.clock.guest_time().as_micros() as u64,
+            lookups = data.lookups,
+            "evaluated"
+        );
         Ok(Verdict {
             subject: VerdictSubject {
                 reference: subject.reference.clone(),
@@ -381,10 +461,10 @@ pub struct WarmInstance<'p> {
 
 impl WarmInstance<'_> {
     pub fn evaluate(&mut self, subject: &Subject, mode: Mode, now: SystemTime) -> Result<Verdict, PolicyError> {
-        self.store
-            .set_fuel(self.policy.limits.fuel)
-            .map_err(|e| PolicyError::Trap(format!("{e:#}")))?;
-        self.store.data_mut().lookups = 0;
+        let data = self.store.data_mut();
+        data.lookups = 0;
+        data.clock = Clock::start(self.policy.limits.time_budget);
+        self.store.set_epoch_deadline(1);
         self.policy.call(&mut self.store, &self.bindings, subject, mode, now)
     }
 }
@@ -421,8 +501,10 @@ fn check_size(out: &wit::Verdict) -> Result<(), PolicyError> {
 
 /// A trap or limit hit, in words an operator can act on.
 fn trap(err: &wasmtime::Error) -> PolicyError {
+    if let Some(out_of_time) = err.downcast_ref::<OutOfTime>() {
+        return PolicyError::Trap(out_of_time.to_string());
+    }
     let what = match err.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::OutOfFuel) => "it ran out of fuel (its CPU budget for one evaluation)".to_string(),
         Some(wasmtime::Trap::StackOverflow) => "it exhausted its stack".to_string(),
         Some(wasmtime::Trap::UnreachableCodeReached) => {
             "it trapped on `unreachable` (a panic inside the guest)".to_string()
