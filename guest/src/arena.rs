@@ -10,6 +10,12 @@
 //! a static arena and it starts over whenever nothing in it is live (so a
 //! reused instance reuses it too); only what does not fit (labels of
 //! hundreds of KiB) goes to the standard allocator.
+//!
+//! What an instance keeps for its whole life (its parsed settings) is
+//! allocated inside [`Arena::keep`], from the top of the arena down and
+//! outside the count of live blocks: otherwise the arena would never start
+//! over again in a reused instance, and every later verdict would fall
+//! through to the standard allocator.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::{Cell, UnsafeCell};
@@ -25,8 +31,12 @@ pub struct Arena {
     bytes: Bytes,
     /// Offset of the first free byte.
     next: Cell<usize>,
-    /// Allocations in the arena not yet freed.
+    /// Allocations below `next` not yet freed.
     live: Cell<usize>,
+    /// Offset of the lowest kept byte: kept blocks fill `top..ARENA_BYTES`.
+    top: Cell<usize>,
+    /// Inside [`Arena::keep`].
+    keeping: Cell<bool>,
 }
 
 // SAFETY: a wasm32-unknown-unknown component has one thread; natively the
@@ -39,7 +49,23 @@ impl Arena {
             bytes: Bytes(UnsafeCell::new([0; ARENA_BYTES])),
             next: Cell::new(0),
             live: Cell::new(0),
+            top: Cell::new(ARENA_BYTES),
+            keeping: Cell::new(false),
         }
+    }
+
+    /// Runs `f` with every allocation it makes kept for the life of the
+    /// instance: freeing such a block is a no-op. For state built once and
+    /// never dropped.
+    pub fn keep<R>(&self, f: impl FnOnce() -> R) -> R {
+        let outer = self.keeping.replace(true);
+        let result = f();
+        self.keeping.set(outer);
+        result
+    }
+
+    fn is_kept(&self, ptr: *mut u8) -> bool {
+        ptr as usize >= self.base() + self.top.get()
     }
 
     fn base(&self) -> usize {
@@ -51,12 +77,21 @@ impl Arena {
         p >= self.base() && p < self.base() + ARENA_BYTES
     }
 
-    /// Room for `layout` at the end of the arena, if there is any.
+    /// Room for `layout` between the free end and the kept blocks, if there
+    /// is any.
     fn bump(&self, layout: Layout) -> Option<*mut u8> {
         let base = self.base();
+        if self.keeping.get() {
+            let start = (base + self.top.get()).checked_sub(layout.size())? & !(layout.align() - 1);
+            if start < base + self.next.get() {
+                return None;
+            }
+            self.top.set(start - base);
+            return Some(start as *mut u8);
+        }
         let start = (base + self.next.get()).checked_next_multiple_of(layout.align())?;
         let end = start.checked_add(layout.size())?;
-        if end > base + ARENA_BYTES {
+        if end > base + self.top.get() {
             return None;
         }
         self.next.set(end - base);
@@ -85,6 +120,9 @@ unsafe impl GlobalAlloc for Arena {
             // SAFETY: not ours, so the standard allocator's.
             return unsafe { System.dealloc(ptr, layout) };
         }
+        if self.is_kept(ptr) {
+            return;
+        }
         let live = self.live.get().saturating_sub(1);
         self.live.set(live);
         if live == 0 {
@@ -98,10 +136,11 @@ unsafe impl GlobalAlloc for Arena {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let base = self.base();
         if self.contains(ptr)
+            && !self.is_kept(ptr)
             && ptr as usize + layout.size() == base + self.next.get()
             && (ptr as usize)
                 .checked_add(new_size)
-                .is_some_and(|end| end <= base + ARENA_BYTES)
+                .is_some_and(|end| end <= base + self.top.get())
         {
             // The latest allocation grows or shrinks in place.
             self.next.set(ptr as usize + new_size - base);
@@ -148,6 +187,32 @@ mod tests {
             arena.dealloc(b, layout(8, 8));
             assert_eq!(arena.next.get(), 0);
             assert_eq!(arena.alloc(layout(3, 1)), a, "the arena did not start over");
+        }
+    }
+
+    #[test]
+    fn kept_blocks_come_from_the_top_are_never_freed_and_do_not_stop_the_arena_starting_over() {
+        let arena = Box::new(Arena::new());
+        unsafe {
+            let a = arena.alloc(layout(5, 1));
+            let kept = arena.keep(|| arena.alloc(layout(24, 8)));
+            assert!(arena.contains(kept) && arena.is_kept(kept));
+            assert_eq!(kept as usize % 8, 0);
+            assert!(kept as usize + 24 <= arena.base() + ARENA_BYTES);
+            kept.write_bytes(0xAB, 24);
+            arena.dealloc(kept, layout(24, 8));
+            assert!(arena.is_kept(kept), "freeing a kept block is a no-op");
+            arena.dealloc(a, layout(5, 1));
+            assert_eq!(arena.next.get(), 0, "the kept block does not count as live");
+            // The bottom never grows into the kept block.
+            let rest = arena.top.get();
+            let fill = arena.alloc(layout(rest, 1));
+            assert_eq!(fill as usize, arena.base());
+            assert!(
+                !arena.contains(arena.alloc(layout(1, 1))),
+                "full: the standard allocator"
+            );
+            assert_eq!(std::slice::from_raw_parts(kept, 24), &[0xAB; 24]);
         }
     }
 

@@ -38,7 +38,10 @@ static SETTINGS_SLOT: [u8; SLOT_LEN] = {
 /// The settings, read once per instance: they cannot change under it.
 fn settings() -> Result<&'static Settings, String> {
     static PARSED: std::sync::OnceLock<Result<Settings, String>> = std::sync::OnceLock::new();
-    PARSED.get_or_init(read_settings).as_ref().map_err(Clone::clone)
+    PARSED
+        .get_or_init(|| crate::ALLOCATOR.keep(read_settings))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 fn read_settings() -> Result<Settings, String> {
