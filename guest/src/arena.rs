@@ -33,8 +33,10 @@ pub struct Arena {
     next: Cell<usize>,
     /// Allocations below `next` not yet freed.
     live: Cell<usize>,
-    /// Offset of the lowest kept byte: kept blocks fill `top..ARENA_BYTES`.
-    top: Cell<usize>,
+    /// Bytes kept at the top: kept blocks fill `ARENA_BYTES - kept..`. (Not
+    /// the offset itself: an all-zero arena stays in `.bss`, which the host
+    /// resets by zeroing, instead of 32 KiB of `.data` it copies back.)
+    kept: Cell<usize>,
     /// Inside [`Arena::keep`].
     keeping: Cell<bool>,
 }
@@ -49,7 +51,7 @@ impl Arena {
             bytes: Bytes(UnsafeCell::new([0; ARENA_BYTES])),
             next: Cell::new(0),
             live: Cell::new(0),
-            top: Cell::new(ARENA_BYTES),
+            kept: Cell::new(0),
             keeping: Cell::new(false),
         }
     }
@@ -64,8 +66,13 @@ impl Arena {
         result
     }
 
+    /// Offset of the lowest kept byte.
+    fn top(&self) -> usize {
+        ARENA_BYTES - self.kept.get()
+    }
+
     fn is_kept(&self, ptr: *mut u8) -> bool {
-        ptr as usize >= self.base() + self.top.get()
+        ptr as usize >= self.base() + self.top()
     }
 
     fn base(&self) -> usize {
@@ -82,16 +89,16 @@ impl Arena {
     fn bump(&self, layout: Layout) -> Option<*mut u8> {
         let base = self.base();
         if self.keeping.get() {
-            let start = (base + self.top.get()).checked_sub(layout.size())? & !(layout.align() - 1);
+            let start = (base + self.top()).checked_sub(layout.size())? & !(layout.align() - 1);
             if start < base + self.next.get() {
                 return None;
             }
-            self.top.set(start - base);
+            self.kept.set(base + ARENA_BYTES - start);
             return Some(start as *mut u8);
         }
         let start = (base + self.next.get()).checked_next_multiple_of(layout.align())?;
         let end = start.checked_add(layout.size())?;
-        if end > base + self.top.get() {
+        if end > base + self.top() {
             return None;
         }
         self.next.set(end - base);
@@ -140,7 +147,7 @@ unsafe impl GlobalAlloc for Arena {
             && ptr as usize + layout.size() == base + self.next.get()
             && (ptr as usize)
                 .checked_add(new_size)
-                .is_some_and(|end| end <= base + self.top.get())
+                .is_some_and(|end| end <= base + self.top())
         {
             // The latest allocation grows or shrinks in place.
             self.next.set(ptr as usize + new_size - base);
@@ -205,7 +212,7 @@ mod tests {
             arena.dealloc(a, layout(5, 1));
             assert_eq!(arena.next.get(), 0, "the kept block does not count as live");
             // The bottom never grows into the kept block.
-            let rest = arena.top.get();
+            let rest = arena.top();
             let fill = arena.alloc(layout(rest, 1));
             assert_eq!(fill as usize, arena.base());
             assert!(
