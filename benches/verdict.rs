@@ -7,7 +7,11 @@
 #[path = "../tests/support/gitea.rs"]
 #[allow(dead_code)]
 mod gitea;
+#[path = "../tests/support/wat_guest.rs"]
+#[allow(dead_code)]
+mod wat_guest;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -17,7 +21,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use provgate::lookup::cache::{Cache, CachePolicy};
 use provgate::lookup::gitea::{BlockingGitea, GiteaClient};
 use provgate::lookup::{Answer, CommitLookup};
-use provgate::policy::{Artifact, Limits, Policy, cache::CodeCache, slot};
+use provgate::policy::{Artifact, Limits, Origin, Policy, cache::CodeCache, slot};
 use provgate::subject::Subject;
 use provgate::verdict::{Mode, Status};
 use provgate_guest::model;
@@ -154,6 +158,33 @@ fn verdicts(c: &mut Criterion) {
     }
 }
 
+/// The same calls into a guest that does no work (hand-written WAT that
+/// returns an empty verdict): what the sandbox and the component boundary
+/// cost by themselves, the floor under the two provgate figures above.
+fn sandbox_floor(c: &mut Criterion) {
+    let empty = Artifact::from_bytes(
+        Cow::Owned(wat_guest::hostile("", "")),
+        Origin::File("empty-guest.wasm".into()),
+    );
+    let policy = Policy::load(empty, Limits::default(), None).expect("the empty guest loads");
+    let found: Arc<dyn CommitLookup> = Arc::new(Found);
+    let mut warm = policy.warm_instance(found.clone()).expect("warm instance");
+    let (_, subject, _) = subjects().into_iter().next().expect("the passing subject");
+    let verdict = policy
+        .evaluate(&subject, Mode::Enforce, now(), found.clone())
+        .expect("the empty guest evaluates");
+    assert!(verdict.findings.is_empty(), "the empty guest does no work");
+
+    let mut group = c.benchmark_group("sandbox_floor");
+    group.bench_function("empty_guest_fresh_sandbox", |b| {
+        b.iter(|| policy.evaluate(black_box(&subject), Mode::Enforce, now(), found.clone()))
+    });
+    group.bench_function("empty_guest_warm_instance", |b| {
+        b.iter(|| warm.evaluate(black_box(&subject), Mode::Enforce, now()))
+    });
+    group.finish();
+}
+
 fn cold_start(c: &mut Criterion) {
     let cache_dir = tempfile::tempdir().expect("tempdir");
     let cache = CodeCache::new(cache_dir.path().to_path_buf());
@@ -188,5 +219,5 @@ fn lookups(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verdicts, cold_start, lookups);
+criterion_group!(benches, verdicts, sandbox_floor, cold_start, lookups);
 criterion_main!(benches);

@@ -5,6 +5,7 @@
 pub mod cp;
 pub mod gitea;
 pub mod registry;
+pub mod wat_guest;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -26,6 +26,8 @@ wasmtime::component::bindgen!({
     world: "provgate",
     path: "../wit",
     imports: { "provgate:policy/lookup.commit-exists": trappable },
+    // The subject is lowered straight from the host's own strings.
+    ownership: Borrowing { duplicate_if_necessary: true },
 });
 
 use self::provgate::policy::lookup as wit_lookup;
@@ -381,14 +383,15 @@ impl Policy {
         now: SystemTime,
     ) -> Result<Verdict, PolicyError> {
         let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let labels: Vec<(&str, &str)> = subject.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let input = wit::Subject {
-            reference: subject.reference.clone(),
-            digest: subject.digest.clone(),
-            labels: subject.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            reference: &subject.reference,
+            digest: &subject.digest,
+            labels: &labels,
             pin: subject.pin.as_ref().map(|p| wit::Pin {
-                runtime: p.runtime.clone(),
-                digest: p.digest.clone(),
-                source_sha: p.source_sha.clone(),
+                runtime: p.runtime.as_deref(),
+                digest: &p.digest,
+                source_sha: p.source_sha.as_deref(),
             }),
             now: wit::Instant {
                 seconds: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
@@ -401,7 +404,7 @@ impl Policy {
         };
         let out = bindings
             .provgate_policy_rules()
-            .call_evaluate(&mut *store, &input, wit_mode)
+            .call_evaluate(&mut *store, input, wit_mode)
             .map_err(|e| trap(&e))?
             .map_err(|reason| PolicyError::Settings {
                 origin: self.artifact.origin.to_string(),
