@@ -120,6 +120,9 @@ fn start_ticking(engine: &Engine) -> std::io::Result<()> {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("provgate-epoch".into())
+        // It only sleeps and adds; the default 2 MiB stack is mapped for
+        // nothing.
+        .stack_size(64 << 10)
         .spawn(move || {
             while let Some(engine) = weak.upgrade() {
                 engine.increment_epoch();
