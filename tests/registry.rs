@@ -29,16 +29,6 @@ fn code(o: &Output) -> i32 {
     o.status.code().expect("exited normally")
 }
 
-/// The labels a good build of `revision` carries.
-fn labels(revision: &str) -> Vec<(&str, &str)> {
-    vec![
-        (SOURCE, "https://git.moleculesai.app/molecule-ai/app"),
-        (REVISION, revision),
-        (CREATED, "2026-11-01T10:00:00Z"),
-        (RUN_ID, "4242"),
-    ]
-}
-
 /// `provgate verify REF --replay … --format json` plus `extra`, with
 /// `DOCKER_CONFIG` set to `docker_config`.
 fn verify_with(reference: &str, extra: &[&str], scratch: &Scratch, docker_config: &Path) -> Output {
@@ -127,7 +117,7 @@ fn staging(sha: &str) -> String {
 }
 
 fn push_good(reg: &Registry, format: Format) -> Pushed {
-    reg.push_image(REPO, &staging(SHA), &labels(SHA), format)
+    reg.push_image(REPO, &staging(SHA), &good_labels(SHA), format)
 }
 
 // ---------------------------------------------------------------------------
@@ -194,7 +184,7 @@ fn tag_at_digest_reference_fetches_the_digest_and_passes_a_matching_tag() {
     let reg = Registry::start();
     let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let first = push_good(&reg, Format::Oci);
-    let second = reg.push_image(REPO, &staging(OTHER_SHA), &labels(OTHER_SHA), Format::Oci);
+    let second = reg.push_image(REPO, &staging(OTHER_SHA), &good_labels(OTHER_SHA), Format::Oci);
     assert_ne!(first.manifest_digest, second.manifest_digest);
     let reference = format!("{}/{REPO}:{}@{}", reg.host(), staging(SHA), first.manifest_digest);
 
@@ -210,7 +200,7 @@ fn tag_at_digest_reference_lets_the_digest_win_and_still_checks_the_tag() {
     let reg = Registry::start();
     let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let first = push_good(&reg, Format::Oci);
-    let second = reg.push_image(REPO, &staging(OTHER_SHA), &labels(OTHER_SHA), Format::Oci);
+    let second = reg.push_image(REPO, &staging(OTHER_SHA), &good_labels(OTHER_SHA), Format::Oci);
     // The tag names OTHER_SHA (and points at the second image); the digest is
     // the first image's, whose revision label is SHA.
     let reference = format!("{}/{REPO}:{}@{}", reg.host(), staging(OTHER_SHA), first.manifest_digest);
@@ -233,7 +223,7 @@ fn push_two_platforms(reg: &Registry, format: Format) -> support::registry::Push
     reg.push_index(
         REPO,
         &staging(SHA),
-        &[("linux/amd64", labels(SHA)), ("linux/arm64", labels(ARM_SHA))],
+        &[("linux/amd64", good_labels(SHA)), ("linux/arm64", good_labels(ARM_SHA))],
         format,
     )
 }
@@ -592,7 +582,7 @@ fn oversized_config_blob_exits_4() {
     let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     // A 5 MiB label: the config blob is over the 4 MiB cap for documents.
     let huge = "x".repeat(5 << 20);
-    let mut big = labels(SHA);
+    let mut big = good_labels(SHA);
     big.push(("org.example.padding", &huge));
     push_good(&reg, Format::Oci);
     reg.push_image(REPO, "huge", &big, Format::Oci);
@@ -607,7 +597,7 @@ fn nested_repository_path_is_fetched() {
     let reg = Registry::start();
     let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let repo = "molecule-ai/images/workspace/app";
-    let pushed = reg.push_image(repo, &staging(SHA), &labels(SHA), Format::Oci);
+    let pushed = reg.push_image(repo, &staging(SHA), &good_labels(SHA), Format::Oci);
     let reference = format!("{}/{repo}:{}", reg.host(), staging(SHA));
 
     let o = verify(&reg, &reference, &[], &scratch);
@@ -632,7 +622,7 @@ fn inspect_of_the_skopeo_json_gives_the_same_verdict_as_the_registry() {
     assert_exit(&from_registry, 0);
     let from_registry = verdict(&from_registry);
 
-    let label_map: serde_json::Map<String, Value> = labels(SHA)
+    let label_map: serde_json::Map<String, Value> = good_labels(SHA)
         .into_iter()
         .map(|(k, v)| (k.to_string(), json!(v)))
         .collect();

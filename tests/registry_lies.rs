@@ -21,7 +21,7 @@ mod registry_liar;
 mod support;
 
 use std::io::Read;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use registry_liar::{Liar, Lie, Route};
@@ -62,19 +62,7 @@ fn verify(reference: &str, insecure: &[&str], extra: &[&str], scratch: &Scratch)
 /// The provgate binary as `support::provgate_env` runs it, but killed (and
 /// the test failed) if it has not finished within [`WATCHDOG`].
 fn watched(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_provgate"));
-    cmd.args(args)
-        .current_dir(repo_root())
-        .env("PROVGATE_CACHE_DIR", cache_dir())
-        .env_remove("GITEA_TOKEN")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("provgate starts");
+    let mut child = provgate_command(args, env).spawn().expect("provgate starts");
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
@@ -104,21 +92,12 @@ fn watched(args: &[&str], env: &[(&str, &str)]) -> Output {
     }
 }
 
-fn labels(revision: &str) -> Vec<(&str, &str)> {
-    vec![
-        (SOURCE, "https://git.moleculesai.app/molecule-ai/app"),
-        (REVISION, revision),
-        (CREATED, "2026-11-01T10:00:00Z"),
-        (RUN_ID, "4242"),
-    ]
-}
-
 fn staging(sha: &str) -> String {
     format!("staging-{sha}")
 }
 
 fn push_good(reg: &Registry) -> Pushed {
-    reg.push_image(REPO, &staging(SHA), &labels(SHA), Format::Oci)
+    reg.push_image(REPO, &staging(SHA), &good_labels(SHA), Format::Oci)
 }
 
 /// `HOST/molecule-ai/app:staging-<SHA>`.
@@ -577,7 +556,7 @@ fn a_manifest_by_digest_rewritten_with_a_matching_digest_header_exits_4_naming_b
     let pushed = push_good(&reg);
     // The other commit's image, served for the first image's digest, with
     // a Docker-Content-Digest header that vouches for the forged bytes.
-    let other = reg.push_image(REPO, &staging(OTHER_SHA), &labels(OTHER_SHA), Format::Oci);
+    let other = reg.push_image(REPO, &staging(OTHER_SHA), &good_labels(OTHER_SHA), Format::Oci);
     let forged = stored(&reg, &other.manifest_digest);
     let liar = Liar::proxy(&reg.host());
     liar.lie(
@@ -606,7 +585,7 @@ fn a_manifest_by_digest_rewritten_with_a_matching_digest_header_exits_4_naming_b
 fn a_manifest_by_tag_whose_bytes_contradict_the_digest_header_exits_4_naming_both_digests() {
     let reg = Registry::start();
     let pushed = push_good(&reg);
-    let other = reg.push_image(REPO, &staging(OTHER_SHA), &labels(OTHER_SHA), Format::Oci);
+    let other = reg.push_image(REPO, &staging(OTHER_SHA), &good_labels(OTHER_SHA), Format::Oci);
     let forged = stored(&reg, &other.manifest_digest);
     let liar = Liar::proxy(&reg.host());
     // Keeps the registry's header (the real digest), swaps the bytes.

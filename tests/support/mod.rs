@@ -104,18 +104,38 @@ pub fn provgate(args: &[&str], stdin: Option<&[u8]>) -> Output {
     provgate_env(args, stdin, &[])
 }
 
-pub fn provgate_env(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
+/// The `provgate` command the tests run: the shared code cache, no token,
+/// no log filter from the caller's environment, output piped, `env` added.
+pub fn provgate_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_provgate"));
     cmd.args(args)
         .current_dir(repo_root())
         .env("PROVGATE_CACHE_DIR", cache_dir())
         .env_remove("GITEA_TOKEN")
         .env_remove("RUST_LOG")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
+    }
+    cmd
+}
+
+/// The labels a good build of `revision` carries.
+pub fn good_labels(revision: &str) -> Vec<(&'static str, &str)> {
+    vec![
+        (SOURCE, "https://git.moleculesai.app/molecule-ai/app"),
+        (REVISION, revision),
+        (CREATED, "2026-11-01T10:00:00Z"),
+        (RUN_ID, "4242"),
+    ]
+}
+
+pub fn provgate_env(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
+    let mut cmd = provgate_command(args, env);
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
     }
     let mut child = cmd.spawn().expect("provgate starts");
     let writer = stdin.map(|input| {
