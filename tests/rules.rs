@@ -70,6 +70,40 @@ fn good_subject_is_verified_with_nine_findings_in_rule_order() {
     assert_eq!(v.policy.digest, Artifact::builtin().digest);
 }
 
+#[test]
+fn a_passing_verdict_says_in_words_what_each_rule_checked() {
+    let v = judge(&pinned(DIGEST, None));
+    let messages: Vec<(&str, &str)> = v
+        .findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.message.as_str()))
+        .collect();
+    let tag = format!("staging-{SHA}");
+    assert_eq!(
+        messages,
+        [
+            ("labels.present", "all 4 provenance labels are present"),
+            ("revision.format", "revision is a full 40-character commit SHA"),
+            ("digest.format", "subject and pin digests are sha256:<64 hex>"),
+            ("created.format", "created is an RFC 3339 date-time, not in the future"),
+            ("run_id.format", "run id is a positive integer"),
+            (
+                "source.trusted",
+                "source is https://git.moleculesai.app/molecule-ai/app on the trusted Gitea"
+            ),
+            (
+                "revision.resolves",
+                &*format!("commit {SHA} exists in molecule-ai/app on https://git.moleculesai.app")
+            ),
+            (
+                "pin.consistent",
+                "pin agrees with the image; the pin has no source_sha to compare (backfill it)"
+            ),
+            ("tag.consistent", &*format!("tag \"{tag}\" agrees with the revision")),
+        ]
+    );
+}
+
 // labels.present
 
 #[test]

@@ -217,6 +217,20 @@ mod tests {
         assert_eq!(s.on_unavailable, OnUnavailable::Deny);
     }
 
+    #[test]
+    fn the_base_url_is_shown_lower_cased_with_its_port_only_when_given() {
+        for (given, shown) in [
+            ("https://Git.Example.org/", "https://git.example.org"),
+            ("http://127.0.0.1:3000", "http://127.0.0.1:3000"),
+            ("https://git.example.org:443", "https://git.example.org:443"),
+        ] {
+            let json = format!(r#"{{"gitea_base_url":"{given}","allowed_owners":["a"]}}"#);
+            let s = Settings::parse(json.as_bytes()).expect(given);
+            assert_eq!(s.base.as_str(), shown, "{given}");
+            assert_eq!(s.base.to_string(), shown, "{given}");
+        }
+    }
+
     /// What `provgate policy build` writes: `slot::canonical`, compact JSON
     /// with sorted keys.
     fn canonical(json: &str) -> Vec<u8> {

@@ -20,7 +20,7 @@ pub fn pin(subject: &Subject, labels: &Provenance<'_>) -> Finding {
     }
     let pin_sha = pin.source_sha.as_deref().filter(|s| !s.trim().is_empty());
     let revision = labels.revision;
-    let mut notes = String::new();
+    let mut notes = "";
     match (pin_sha, revision) {
         (Some(sha), Some(rev)) if sha != rev => {
             problems.push(format!(
@@ -30,14 +30,14 @@ pub fn pin(subject: &Subject, labels: &Provenance<'_>) -> Finding {
             ));
         }
         (Some(_), Some(_)) => {}
-        (None, _) => notes.push_str("; the pin has no source_sha to compare (backfill it)"),
-        (Some(_), None) => notes.push_str("; the image has no revision label to compare with source_sha"),
+        (None, _) => notes = "; the pin has no source_sha to compare (backfill it)",
+        (Some(_), None) => notes = "; the image has no revision label to compare with source_sha",
     }
     if problems.is_empty() {
         Finding::new(
             ID_PIN_CONSISTENT,
             Outcome::Pass,
-            format!("pin agrees with the image{notes}"),
+            ["pin agrees with the image", notes].concat(),
         )
     } else {
         Finding::new(ID_PIN_CONSISTENT, Outcome::Fail, problems.join("; "))
@@ -81,7 +81,7 @@ pub fn tag(subject: &Subject, labels: &Provenance<'_>) -> Finding {
         Finding::new(
             ID_TAG_CONSISTENT,
             Outcome::Pass,
-            format!("tag {} agrees with the revision", show(tag)),
+            ["tag ", &show(tag), " agrees with the revision"].concat(),
         )
     } else {
         Finding::new(

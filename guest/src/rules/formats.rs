@@ -55,12 +55,12 @@ pub fn digest(subject: &Subject) -> Finding {
         bad.push(format!("pin digest {}", show(&pin.digest)));
     }
     if bad.is_empty() {
-        let what = if subject.pin.is_some() {
-            "subject and pin digests are"
+        let message = if subject.pin.is_some() {
+            "subject and pin digests are sha256:<64 hex>"
         } else {
-            "subject digest is"
+            "subject digest is sha256:<64 hex>"
         };
-        Finding::new(ID_DIGEST_FORMAT, Outcome::Pass, format!("{what} sha256:<64 hex>"))
+        Finding::new(ID_DIGEST_FORMAT, Outcome::Pass, message)
     } else {
         Finding::new(
             ID_DIGEST_FORMAT,

@@ -53,12 +53,9 @@ pub fn run(
     let revision = formats::revision(&labels);
     let (trusted, repo) = source::check(&labels, settings);
     let resolves = match (&repo, revision.outcome, labels.revision) {
-        (Some(repo), Outcome::Pass, Some(sha)) => resolve(
-            lookup(repo.owner, repo.name, sha),
-            &settings.base.to_string(),
-            repo,
-            sha,
-        ),
+        (Some(repo), Outcome::Pass, Some(sha)) => {
+            resolve(lookup(repo.owner, repo.name, sha), settings.base.as_str(), repo, sha)
+        }
         _ => Finding::new(
             ID_REVISION_RESOLVES,
             Outcome::Skipped,
@@ -81,10 +78,11 @@ pub fn run(
 fn resolve(answer: CommitAnswer, base: &str, repo: &source::Repo<'_>, sha: &str) -> Finding {
     let (owner, name) = (repo.owner, repo.name);
     match answer {
+        // Joined, not formatted: see `source::check`.
         CommitAnswer::Found => Finding::new(
             ID_REVISION_RESOLVES,
             Outcome::Pass,
-            format!("commit {sha} exists in {owner}/{name} on {base}"),
+            ["commit ", sha, " exists in ", owner, "/", name, " on ", base].concat(),
         ),
         CommitAnswer::NotFound(why) => Finding::new(
             ID_REVISION_RESOLVES,

@@ -16,7 +16,9 @@ pub struct Base {
     pub scheme: String,
     pub host: String,
     pub port: u16,
-    explicit_port: bool,
+    /// `scheme://host[:port]` as the messages show it, spelled once when
+    /// the settings are read rather than formatted in every verdict.
+    url: String,
 }
 
 impl Base {
@@ -41,22 +43,27 @@ impl Base {
         if !is_hostname(host) {
             return Err(format!("{} is not a valid host name", show(host)));
         }
+        let host = host.to_ascii_lowercase();
+        let url = match port {
+            Some(port) => format!("{scheme}://{host}:{port}"),
+            None => format!("{scheme}://{host}"),
+        };
         Ok(Base {
             scheme: scheme.to_owned(),
-            host: host.to_ascii_lowercase(),
+            host,
             port: port.unwrap_or(default_port),
-            explicit_port: port.is_some(),
+            url,
         })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.url
     }
 }
 
 impl fmt::Display for Base {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", self.scheme, self.host)?;
-        if self.explicit_port {
-            write!(f, ":{}", self.port)?;
-        }
-        Ok(())
+        f.write_str(&self.url)
     }
 }
 
@@ -203,10 +210,18 @@ pub fn check<'a>(labels: &Provenance<'a>, settings: &Settings) -> (Finding, Opti
     };
     match trusted_repo(source, settings) {
         Ok(repo) => {
-            let msg = format!(
-                "source is {}/{}/{} on the trusted Gitea",
-                settings.base, repo.owner, repo.name
-            );
+            // Messages on the passing path are joined, not formatted:
+            // `core::fmt` was a quarter of the rules' time in the guest.
+            let msg = [
+                "source is ",
+                settings.base.as_str(),
+                "/",
+                repo.owner,
+                "/",
+                repo.name,
+                " on the trusted Gitea",
+            ]
+            .concat();
             (Finding::new(ID_SOURCE_TRUSTED, Outcome::Pass, msg), Some(repo))
         }
         Err(why) => {
