@@ -8,6 +8,14 @@ const MAX_CHARS: usize = 72;
 /// escaped, and long values cut, so a hostile label can neither flood nor
 /// forge the output.
 pub fn show(value: &str) -> String {
+    // Most values are short and plain: one copy, not one push per character.
+    if value.len() <= MAX_CHARS
+        && value
+            .bytes()
+            .all(|b| (b == b' ' || b.is_ascii_graphic()) && b != b'"' && b != b'\\')
+    {
+        return ["\"", value, "\""].concat();
+    }
     let mut out = String::with_capacity(value.len().min(MAX_CHARS) + 2);
     out.push('"');
     for (i, c) in value.chars().enumerate() {
@@ -32,7 +40,7 @@ pub fn show(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::show;
+    use super::{MAX_CHARS, show};
 
     #[test]
     fn escapes_control_and_non_ascii_characters() {
@@ -40,6 +48,19 @@ mod tests {
         assert_eq!(show("\u{1b}[31m"), "\"\\u{1b}[31m\"");
         assert_eq!(show("gіt"), "\"g\\u{456}t\"");
         assert_eq!(show("say \"hi\""), "\"say \\\"hi\\\"\"");
+    }
+
+    #[test]
+    fn plain_values_are_quoted_as_they_are_up_to_the_cut() {
+        assert_eq!(show("staging-36b68ae"), "\"staging-36b68ae\"");
+        assert_eq!(show(""), "\"\"");
+        let at_the_cut = "x".repeat(MAX_CHARS);
+        assert_eq!(show(&at_the_cut), format!("\"{at_the_cut}\""));
+        let past_the_cut = "x".repeat(MAX_CHARS + 1);
+        assert_eq!(
+            show(&past_the_cut),
+            format!("\"{at_the_cut}\"… ({} bytes)", MAX_CHARS + 1)
+        );
     }
 
     #[test]
