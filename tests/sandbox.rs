@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use provgate::lookup::NoLookup;
-use provgate::policy::{Artifact, Limits, Origin, Policy, PolicyError};
+use provgate::policy::{Artifact, Limits, Origin, Policy, PolicyError, slot};
 use provgate::verdict::{Mode, Status, Verdict};
 use support::wat_guest::{component_for, hostile, provgate_wit};
 use support::{Scripted, good_subject, now};
@@ -507,6 +507,27 @@ fn truncated_and_bit_flipped_artifacts_are_refused() {
                 let verdict = policy.evaluate(&good_subject(), Mode::Enforce, now(), Arc::new(NoLookup("test")));
                 panic!("{name}: loaded, and evaluated to {verdict:?}");
             }
+        }
+    }
+}
+
+/// The shipped guest runs on a 16 KiB stack (host/build/guest.rs), about
+/// 45 levels of serde_json's recursion: settings nested deeper than the
+/// guest's own cap of 8 levels, up to and past serde_json's 128, must end
+/// in a settings error, not in a stack overflow.
+#[test]
+fn deeply_nested_settings_are_refused_by_name_within_the_guests_16_kib_stack() {
+    for depth in [2, 7, 8, 9, 100, 127, 128, 500] {
+        let owners = format!("{}\"a\"{}", "[".repeat(depth), "]".repeat(depth));
+        let settings = format!(r#"{{"allowed_owners":{owners},"gitea_base_url":"https://g"}}"#);
+        let bytes = slot::write(&Artifact::builtin().bytes, settings.as_bytes()).expect("fits the slot");
+        let name = format!("settings nested {depth} deep");
+        match load(bytes, &name) {
+            Err(PolicyError::Settings { reason, .. }) => {
+                assert!(reason.starts_with("settings"), "{name}: {reason}");
+            }
+            Err(other) => panic!("{name}: refused, but not for its settings: {other}"),
+            Ok(_) => panic!("{name}: loaded"),
         }
     }
 }

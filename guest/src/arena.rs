@@ -21,8 +21,9 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::cell::{Cell, UnsafeCell};
 use std::alloc::System;
 
-/// Eight times what a usual verdict allocates.
-pub const ARENA_BYTES: usize = 32 * 1024;
+/// Four times what a usual verdict allocates, and small enough that the
+/// instance's whole memory is one 64 KiB page (host/build/guest.rs).
+pub const ARENA_BYTES: usize = 16 * 1024;
 
 #[repr(C, align(16))]
 struct Bytes(UnsafeCell<[u8; ARENA_BYTES]>);
@@ -35,7 +36,7 @@ pub struct Arena {
     live: Cell<usize>,
     /// Bytes kept at the top: kept blocks fill `ARENA_BYTES - kept..`. (Not
     /// the offset itself: an all-zero arena stays in `.bss`, which the host
-    /// resets by zeroing, instead of 32 KiB of `.data` it copies back.)
+    /// resets by zeroing, instead of the whole arena in `.data` it copies back.)
     kept: Cell<usize>,
     /// Inside [`Arena::keep`].
     keeping: Cell<bool>,

@@ -87,6 +87,11 @@ impl Settings {
     /// Any JSON: the reference reading of the settings, and the one that
     /// words the errors.
     pub fn parse_strict(json: &[u8]) -> Result<Settings, String> {
+        if !nested_at_most(json, MAX_DEPTH) {
+            return Err(format!(
+                "settings: nested more than {MAX_DEPTH} levels deep (they are one object of strings, numbers and a list)"
+            ));
+        }
         let value: Value = serde_json::from_slice(json).map_err(|e| format!("settings: not valid JSON: {e}"))?;
         let Value::Object(map) = value else {
             return Err("settings: expected a JSON object".into());
@@ -152,6 +157,41 @@ impl Settings {
             on_unavailable,
         })
     }
+}
+
+/// Deepest nesting of `[` and `{` the strict reading accepts. The settings
+/// need two levels; serde_json would recurse to 128, which takes more than
+/// the guest's 16 KiB stack (host/build/guest.rs).
+const MAX_DEPTH: usize = 8;
+
+/// True when `json` never nests arrays and objects deeper than `max`
+/// (brackets inside strings don't count). Not a JSON check: serde_json
+/// still reads what passes.
+fn nested_at_most(json: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > max {
+                        return false;
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    true
 }
 
 /// A cursor over canonical settings JSON; every step is all or nothing.
@@ -283,6 +323,15 @@ mod tests {
             let fast = Settings::parse_canonical(json.as_bytes()).expect(&json);
             assert_eq!(Ok(fast), Settings::parse_strict(json.as_bytes()), "{json}");
         }
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        assert!(nested_at_most(br#"{"a":["[[[[","{{{{"]}"#, 2));
+        assert!(nested_at_most(br#"{"a":["\"[[[[\\"]}"#, 2));
+        assert!(!nested_at_most(br#"{"a":[["b"]]}"#, 2));
+        assert!(nested_at_most(br#"{"a":[["b"]]}"#, 3));
+        assert!(err(&format!("{}{}", "[".repeat(9), "]".repeat(9))).contains("nested more than 8 levels"));
     }
 
     #[test]

@@ -68,11 +68,13 @@ pub fn build_guest(root: &Path, target_dir: &Path) -> Result<Vec<u8>, String> {
         .ok()
         .or_else(|| env::var("HOME").ok().map(|h| format!("{h}/.cargo")))
         .unwrap_or_default();
-    // A 64 KiB shadow stack instead of 1 MiB: the rules recurse nowhere,
-    // and every fresh instance resets the memory it starts with.
+    // A 16 KiB shadow stack instead of 1 MiB: the rules recurse nowhere
+    // and the settings reader caps nesting at 8 levels (tests/sandbox.rs
+    // pins both). Stack, data and arena then fit the one 64 KiB page that
+    // the host resets after every fresh instance, instead of two.
     let mut rustflags = vec![
         format!("--remap-path-prefix={}=/provgate", root.display()),
-        "-Clink-arg=-zstack-size=65536".to_string(),
+        "-Clink-arg=-zstack-size=16384".to_string(),
     ];
     if !cargo_home.is_empty() {
         rustflags.push(format!("--remap-path-prefix={cargo_home}=/cargo"));
