@@ -48,15 +48,16 @@ pub fn pin(subject: &Subject, labels: &Provenance<'_>) -> Finding {
 /// once any `@digest` is cut off.
 pub fn tag_of(reference: &str) -> Option<&str> {
     let name = reference.split_once('@').map_or(reference, |(name, _)| name);
-    let last = name.rsplit('/').next().unwrap_or(name);
-    let (_, tag) = last.rsplit_once(':')?;
-    Some(tag)
+    // One backward scan: a '/' met before any ':' means the last path
+    // component has no tag (the ':' of a registry port comes earlier).
+    let i = name.bytes().rposition(|b| b == b':' || b == b'/')?;
+    (name.as_bytes()[i] == b':').then(|| &name[i + 1..])
 }
 
 /// The commit SHA (full or short) a tag embeds: `staging-<hex>` or `sha-<hex>`.
 fn embedded_sha(tag: &str) -> Option<&str> {
     let hex = tag.strip_prefix("staging-").or_else(|| tag.strip_prefix("sha-"))?;
-    (7..=40).any(|n| is_lower_hex(hex, n)).then_some(hex)
+    ((7..=40).contains(&hex.len()) && is_lower_hex(hex, hex.len())).then_some(hex)
 }
 
 pub fn tag(subject: &Subject, labels: &Provenance<'_>) -> Finding {
@@ -89,5 +90,28 @@ pub fn tag(subject: &Subject, labels: &Provenance<'_>) -> Finding {
             Outcome::Fail,
             format!("tag {} names commit {sha}, but the revision label is {rev}", show(tag)),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tag_of;
+
+    #[test]
+    fn the_tag_is_after_the_last_colon_of_the_last_path_component() {
+        for (reference, tag) in [
+            ("git.example.org/o/app:staging-36b68ae", Some("staging-36b68ae")),
+            ("localhost:5000/o/app:v1", Some("v1")),
+            ("localhost:5000/o/app", None),
+            ("localhost:5000/o/app@sha256:abc", None),
+            ("localhost:5000/o/app:v1@sha256:abc", Some("v1")),
+            ("app:", Some("")),
+            ("app", None),
+            ("a:b:c", Some("c")),
+            ("a:b/c", None),
+            ("", None),
+        ] {
+            assert_eq!(tag_of(reference), tag, "{reference:?}");
+        }
     }
 }

@@ -206,8 +206,12 @@ pub fn trusted_repo<'a>(source: &'a str, settings: &Settings) -> Result<Repo<'a>
         .strip_suffix(".git")
         .or_else(|| path.strip_suffix('/'))
         .unwrap_or(path);
-    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-    let [owner, name] = segments[..] else {
+    let Some((owner, name)) = path
+        .strip_prefix('/')
+        .unwrap_or(path)
+        .split_once('/')
+        .filter(|(_, name)| !name.contains('/'))
+    else {
         return Err(format!("path {} is not /<owner>/<repo>", show(path)));
     };
     for part in [owner, name] {
