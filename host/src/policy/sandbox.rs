@@ -184,6 +184,8 @@ pub struct Policy {
     limits: Limits,
     artifact: Artifact,
     description: Description,
+    /// What every verdict says about the policy that made it.
+    reference: Arc<PolicyRef>,
 }
 
 /// Instances that may be alive at once (a server evaluates on up to 512
@@ -288,6 +290,11 @@ impl Policy {
                 },
             },
             artifact,
+            reference: Arc::new(PolicyRef {
+                name: String::new(),
+                version: String::new(),
+                digest: String::new(),
+            }),
         };
         let lookup: Arc<dyn CommitLookup> = Arc::new(crate::lookup::NoLookup("describe asks nothing"));
         let (mut store, bindings) = policy.instantiate(lookup)?;
@@ -311,6 +318,11 @@ impl Policy {
                 wit::OnUnavailable::Allow => "allow",
             },
         };
+        policy.reference = Arc::new(PolicyRef {
+            name: policy.description.name.clone(),
+            version: policy.description.version.clone(),
+            digest: policy.artifact.digest.clone(),
+        });
         Ok(policy)
     }
 
@@ -320,6 +332,11 @@ impl Policy {
 
     pub fn description(&self) -> &Description {
         &self.description
+    }
+
+    /// Name, version and digest, as every verdict of this policy carries them.
+    pub fn reference(&self) -> &Arc<PolicyRef> {
+        &self.reference
     }
 
     fn instantiate(&self, lookup: Arc<dyn CommitLookup>) -> Result<(Store<Sandbox>, Provgate), PolicyError> {
@@ -427,11 +444,7 @@ impl Policy {
                 platform: None,
                 platform_digest: None,
             },
-            policy: PolicyRef {
-                name: self.description.name.clone(),
-                version: self.description.version.clone(),
-                digest: self.artifact.digest.clone(),
-            },
+            policy: self.reference.clone(),
             mode,
             status: match out.status {
                 wit::Status::Verified => Status::Verified,

@@ -236,11 +236,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
     }
 
     let policy = Arc::new(super::load_policy(&args.policy, super::Verdicts::Many)?);
-    let policy_ref = PolicyRef {
-        name: policy.description().name.clone(),
-        version: policy.description().version.clone(),
-        digest: policy.artifact().digest.clone(),
-    };
+    let policy_ref = policy.reference().clone();
     // Fail on an unwritable path now, not after the whole fleet was judged.
     let report_file = create(&args.report, "--report")?;
     let backfill_file = create(&args.backfill, "--backfill")?;
