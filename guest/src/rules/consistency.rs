@@ -82,7 +82,9 @@ pub fn tag(subject: &Subject, labels: &Provenance<'_>) -> Finding {
         Finding::new(
             ID_TAG_CONSISTENT,
             Outcome::Pass,
-            ["tag ", &show(tag), " agrees with the revision"].concat(),
+            // `embedded_sha` proved the tag is a prefix and lower-case hex,
+            // so it is shown as `show` would, without its scan.
+            ["tag \"", tag, "\" agrees with the revision"].concat(),
         )
     } else {
         Finding::new(
