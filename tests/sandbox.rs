@@ -192,7 +192,7 @@ fn endless_loop_is_stopped_by_the_time_budget() {
     assert!(message.contains("time budget (100 ms"), "{message}");
 }
 
-/// Answers "found", but only after `0`.
+/// Answers "found", but only after the given delay.
 struct SlowFound(Duration);
 
 impl provgate::lookup::CommitLookup for SlowFound {

@@ -9,11 +9,7 @@ const MAX_CHARS: usize = 72;
 /// forge the output.
 pub fn show(value: &str) -> String {
     // Most values are short and plain: one copy, not one push per character.
-    if value.len() <= MAX_CHARS
-        && value
-            .bytes()
-            .all(|b| (b == b' ' || b.is_ascii_graphic()) && b != b'"' && b != b'\\')
-    {
+    if value.len() <= MAX_CHARS && value.bytes().all(|b| as_is(char::from(b))) {
         return ["\"", value, "\""].concat();
     }
     let mut out = String::with_capacity(value.len().min(MAX_CHARS) + 2);
@@ -25,7 +21,7 @@ pub fn show(value: &str) -> String {
             out.push_str(" bytes)");
             return out;
         }
-        if (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\' {
+        if as_is(c) {
             out.push(c);
         } else if c == '"' || c == '\\' {
             out.push('\\');
@@ -36,6 +32,12 @@ pub fn show(value: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Printable ASCII other than the quote and the backslash: shown unescaped.
+/// (A byte of a multi-byte character reads as a non-ASCII char: escaped.)
+fn as_is(c: char) -> bool {
+    (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\'
 }
 
 #[cfg(test)]

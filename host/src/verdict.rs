@@ -78,7 +78,7 @@ pub struct VerdictSubject {
     pub platform_digest: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyRef {
     pub name: String,
     pub version: String,

@@ -3,8 +3,8 @@
 //! Compiled once per process (or loaded from the code cache), linked once
 //! into a pre-instantiated handle, then one fresh instance per verdict so no
 //! state can leak between subjects. Every evaluation runs with a time budget
-//! (CPU), a memory cap and a cap on look-ups; hitting any of them traps, and
-//! the trap is reported, never retried.
+//! (wall time in the guest), a memory cap and a cap on look-ups; hitting any
+//! of them traps, and the trap is reported, never retried.
 
 use std::fmt;
 use std::sync::Arc;
@@ -290,11 +290,7 @@ impl Policy {
                 },
             },
             artifact,
-            reference: Arc::new(PolicyRef {
-                name: String::new(),
-                version: String::new(),
-                digest: String::new(),
-            }),
+            reference: Arc::default(),
         };
         let lookup: Arc<dyn CommitLookup> = Arc::new(crate::lookup::NoLookup("describe asks nothing"));
         let (mut store, bindings) = policy.instantiate(lookup)?;
