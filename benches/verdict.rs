@@ -1,8 +1,23 @@
-//! What one verdict costs, side by side on the same subjects (a passing and
-//! a rejected one): the rules compiled natively (the floor), provgate's
-//! production path (a fresh sandbox per verdict), one warm instance (for
-//! calibration), the same rules in Rego under regorus (the peer), the cold
-//! start of the artifact, and the look-up path. Figures: docs/benchmarks.md.
+//! What one verdict costs, side by side on the same subjects (a passing one
+//! and a rejected one, whose upper-case revision asks no question):
+//!
+//! - `native_rules`: the rules compiled natively, the floor;
+//! - `provgate_fresh_cached`: provgate's production path for a cached
+//!   commit: a fresh instance, its question answered at hand from the warm
+//!   answer cache and handed back to the same instance (evaluate + resume);
+//! - `provgate_fresh_awaited`: the restart path, when the answer had to be
+//!   awaited: the instance is dropped, and a second one starts with the answer
+//!   supplied (two instances). The rejected subject asks nothing, so there
+//!   both provgate figures are one instance and one call;
+//! - `regorus_warm`: the same rules in Rego under regorus, the peer.
+//!
+//! Then the sandbox floor (a hand-written WAT guest that does no work: one
+//! fresh instance and an empty verdict, and one that asks one question and
+//! is resumed), the cold start of the artifact (compiling it, loading
+//! precompiled code), and the look-up path (a cache hit, a miss answered by
+//! the Gitea stand-in on loopback). The async pipeline runs under
+//! `now_or_never`: with every answer ready it completes without waiting, so
+//! no runtime is timed. Figures: docs/benchmarks.md.
 
 #[path = "../tests/support/gitea.rs"]
 #[allow(dead_code)]
@@ -14,14 +29,17 @@ mod wat_guest;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use futures_util::FutureExt;
+use provgate::judge::{Decision, judge};
 use provgate::lookup::cache::{Cache, CachePolicy};
-use provgate::lookup::gitea::{BlockingGitea, GiteaClient};
-use provgate::lookup::{Answer, CommitLookup};
-use provgate::policy::{Artifact, Limits, Origin, Policy, cache::CodeCache, slot};
+use provgate::lookup::gitea::{Gitea, GiteaClient};
+use provgate::lookup::replay::Replay;
+use provgate::lookup::{Answer, Answered, Answering, Answers, Question, Source, Stack};
+use provgate::policy::{Artifact, Limits, Origin, Policy, Step, cache::CodeCache, slot};
 use provgate::subject::Subject;
 use provgate::verdict::{Mode, Status};
 use provgate_guest::model;
@@ -44,27 +62,62 @@ fn subject(revision: &str) -> Subject {
             ("molecule.workflow.run_id".into(), "4242".into()),
         ]),
         pin: None,
+        platform: None,
     }
 }
 
-/// The passing subject and a rejected one (upper-case revision: malformed).
-fn subjects() -> [(&'static str, Subject, Status); 2] {
+/// The passing subject and a rejected one (upper-case revision: malformed,
+/// so nothing is asked), with the status and the questions each gets.
+fn subjects() -> [(&'static str, Subject, Status, usize); 2] {
     [
-        ("passing", subject(SHA), Status::Verified),
-        ("rejected", subject(&SHA.to_uppercase()), Status::Rejected),
+        ("passing", subject(SHA), Status::Verified, 1),
+        ("rejected", subject(&SHA.to_uppercase()), Status::Rejected, 0),
     ]
 }
 
+/// The one question the passing subject asks.
+fn question() -> Question {
+    Question::new("molecule-ai", "app", SHA)
+}
+
+/// "Found", at hand.
 struct Found;
 
-impl CommitLookup for Found {
-    fn commit(&self, _: &str, _: &str, _: &str) -> Answer {
-        Answer::Found
+impl Answers for Found {
+    fn at_hand(&self, _: &Question) -> Option<Answer> {
+        Some(Answer::Found)
+    }
+
+    fn answer<'a>(&'a self, _: &'a Question) -> Answering<'a> {
+        Box::pin(std::future::ready(Answer::Found))
+    }
+}
+
+/// "Found", but never at hand: the pipeline must await it, so it frees the
+/// instance and starts another with the answer (a ready future, so the
+/// await itself costs nothing).
+struct Awaited;
+
+impl Answers for Awaited {
+    fn at_hand(&self, _: &Question) -> Option<Answer> {
+        None
+    }
+
+    fn answer<'a>(&'a self, _: &'a Question) -> Answering<'a> {
+        Box::pin(std::future::ready(Answer::Found))
     }
 }
 
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECS)
+}
+
+/// The pipeline to its decision, which must not have to wait.
+fn judge_now(policy: &Policy, subject: &Subject, answers: &dyn Answers) -> Decision {
+    judge(policy, subject, Mode::Enforce, now(), answers)
+        .now_or_never()
+        .expect("every answer was ready: the verdict completes without waiting")
+        .expect("the policy judges")
 }
 
 fn native_subject(s: &Subject) -> model::Subject {
@@ -113,27 +166,43 @@ fn verdicts(c: &mut Criterion) {
     let settings_json = slot::read(&Artifact::builtin().bytes).expect("slot").to_vec();
     let settings = provgate_guest::settings::Settings::parse(&settings_json).expect("settings");
     let policy = Policy::load(Artifact::builtin(), Limits::default(), None).expect("policy");
-    let found: Arc<dyn CommitLookup> = Arc::new(Found);
-    let mut warm = policy.warm_instance(found.clone()).expect("warm instance");
+    // The production stack over a source that already answered: after the
+    // first verdict, every question is a hit in the warm cache.
+    let recorded = [Answered {
+        question: question(),
+        answer: Answer::Found,
+    }];
+    let stack = Stack::build(
+        Source::Replay(Replay::new(&recorded)),
+        &policy.description().settings.gitea_base_url,
+        CachePolicy::server(),
+    )
+    .expect("the look-up stack");
+    let cached = stack.answers();
     let mut rego = regorus_engine();
 
-    for (name, subject, expected) in subjects() {
-        // The four implementations must agree before they are timed.
+    for (name, subject, expected, questions) in subjects() {
+        // The implementations and both paths must agree before they are timed.
         let native = native_subject(&subject);
-        let mut lookup = |_: &str, _: &str, _: &str| model::CommitAnswer::Found;
+        let mut lookup = |_: &model::Question| model::CommitAnswer::Found;
         let n = provgate_guest::evaluate(&settings, &native, model::Mode::Enforce, &mut lookup);
-        let fresh = policy
-            .evaluate(&subject, Mode::Enforce, now(), found.clone())
-            .expect("fresh");
-        let w = warm.evaluate(&subject, Mode::Enforce, now()).expect("warm");
+        let fresh = judge_now(&policy, &subject, &*cached);
+        let awaited = judge_now(&policy, &subject, &Awaited);
         rego.set_input(regorus_input(&subject));
         let r = rego.eval_rule("data.provgate.verdict".into()).expect("rego");
-        assert_eq!(fresh.status, expected);
-        assert_eq!(w, fresh);
-        assert_eq!(n.event, fresh.event);
+        assert_eq!(fresh.verdict.decided.status, expected);
+        assert_eq!(fresh.answers.len(), questions);
+        assert_eq!(fresh.instances, 1, "the cached answer was at hand");
+        assert_eq!(
+            awaited.instances,
+            1 + questions as u32,
+            "an awaited answer costs an instance"
+        );
+        assert_eq!(awaited.verdict, fresh.verdict);
+        assert_eq!(n.event.as_str(), fresh.verdict.decided.event);
         assert_eq!(
             r["event"].as_string().expect("event").as_ref(),
-            fresh.event,
+            fresh.verdict.decided.event,
             "the Rego twin disagrees"
         );
 
@@ -141,11 +210,11 @@ fn verdicts(c: &mut Criterion) {
         group.bench_function("native_rules", |b| {
             b.iter(|| provgate_guest::evaluate(&settings, black_box(&native), model::Mode::Enforce, &mut lookup))
         });
-        group.bench_function("provgate_fresh_sandbox", |b| {
-            b.iter(|| policy.evaluate(black_box(&subject), Mode::Enforce, now(), found.clone()))
+        group.bench_function("provgate_fresh_cached", |b| {
+            b.iter(|| judge_now(&policy, black_box(&subject), &*cached))
         });
-        group.bench_function("provgate_warm_instance", |b| {
-            b.iter(|| warm.evaluate(black_box(&subject), Mode::Enforce, now()))
+        group.bench_function("provgate_fresh_awaited", |b| {
+            b.iter(|| judge_now(&policy, black_box(&subject), &Awaited))
         });
         let input = regorus_input(&subject);
         group.bench_function("regorus_warm", |b| {
@@ -156,31 +225,59 @@ fn verdicts(c: &mut Criterion) {
         });
         group.finish();
     }
+    // Every cached verdict was answered by the cache: the source once.
+    assert_eq!(stack.stats().asked(), 1, "the cache asked its source again");
+    assert!(stack.stats().hits.load(Ordering::Relaxed) > 1);
 }
 
-/// The same calls into a guest that does no work (hand-written WAT that
-/// returns an empty verdict): what the sandbox and the component boundary
-/// cost by themselves, the floor under the two provgate figures above.
+/// A guest that does no work (hand-written WAT), in one fresh instance:
+/// what the sandbox and the component boundary cost by themselves, the
+/// floor under the provgate figures above. `empty_guest_fresh_instance`
+/// returns an empty verdict from `evaluate`; `empty_guest_one_round` asks
+/// one question from `evaluate` and returns the empty verdict from `resume`
+/// (the shape of a passing verdict from the cache).
 fn sandbox_floor(c: &mut Criterion) {
-    let empty = Artifact::from_bytes(
-        Cow::Owned(wat_guest::hostile("", "")),
-        Origin::File("empty-guest.wasm".into()),
+    let load = |bytes: Vec<u8>, name: &str| {
+        let artifact = Artifact::from_bytes(Cow::Owned(bytes), Origin::File(name.into()));
+        Policy::load(artifact, Limits::default(), None).expect("the empty guest loads")
+    };
+    let empty = load(wat_guest::template_component(), "empty-guest.wasm");
+    let asking = load(
+        wat_guest::hostile(&wat_guest::returning(wat_guest::ASK_ONE), "", ""),
+        "asking-guest.wasm",
     );
-    let policy = Policy::load(empty, Limits::default(), None).expect("the empty guest loads");
-    let found: Arc<dyn CommitLookup> = Arc::new(Found);
-    let mut warm = policy.warm_instance(found.clone()).expect("warm instance");
-    let (_, subject, _) = subjects().into_iter().next().expect("the passing subject");
-    let verdict = policy
-        .evaluate(&subject, Mode::Enforce, now(), found.clone())
-        .expect("the empty guest evaluates");
-    assert!(verdict.findings.is_empty(), "the empty guest does no work");
+    let (_, subject, _, _) = subjects().into_iter().next().expect("the passing subject");
+
+    let verdict_at_once = |policy: &Policy, subject: &Subject| {
+        let mut run = policy.start(subject, Mode::Enforce, now(), &[]).expect("starts");
+        run.take_step()
+    };
+    let verdict_after_one_round = |policy: &Policy, subject: &Subject| {
+        let mut run = policy.start(subject, Mode::Enforce, now(), &[]).expect("starts");
+        let Some(Step::Ask(questions)) = run.take_step() else {
+            panic!("the asking guest asks");
+        };
+        run.resume(&[Answer::Found]).expect("resumes");
+        (questions, run.take_step())
+    };
+    match verdict_at_once(&empty, &subject) {
+        Some(Step::Verdict(decided)) => assert!(decided.findings.is_empty(), "the empty guest does no work"),
+        other => panic!("the empty guest decides at once: {other:?}"),
+    }
+    match verdict_after_one_round(&asking, &subject) {
+        (questions, Some(Step::Verdict(decided))) => {
+            assert_eq!(questions, [question()]);
+            assert!(decided.findings.is_empty(), "the asking guest does no other work");
+        }
+        other => panic!("the asking guest decides once answered: {other:?}"),
+    }
 
     let mut group = c.benchmark_group("sandbox_floor");
-    group.bench_function("empty_guest_fresh_sandbox", |b| {
-        b.iter(|| policy.evaluate(black_box(&subject), Mode::Enforce, now(), found.clone()))
+    group.bench_function("empty_guest_fresh_instance", |b| {
+        b.iter(|| verdict_at_once(&empty, black_box(&subject)))
     });
-    group.bench_function("empty_guest_warm_instance", |b| {
-        b.iter(|| warm.evaluate(black_box(&subject), Mode::Enforce, now()))
+    group.bench_function("empty_guest_one_round", |b| {
+        b.iter(|| verdict_after_one_round(&asking, black_box(&subject)))
     });
     group.finish();
 }
@@ -201,22 +298,31 @@ fn cold_start(c: &mut Criterion) {
 }
 
 fn lookups(c: &mut Criterion) {
+    let question = question();
+    let cache = Cache::new(Found, CachePolicy::server());
+    assert_eq!(
+        cache.answer(&question).now_or_never(),
+        Some(Answer::Found),
+        "the cache fills at once"
+    );
+
     let standin = gitea::GiteaStandIn::start();
     standin.add_commit("molecule-ai", "app", SHA);
     let client = GiteaClient::new(&standin.base_url(), None, Duration::from_secs(5)).expect("client");
-    let gitea = BlockingGitea::new(client).expect("runtime");
-    assert_eq!(gitea.commit("molecule-ai", "app", SHA), Answer::Found);
-    let cache = Cache::new(Found, CachePolicy::server());
-    cache.commit("molecule-ai", "app", SHA);
+    let gitea = Gitea::new(client, 64);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    assert_eq!(runtime.block_on(gitea.answer(&question)), Answer::Found);
 
     let mut group = c.benchmark_group("lookup");
-    group.bench_function("cache_hit", |b| {
-        b.iter(|| cache.commit("molecule-ai", black_box("app"), SHA))
-    });
+    group.bench_function("cache_hit", |b| b.iter(|| cache.at_hand(black_box(&question))));
     group.bench_function("miss_loopback_gitea_standin", |b| {
-        b.iter(|| gitea.commit("molecule-ai", black_box("app"), SHA))
+        b.iter(|| runtime.block_on(gitea.answer(black_box(&question))))
     });
     group.finish();
+    assert_eq!(cache.stats.asked(), 1, "the cache asked its source again");
 }
 
 criterion_group!(benches, verdicts, sandbox_floor, cold_start, lookups);

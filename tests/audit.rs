@@ -313,6 +313,103 @@ fn rows_keep_input_order_behind_a_slow_pin_and_an_unanswered_commit_is_asked_onc
 }
 
 #[test]
+fn records_hold_one_decision_per_judged_pin_none_for_error_rows_and_replay_agrees_with_all() {
+    let gitea = GiteaStandIn::start();
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_for(&gitea.base_url(), dir.path());
+    let base = gitea.base_url();
+    gitea.add_commit("molecule-ai", "workspace-template-python", SHA_A);
+    let python = push(
+        &reg,
+        "molecule-ai/workspace-template-python",
+        "a",
+        &labels(&base, "workspace-template-python", SHA_A),
+    );
+    let node = push(&reg, "molecule-ai/workspace-template-node", "b", &[]);
+    // Not on Gitea: decided on a "not found" answer.
+    let java = push(
+        &reg,
+        "molecule-ai/workspace-template-java",
+        "e",
+        &labels(&base, "workspace-template-java", SHA_E),
+    );
+    let pins = json!([
+        {"runtime": "python", "digest": python, "source_sha": SHA_A},
+        {"runtime": "node", "digest": node},
+        {"runtime": "python", "digest": ABSENT, "source_sha": SHA_A},
+        {"runtime": "python", "digest": python, "source_sha": SHA_C},
+        {"runtime": "java", "digest": java},
+        // The same pin again: its evaluation is shared, its record is its own.
+        {"runtime": "python", "digest": python, "source_sha": SHA_A},
+    ]);
+    let pins_file = write(dir.path(), "pins.json", &pins.to_string());
+    let records = dir.path().join("audit.records.jsonl");
+    let o = provgate(
+        &[
+            "audit",
+            "--pins",
+            &pins_file,
+            "--image-template",
+            &template(&reg),
+            "--insecure-registry",
+            &reg.host(),
+            "--policy",
+            &policy,
+            "--records",
+            records.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows = rows(&o);
+    let judged: Vec<&Value> = rows.iter().filter(|r| r["status"] != "error").collect();
+    assert_eq!((rows.len(), judged.len()), (6, 5), "{}", stdout(&o));
+
+    // One record per judged pin, in row order, each the row's decision on its pin.
+    let text = std::fs::read_to_string(&records).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a record line ({e}): {l:?}")))
+        .collect();
+    assert_eq!(lines.len(), judged.len(), "{text}");
+    for (record, row) in lines.iter().zip(&judged) {
+        assert_eq!(record["record"], "provgate.decision/1", "{record}");
+        assert_eq!(record["mode"], "log-only", "{record}");
+        assert_eq!(record["subject"]["reference"], row["subject"]["reference"], "{record}");
+        assert_eq!(record["subject"]["pin"]["digest"], row["pin"]["digest"], "{record}");
+        assert_eq!(
+            record["subject"]["pin"]["source_sha"], row["pin"]["source_sha"],
+            "{record}"
+        );
+        for field in ["status", "allowed", "event", "findings", "policy"] {
+            assert_eq!(record["verdict"][field], row[field], "{field}: {record}\n{row}");
+        }
+    }
+    let answers: Vec<Vec<&str>> = lines
+        .iter()
+        .map(|r| {
+            r["answers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["answer"].as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [vec!["found"], vec![], vec!["found"], vec!["not_found"], vec!["found"]],
+        "{text}"
+    );
+
+    let o = provgate(&["replay", records.to_str().unwrap(), "--policy", &policy], None);
+    assert_eq!(code(&o), 0, "stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("replayed 5 records"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("5 agree, 0 differ"), "{}", stderr(&o));
+}
+
+#[test]
 fn fail_on_turns_the_exit_code_to_1_only_for_the_statuses_named() {
     let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();
@@ -738,24 +835,31 @@ fn spawn_audit(args: &[&str]) -> std::process::Child {
         .expect("provgate starts")
 }
 
-/// Runs an audit of six pins against a Gitea that takes 2 s per answer,
-/// one at a time, sends `signal` once two pins are judged, and returns
-/// (exit code, stdout lines, stderr, report).
+/// Runs an audit of six pins, sends `signal` once the first two are
+/// written and the other four are waiting for Gitea, and returns (exit
+/// code, stdout lines, stderr, report). The first two pins' commits are
+/// answered at once; the other four are in `hang`, which Gitea never
+/// answers (and `--gitea-timeout` is far off), so exactly four pins are in
+/// progress when the signal comes, whatever order the pins were fetched in.
 fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
+    const ANSWERED: usize = 2;
+    const HANGING: usize = 4;
     let gitea = GiteaStandIn::start();
     let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();
     let policy = policy_for(&gitea.base_url(), dir.path());
-    gitea.set_delay(Duration::from_secs(2));
     let mut pins = Vec::new();
-    for n in 0..6 {
+    for n in 0..ANSWERED + HANGING {
         let sha = format!("{n:x}").repeat(40);
-        gitea.add_commit("molecule-ai", "app", &sha);
+        let repo = if n < ANSWERED { "app" } else { "hang" };
+        if n < ANSWERED {
+            gitea.add_commit("molecule-ai", repo, &sha);
+        }
         let digest = push(
             &reg,
             "molecule-ai/workspace-template-python",
             &format!("t{n}"),
-            &labels(&gitea.base_url(), "app", &sha),
+            &labels(&gitea.base_url(), repo, &sha),
         );
         pins.push(json!({"runtime": "python", "digest": digest, "source_sha": sha}).to_string());
     }
@@ -771,16 +875,19 @@ fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
         &reg.host(),
         "--policy",
         &policy,
-        "--concurrency",
-        "1",
+        "--gitea-timeout",
+        "120",
         "--report",
         report.to_str().unwrap(),
     ]);
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
     let out = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut lines = Vec::new();
         for line in BufReader::new(out).lines() {
-            lines.push(line.unwrap());
+            let line = line.unwrap();
+            let _ = line_tx.send(());
+            lines.push(line);
         }
         lines
     });
@@ -790,18 +897,20 @@ fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
         err_pipe.read_to_string(&mut text).unwrap();
         text
     });
-    // Evaluations run one at a time and each asks Gitea once (2 s), so
-    // when the third question arrives exactly two pins are judged, whatever
-    // order the pins were fetched in (row 0 may well be among the last:
-    // waiting for the first row raced with the end of the run).
-    let waited = Instant::now();
-    while gitea.requests().len() < 3 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for n in 0..ANSWERED {
+        let left = deadline.saturating_duration_since(Instant::now());
         assert!(
-            waited.elapsed() < Duration::from_secs(60),
-            "the third look-up within 60 s"
+            line_rx.recv_timeout(left).is_ok(),
+            "row {n} was not written within 60 s"
         );
-        std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(
+        gitea.wait_for_in_flight(HANGING, deadline.saturating_duration_since(Instant::now())),
+        "{HANGING} look-ups were not waiting for Gitea within 60 s: {:?}",
+        gitea.requests()
+    );
+    assert_eq!(gitea.answered(), ANSWERED, "{:?}", gitea.requests());
     let killed = Command::new("kill")
         .args([format!("-{signal}"), child.id().to_string()])
         .status()

@@ -49,18 +49,64 @@ fn outcomes(v: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The shipped examples of the README's quick start.
+const VERIFIED: &str = "docs/examples/verified.json";
+const REJECTED: &str = "docs/examples/rejected.json";
+const VERIFIED_RECORD: &str = "docs/examples/verified.record.json";
+const REJECTED_RECORD: &str = "docs/examples/rejected.record.json";
+/// The 0.1 recording both examples were first decided with.
+const RECORDING_01: &str = "docs/examples/lookups.replay.json";
+
+fn finding<'a>(v: &'a Value, rule: &str) -> &'a Value {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == rule)
+        .unwrap_or_else(|| panic!("no finding for {rule}: {v}"))
+}
+
+/// The one decision record in `path` (relative to the repository root).
+fn record_at(path: impl AsRef<Path>) -> Value {
+    let text = std::fs::read_to_string(repo_root().join(path.as_ref())).unwrap();
+    assert!(
+        text.ends_with('\n') && text.matches('\n').count() == 1,
+        "{} is not one JSON line: {text}",
+        path.as_ref().display()
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `records` as JSON lines in `dir/name`; the path.
+fn records_file(dir: &Path, name: &str, records: &[Value]) -> String {
+    let path = dir.join(name);
+    let lines: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&path, lines).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The verified example with `labels` changed, as `dir/name.json`.
+fn inspect_with_labels(dir: &Path, name: &str, labels: &[(&str, &str)]) -> String {
+    let mut v: Value = serde_json::from_slice(&std::fs::read(repo_root().join(VERIFIED)).unwrap()).unwrap();
+    for (key, value) in labels {
+        v["image"]["config"]["Labels"][*key] = json!(value);
+    }
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, v.to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// A 0.1 recording with its own clock, in which the example's commit exists.
+fn recording_01_at(dir: &Path, name: &str, now: &str) -> String {
+    let path = dir.join(format!("{name}.replay.json"));
+    let lookup = json!({"owner": "molecule-ai", "repo": "app", "sha": SHA, "answer": "found"});
+    std::fs::write(&path, json!({"now": now, "lookups": [lookup]}).to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 #[test]
 fn quick_start_verified_example_exits_0() {
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            "docs/examples/verified.json",
-            "--replay",
-            "docs/examples/lookups.replay.json",
-        ],
-        None,
-    );
+    let o = provgate(&["verify", "--inspect", VERIFIED, "--replay", VERIFIED_RECORD], None);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.starts_with("VERIFIED"), "{out}");
@@ -69,16 +115,7 @@ fn quick_start_verified_example_exits_0() {
 
 #[test]
 fn quick_start_rejected_example_exits_1_with_the_failing_rule_first() {
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            "docs/examples/rejected.json",
-            "--replay",
-            "docs/examples/lookups.replay.json",
-        ],
-        None,
-    );
+    let o = provgate(&["verify", "--inspect", REJECTED, "--replay", REJECTED_RECORD], None);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.starts_with("REJECTED"), "{out}");
@@ -90,6 +127,75 @@ fn quick_start_rejected_example_exits_1_with_the_failing_rule_first() {
         first_rule_line.contains("FAIL") && first_rule_line.contains("revision.resolves"),
         "{out}"
     );
+}
+
+#[test]
+fn the_shipped_example_records_replay_as_agreeing_with_the_builtin_policy() {
+    // If this fails after a change to the guest or its settings, make the
+    // records again (see docs/examples/): they name the built-in artifact.
+    let dir = tempfile::tempdir().unwrap();
+    let both = records_file(
+        dir.path(),
+        "examples.jsonl",
+        &[record_at(VERIFIED_RECORD), record_at(REJECTED_RECORD)],
+    );
+    let o = provgate(&["replay", &both], None);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(stderr(&o).contains("2 agree, 0 differ"), "{}", stderr(&o));
+    for (record, example) in [(VERIFIED_RECORD, VERIFIED), (REJECTED_RECORD, REJECTED)] {
+        let r = record_at(record);
+        let judged = provgate(
+            &["verify", "--inspect", example, "--replay", record, "--format", "json"],
+            None,
+        );
+        assert_eq!(
+            verdict_json(&judged),
+            r["verdict"],
+            "{record} is not {example}'s verdict"
+        );
+    }
+}
+
+#[test]
+fn verify_replay_still_reads_a_0_1_recording() {
+    for (example, record, exit) in [(VERIFIED, VERIFIED_RECORD, 0), (REJECTED, REJECTED_RECORD, 1)] {
+        let old = provgate(
+            &[
+                "verify",
+                "--inspect",
+                example,
+                "--replay",
+                RECORDING_01,
+                "--format",
+                "json",
+            ],
+            None,
+        );
+        assert_eq!(code(&old), exit, "{example}: {}", stderr(&old));
+        let new = provgate(
+            &["verify", "--inspect", example, "--replay", record, "--format", "json"],
+            None,
+        );
+        assert_eq!(verdict_json(&old), verdict_json(&new), "{example}");
+    }
+    // The 0.1 recording's clock is used: a created label after it is in the future.
+    let dir = tempfile::tempdir().unwrap();
+    let future = inspect_with_labels(dir.path(), "future", &[(CREATED, "2026-11-20T12:05:01Z")]);
+    let o = provgate(
+        &[
+            "verify",
+            "--inspect",
+            &future,
+            "--replay",
+            RECORDING_01,
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(finding(&verdict_json(&o), "created.format")["outcome"], "fail");
 }
 
 #[test]
@@ -176,15 +282,7 @@ fn platform_flag_selects_which_images_labels_are_judged() {
 fn stdin_dash_reads_the_json_from_standard_input() {
     let skopeo = std::fs::read(repo_root().join(fixture("skopeo.json"))).unwrap();
     let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            "-",
-            "--replay",
-            "docs/examples/lookups.replay.json",
-            "--format",
-            "json",
-        ],
+        &["verify", "--inspect", "-", "--replay", RECORDING_01, "--format", "json"],
         Some(&skopeo),
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -226,9 +324,9 @@ fn json_verdict_has_exactly_the_fields_of_spec_section_4() {
         &[
             "verify",
             "--inspect",
-            "docs/examples/verified.json",
+            VERIFIED,
             "--replay",
-            "docs/examples/lookups.replay.json",
+            VERIFIED_RECORD,
             "--format",
             "json",
         ],
@@ -254,9 +352,9 @@ fn log_only_mode_exits_0_for_a_rejected_image() {
         &[
             "verify",
             "--inspect",
-            "docs/examples/rejected.json",
+            REJECTED,
             "--replay",
-            "docs/examples/lookups.replay.json",
+            REJECTED_RECORD,
             "--mode",
             "log-only",
             "--format",
@@ -278,9 +376,9 @@ fn github_format_prints_workflow_commands() {
         &[
             "verify",
             "--inspect",
-            "docs/examples/rejected.json",
+            REJECTED,
             "--replay",
-            "docs/examples/lookups.replay.json",
+            REJECTED_RECORD,
             "--format",
             "github",
         ],
@@ -302,20 +400,25 @@ fn github_format_prints_workflow_commands() {
     );
 }
 
-#[test]
-fn pin_flags_feed_pin_consistent() {
-    let base = [
+/// `verify` of the verified example, replayed, as JSON, with `extra` flags.
+fn verify_example(extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "verify",
         "--inspect",
-        "docs/examples/verified.json",
+        VERIFIED,
         "--replay",
-        "docs/examples/lookups.replay.json",
+        VERIFIED_RECORD,
         "--format",
         "json",
     ];
+    args.extend(extra);
+    provgate(&args, None)
+}
+
+#[test]
+fn pin_flags_feed_pin_consistent() {
     let other = format!("sha256:{}", "0".repeat(64));
-    let mut args = base.to_vec();
-    args.extend([
+    let o = verify_example(&[
         "--pin-digest",
         &other,
         "--pin-source-sha",
@@ -323,18 +426,58 @@ fn pin_flags_feed_pin_consistent() {
         "--pin-runtime",
         "python",
     ]);
-    let o = provgate(&args, None);
     assert_eq!(code(&o), 1);
-    assert_eq!(verdict_json(&o)["event"], "redeploy.verify.pin_mismatch");
+    let v = verdict_json(&o);
+    assert_eq!(v["event"], "redeploy.verify.pin_mismatch");
+    assert_eq!(finding(&v, "pin.consistent")["outcome"], "fail");
 
-    let mut args = base.to_vec();
-    args.extend(["--pin-digest", DIGEST, "--pin-source-sha", SHA]);
-    let o = provgate(&args, None);
+    let o = verify_example(&["--pin-digest", DIGEST, "--pin-source-sha", SHA]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(finding(&verdict_json(&o), "pin.consistent")["outcome"], "pass");
 
-    let mut args = base.to_vec();
-    args.extend(["--pin-source-sha", SHA]);
-    assert_eq!(code(&provgate(&args, None)), 2, "--pin-source-sha needs --pin-digest");
+    let o = verify_example(&[]);
+    assert_eq!(finding(&verdict_json(&o), "pin.consistent")["outcome"], "skipped");
+}
+
+#[test]
+fn pin_source_sha_alone_enables_pin_consistent_and_compares_it_with_the_revision() {
+    let o = verify_example(&["--pin-source-sha", SHA]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = verdict_json(&o);
+    assert_eq!(finding(&v, "pin.consistent")["outcome"], "pass", "{v}");
+
+    let other = "1".repeat(40);
+    let o = verify_example(&["--pin-source-sha", &other]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v = verdict_json(&o);
+    let pin = finding(&v, "pin.consistent");
+    assert_eq!(pin["outcome"], "fail", "{v}");
+    assert!(pin["message"].as_str().unwrap().contains(&other), "{pin}");
+    assert_eq!(v["event"], "redeploy.verify.pin_mismatch");
+}
+
+#[test]
+fn pin_digest_alone_enables_pin_consistent_and_asks_for_the_source_sha() {
+    let o = verify_example(&["--pin-digest", DIGEST]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = verdict_json(&o);
+    let pin = finding(&v, "pin.consistent");
+    assert_eq!(pin["outcome"], "pass", "{v}");
+    assert!(pin["message"].as_str().unwrap().contains("backfill"), "{pin}");
+    let o = verify_example(&["--pin-digest", &format!("sha256:{}", "0".repeat(64))]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn pin_runtime_alone_is_a_usage_error() {
+    let o = verify_example(&["--pin-runtime", "python"]);
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("--pin-digest") && stderr(&o).contains("--pin-source-sha"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "", "a verdict was given");
 }
 
 // exit code 2: bad usage or bad input
@@ -344,7 +487,7 @@ fn malformed_json_exits_2_and_names_the_input() {
     let o = provgate(&["verify", "--inspect", "-"], Some(b"{\"Name\": "));
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("--inspect -") && stderr(&o).contains("line 1"),
+        stderr(&o).contains("--inspect \"-\"") && stderr(&o).contains("line 1"),
         "{}",
         stderr(&o)
     );
@@ -428,9 +571,9 @@ fn a_policy_file_that_is_not_a_component_exits_3() {
         &[
             "verify",
             "--inspect",
-            "docs/examples/verified.json",
+            VERIFIED,
             "--replay",
-            "docs/examples/lookups.replay.json",
+            VERIFIED_RECORD,
             "--policy",
             bogus.to_str().unwrap(),
         ],
@@ -447,9 +590,9 @@ fn the_builtin_digest_satisfies_policy_digest() {
         &[
             "verify",
             "--inspect",
-            "docs/examples/verified.json",
+            VERIFIED,
             "--replay",
-            "docs/examples/lookups.replay.json",
+            VERIFIED_RECORD,
             "--policy-digest",
             &digest,
         ],
@@ -548,7 +691,7 @@ fn policy_inspect_prints_name_digest_world_rules_and_settings() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let d: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(d["name"], "provgate-provenance");
-    assert_eq!(d["world"], "provgate:policy/provgate@0.1.0");
+    assert_eq!(d["world"], "provgate:policy/provgate@0.2.0");
     assert_eq!(d["digest"], provgate::policy::Artifact::builtin().digest);
     assert_eq!(d["rules"].as_array().unwrap().len(), 9);
     assert_eq!(d["settings"]["gitea_base_url"], GITEA);
@@ -564,8 +707,7 @@ fn policy_inspect_prints_name_digest_world_rules_and_settings() {
 
 /// The verified example with its source moved to the stand-in's host.
 fn subject_on(gitea: &GiteaStandIn, dir: &Path, repo: &str) -> String {
-    let mut v: Value =
-        serde_json::from_slice(&std::fs::read(repo_root().join("docs/examples/verified.json")).unwrap()).unwrap();
+    let mut v: Value = serde_json::from_slice(&std::fs::read(repo_root().join(VERIFIED)).unwrap()).unwrap();
     v["image"]["config"]["Labels"][SOURCE] = json!(format!("{}/molecule-ai/{repo}", gitea.base_url()));
     let path = dir.join(format!("{repo}.json"));
     std::fs::write(&path, v.to_string()).unwrap();
@@ -580,7 +722,7 @@ fn record_then_replay_reproduces_the_decision_and_never_leaks_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let policy = policy_for(&gitea.base_url(), dir.path());
     let subject = subject_on(&gitea, dir.path(), "app");
-    let record = dir.path().join("run.replay.json");
+    let record = dir.path().join("run.record.json");
 
     let o = provgate_env(
         &[
@@ -625,6 +767,8 @@ fn record_then_replay_reproduces_the_decision_and_never_leaks_the_token() {
     );
     assert_eq!(code(&replayed), 0, "{}", stderr(&replayed));
     assert_eq!(verdict_json(&replayed), verdict_json(&o));
+    let again = provgate(&["replay", record.to_str().unwrap(), "--policy", &policy], None);
+    assert_eq!(code(&again), 0, "{}\n{}", stdout(&again), stderr(&again));
     assert_eq!(gitea.hits("/git/commits/"), 1, "replay touched the network");
 }
 
@@ -694,13 +838,7 @@ fn input_over_16_mib_exits_2_and_says_so() {
 fn a_tampered_code_cache_entry_is_ignored_and_rewritten() {
     let cache = tempfile::tempdir().unwrap();
     let cache_env = [("PROVGATE_CACHE_DIR", cache.path().to_str().unwrap())];
-    let args = [
-        "verify",
-        "--inspect",
-        "docs/examples/verified.json",
-        "--replay",
-        "docs/examples/lookups.replay.json",
-    ];
+    let args = ["verify", "--inspect", VERIFIED, "--replay", VERIFIED_RECORD];
     assert_eq!(code(&provgate_env(&args, None, &cache_env)), 0);
     let entry = std::fs::read_dir(cache.path())
         .unwrap()
@@ -721,4 +859,624 @@ fn a_tampered_code_cache_entry_is_ignored_and_rewritten() {
         stderr(&o)
     );
     assert_eq!(std::fs::read(&entry).unwrap(), original, "the entry was not rewritten");
+}
+
+/// `verify --inspect subject --policy policy --format json --record record`, with `env`.
+fn verify_recorded(subject: &str, policy: &str, record: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    provgate_env(
+        &[
+            "verify",
+            "--inspect",
+            subject,
+            "--policy",
+            policy,
+            "--format",
+            "json",
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        None,
+        env,
+    )
+}
+
+fn commit_path(owner: &str, repo: &str) -> String {
+    format!("/api/v1/repos/{owner}/{repo}/git/commits/{SHA}")
+}
+
+fn request_paths(gitea: &GiteaStandIn) -> Vec<String> {
+    gitea.requests().into_iter().map(|r| r.path).collect()
+}
+
+// a renamed or transferred repository (Gitea's same-host redirect)
+
+#[test]
+fn a_repository_moved_to_an_allowed_owner_is_verified_and_revision_resolves_says_it_moved() {
+    let gitea = GiteaStandIn::start();
+    gitea.rename("molecule-ai", "app", "molecule-labs", "app-next");
+    gitea.add_commit("molecule-labs", "app-next", SHA);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_with_settings(
+        dir.path(),
+        "two-owners",
+        &json!({"gitea_base_url": gitea.base_url(), "allowed_owners": ["molecule-ai", "molecule-labs"]}),
+    );
+    let subject = subject_on(&gitea, dir.path(), "app");
+    let record = dir.path().join("moved.record.json");
+    let o = verify_recorded(&subject, &policy, &record, &[]);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let v = verdict_json(&o);
+    assert_eq!(v["status"], "verified");
+    let resolves = finding(&v, "revision.resolves");
+    assert_eq!(resolves["outcome"], "pass", "{resolves}");
+    let message = resolves["message"].as_str().unwrap();
+    assert!(
+        message.contains("molecule-labs/app-next") && message.contains("moved from molecule-ai/app"),
+        "{message}"
+    );
+    // The record keeps both answers, and replays to the same decision.
+    let r = record_at(&record);
+    assert_eq!(
+        r["answers"],
+        json!([
+            {"owner": "molecule-ai", "repo": "app", "sha": SHA, "answer": "moved",
+             "moved_to": {"owner": "molecule-labs", "repo": "app-next"}},
+            {"owner": "molecule-labs", "repo": "app-next", "sha": SHA, "answer": "found"},
+        ])
+    );
+    let replayed = provgate(&["replay", record.to_str().unwrap(), "--policy", &policy], None);
+    assert_eq!(code(&replayed), 0, "{}\n{}", stdout(&replayed), stderr(&replayed));
+    assert_eq!(gitea.requests().len(), 2, "replay touched the network");
+}
+
+#[test]
+fn a_repository_moved_to_an_owner_not_allowed_is_rejected_and_provgate_does_not_follow() {
+    let gitea = GiteaStandIn::start();
+    gitea.rename("molecule-ai", "app", "evil-org", "app");
+    gitea.add_commit("evil-org", "app", SHA);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_for(&gitea.base_url(), dir.path());
+    let subject = subject_on(&gitea, dir.path(), "app");
+    let o = provgate(
+        &["verify", "--inspect", &subject, "--policy", &policy, "--format", "json"],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let v = verdict_json(&o);
+    assert_eq!(
+        (v["status"].as_str(), v["allowed"].as_bool()),
+        (Some("rejected"), Some(false))
+    );
+    let resolves = finding(&v, "revision.resolves");
+    assert_eq!(resolves["outcome"], "fail", "{resolves}");
+    let message = resolves["message"].as_str().unwrap();
+    assert!(
+        message.contains("evil-org") && message.contains("not an allowed owner"),
+        "{message}"
+    );
+    assert_eq!(request_paths(&gitea), [commit_path("molecule-ai", "app")]);
+}
+
+#[test]
+fn a_move_to_a_foreign_owner_is_denied_in_enforce_even_when_on_unavailable_is_allow() {
+    // 0.1 answered a redirect "unavailable", which this policy lets through.
+    let gitea = GiteaStandIn::start();
+    let dir = tempfile::tempdir().unwrap();
+    let lenient = policy_with_settings(
+        dir.path(),
+        "lenient",
+        &json!({"gitea_base_url": gitea.base_url(), "allowed_owners": ["molecule-ai"], "on_unavailable": "allow"}),
+    );
+    // The policy is lenient: a Gitea failure is indeterminate and allowed.
+    let down = subject_on(&gitea, dir.path(), "e502");
+    let o = provgate(
+        &["verify", "--inspect", &down, "--policy", &lenient, "--format", "json"],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let v = verdict_json(&o);
+    assert_eq!(
+        (v["status"].as_str(), v["allowed"].as_bool()),
+        (Some("indeterminate"), Some(true))
+    );
+
+    gitea.rename("molecule-ai", "app", "evil-org", "app");
+    gitea.add_commit("evil-org", "app", SHA);
+    let moved = subject_on(&gitea, dir.path(), "app");
+    let o = provgate(
+        &["verify", "--inspect", &moved, "--policy", &lenient, "--format", "json"],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let v = verdict_json(&o);
+    assert_eq!(
+        (v["status"].as_str(), v["allowed"].as_bool()),
+        (Some("rejected"), Some(false))
+    );
+    assert_eq!(finding(&v, "revision.resolves")["outcome"], "fail");
+}
+
+#[test]
+fn after_a_move_the_new_place_is_asked_only_once_gitea_has_answered_the_old_one() {
+    let gitea = GiteaStandIn::start();
+    gitea.rename("molecule-ai", "app", "molecule-ai", "app-renamed");
+    gitea.add_commit("molecule-ai", "app-renamed", SHA);
+    // Each request stays in flight a while, so that asking both places at
+    // once could not go unseen in max_in_flight.
+    gitea.set_delay(std::time::Duration::from_millis(100));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_for(&gitea.base_url(), dir.path());
+    let subject = subject_on(&gitea, dir.path(), "app");
+    let record = dir.path().join("renamed.record.json");
+    let o = verify_recorded(&subject, &policy, &record, &[]);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    // Old place first, then the new one, and never both in flight at once:
+    // the second request arrived after the first was answered.
+    assert_eq!(
+        request_paths(&gitea),
+        [
+            commit_path("molecule-ai", "app"),
+            commit_path("molecule-ai", "app-renamed")
+        ]
+    );
+    assert_eq!(gitea.max_in_flight(), 1);
+    assert_eq!(gitea.answered(), 2);
+    // Both are questions the guest asked (the host reported the move and
+    // did not follow it), in that order.
+    let asked: Vec<(Value, Value)> = record_at(&record)["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["repo"].clone(), a["answer"].clone()))
+        .collect();
+    assert_eq!(
+        asked,
+        [(json!("app"), json!("moved")), (json!("app-renamed"), json!("found"))]
+    );
+}
+
+// decision records and `provgate replay`
+
+fn is_rfc3339_nanos(text: &str) -> bool {
+    // 2026-11-20T12:00:00.123456789Z
+    let b = text.as_bytes();
+    b.len() == 30
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            29 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+#[test]
+fn verify_record_writes_one_line_with_the_subject_the_clock_every_answer_and_the_verdict() {
+    let gitea = GiteaStandIn::start();
+    gitea.add_commit("molecule-ai", "app", SHA);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_for(&gitea.base_url(), dir.path());
+    let subject = subject_on(&gitea, dir.path(), "app");
+    let record = dir.path().join("decision.json");
+    let before = std::time::SystemTime::now();
+    let o = provgate(
+        &[
+            "verify",
+            "--inspect",
+            &subject,
+            "--policy",
+            &policy,
+            "--format",
+            "json",
+            "--pin-source-sha",
+            SHA,
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        None,
+    );
+    let after = std::time::SystemTime::now();
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let r = record_at(&record);
+
+    let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "answers", "at", "id", "mode", "now", "policy", "record", "subject", "verdict"
+        ]
+    );
+    assert_eq!(r["record"], "provgate.decision/1");
+    assert_eq!(r["mode"], "enforce");
+    assert_eq!(r["policy"], verdict_json(&o)["policy"]);
+    assert_eq!(r["verdict"], verdict_json(&o));
+    let labels = &r["subject"]["labels"];
+    assert_eq!(labels[REVISION], SHA);
+    assert_eq!(labels[SOURCE], format!("{}/molecule-ai/app", gitea.base_url()));
+    assert_eq!(labels.as_object().unwrap().len(), 4);
+    assert_eq!(r["subject"]["reference"], verdict_json(&o)["subject"]["reference"]);
+    assert_eq!(r["subject"]["digest"], DIGEST);
+    assert_eq!(r["subject"]["pin"], json!({"source_sha": SHA}));
+    assert_eq!(
+        r["answers"],
+        json!([{"owner": "molecule-ai", "repo": "app", "sha": SHA, "answer": "found"}])
+    );
+
+    // `now` is the real clock of the run, at full precision.
+    let now = r["now"].as_str().unwrap();
+    assert!(is_rfc3339_nanos(now), "{now}");
+    let now = provgate::record::parse_now(now).unwrap();
+    assert!(before <= now && now <= after, "{r}");
+    assert!(is_rfc3339_nanos(r["at"].as_str().unwrap()), "{r}");
+
+    // The id is the hash of what was decided, recomputable from the record.
+    let parsed = provgate::record::from_value(r.clone()).unwrap();
+    assert!(parsed.id.starts_with("sha256:"), "{}", parsed.id);
+    assert_eq!(parsed.computed_id(), parsed.id);
+}
+
+#[test]
+fn replay_of_unedited_records_exits_0_and_says_all_agree() {
+    let gitea = GiteaStandIn::start();
+    gitea.add_commit("molecule-ai", "app", SHA);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_for(&gitea.base_url(), dir.path());
+    let found = dir.path().join("found.json");
+    assert_eq!(
+        code(&verify_recorded(
+            &subject_on(&gitea, dir.path(), "app"),
+            &policy,
+            &found,
+            &[]
+        )),
+        0
+    );
+    let missing = dir.path().join("missing.json");
+    assert_eq!(
+        code(&verify_recorded(
+            &subject_on(&gitea, dir.path(), "gone"),
+            &policy,
+            &missing,
+            &[]
+        )),
+        1
+    );
+    let both = records_file(dir.path(), "both.jsonl", &[record_at(&found), record_at(&missing)]);
+    let requests = gitea.requests().len();
+
+    let o = provgate(&["replay", &both, "--policy", &policy], None);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(stderr(&o).contains("replayed 2 records"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("2 agree, 0 differ"), "{}", stderr(&o));
+    assert_eq!(gitea.requests().len(), requests, "replay touched the network");
+
+    // From standard input too.
+    let o = provgate(
+        &["replay", "-", "--policy", &policy],
+        Some(&std::fs::read(&both).unwrap()),
+    );
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("2 agree, 0 differ"), "{}", stderr(&o));
+}
+
+/// The verified example's record with its one answer turned into "not found".
+fn edited_to_not_found(dir: &Path) -> (Value, String) {
+    let mut r = record_at(VERIFIED_RECORD);
+    assert_eq!(r["answers"][0]["answer"], "found", "{r}");
+    r["answers"][0] = json!({"owner": "molecule-ai", "repo": "app", "sha": SHA,
+                             "answer": "not_found", "reason": "Gitea answered 404"});
+    let path = records_file(dir, "edited.jsonl", &[record_at(REJECTED_RECORD), r.clone()]);
+    (r, path)
+}
+
+#[test]
+fn replay_of_a_record_with_an_edited_answer_differs_naming_the_rule_that_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (edited, path) = edited_to_not_found(dir.path());
+    let o = provgate(&["replay", &path], None);
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let line = lines[0];
+    let id = edited["id"].as_str().unwrap();
+    assert!(line.starts_with("differs") && line.contains(id), "{line}");
+    assert!(line.contains("revision.resolves pass → fail"), "{line}");
+    assert!(
+        line.contains("recorded verified") && line.contains("replayed rejected"),
+        "{line}"
+    );
+    assert!(line.contains("edited"), "the edit is not pointed out: {line}");
+    // Only the rule that changed is named.
+    assert!(
+        !line.contains("created.format") && !line.contains("source.trusted"),
+        "{line}"
+    );
+    assert!(stderr(&o).contains("1 agree, 1 differ"), "{}", stderr(&o));
+}
+
+#[test]
+fn replay_format_json_prints_id_recorded_and_replayed_for_each_differing_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (edited, path) = edited_to_not_found(dir.path());
+    let o = provgate(&["replay", &path, "--format", "json"], None);
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let d: Value = serde_json::from_str(&out).unwrap();
+    let mut keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "recorded", "replayed"]);
+    assert_eq!(d["id"], edited["id"]);
+    assert_eq!(d["recorded"], edited["verdict"]);
+    assert_eq!(d["replayed"]["status"], "rejected");
+    assert_eq!(d["replayed"]["event"], "redeploy.verify.unresolved");
+    let resolves = finding(&d["replayed"], "revision.resolves");
+    assert!(
+        resolves["message"].as_str().unwrap().contains("Gitea answered 404"),
+        "{resolves}"
+    );
+}
+
+#[test]
+fn replay_with_another_policy_reports_only_the_records_it_would_decide_differently() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rejected by the built-in policy: its owner is not allowed.
+    let labs = inspect_with_labels(
+        dir.path(),
+        "labs",
+        &[(SOURCE, "https://git.moleculesai.app/molecule-labs/app")],
+    );
+    let labs_record = dir.path().join("labs.record.json");
+    let o = provgate(
+        &[
+            "verify",
+            "--inspect",
+            &labs,
+            "--replay",
+            RECORDING_01,
+            "--record",
+            labs_record.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let labs_record = record_at(&labs_record);
+    assert_eq!(labs_record["verdict"]["event"], "redeploy.verify.untrusted_source");
+    let records = records_file(
+        dir.path(),
+        "two.jsonl",
+        &[record_at(VERIFIED_RECORD), labs_record.clone()],
+    );
+
+    let wider = policy_with_settings(
+        dir.path(),
+        "wider",
+        &json!({"gitea_base_url": GITEA, "allowed_owners": ["molecule-ai", "molecule-labs"]}),
+    );
+    let o = provgate(&["replay", &records, "--policy", &wider], None);
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(lines[0].contains(labs_record["id"].as_str().unwrap()), "{out}");
+    assert!(lines[0].contains("source.trusted fail → pass"), "{out}");
+    let wider_digest = provgate::policy::artifact::sha256_digest(&std::fs::read(&wider).unwrap());
+    assert!(stderr(&o).contains(&wider_digest), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 agree, 1 differ"), "{}", stderr(&o));
+
+    // Its own policy decides both as they were.
+    let o = provgate(&["replay", &records], None);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn replay_of_a_record_whose_policy_is_not_built_in_exits_3_naming_its_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = policy_with_settings(
+        dir.path(),
+        "other",
+        &json!({"gitea_base_url": GITEA, "allowed_owners": ["molecule-ai"], "created_max_skew_seconds": 60}),
+    );
+    let record = dir.path().join("other.json");
+    let o = provgate(
+        &[
+            "verify",
+            "--inspect",
+            VERIFIED,
+            "--replay",
+            VERIFIED_RECORD,
+            "--policy",
+            &other,
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let digest = record_at(&record)["policy"]["digest"].as_str().unwrap().to_string();
+    assert_ne!(digest, provgate::policy::Artifact::builtin().digest);
+
+    let o = provgate(&["replay", record.to_str().unwrap()], None);
+    assert_eq!(code(&o), 3, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains(&digest), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--policy"), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+
+    let o = provgate(&["replay", record.to_str().unwrap(), "--policy", &other], None);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn replay_of_a_file_that_holds_no_decision_records_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut future = record_at(VERIFIED_RECORD);
+    future["record"] = json!("provgate.decision/9");
+    let mut bad_now = record_at(VERIFIED_RECORD);
+    bad_now["now"] = json!("yesterday");
+    for (name, content) in [
+        ("empty", String::new()),
+        ("array", "[1,2]".to_string()),
+        ("truncated", "{\"record\": ".to_string()),
+        (
+            "recording-0.1",
+            std::fs::read_to_string(repo_root().join(RECORDING_01)).unwrap(),
+        ),
+        ("future-format", future.to_string()),
+        ("bad-now", bad_now.to_string()),
+        // one good record, then garbage: nothing is replayed
+        ("good-then-bad", format!("{}\nnot json\n", record_at(VERIFIED_RECORD))),
+    ] {
+        let path = dir.path().join(format!("{name}.jsonl"));
+        std::fs::write(&path, content).unwrap();
+        let o = provgate(&["replay", path.to_str().unwrap()], None);
+        assert_eq!(code(&o), 2, "{name}: {}\n{}", stdout(&o), stderr(&o));
+        assert!(stderr(&o).contains(name), "{name}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{name}");
+    }
+    let o = provgate(&["replay", "no/such/records.jsonl"], None);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no/such/records.jsonl"), "{}", stderr(&o));
+}
+
+// `now` at full precision: the created.format skew boundary
+
+/// The `created` label of the boundary tests; it has a fraction, so that a
+/// `now` cut to whole seconds lands on the other side of the boundary.
+const T: &str = "2026-11-20T12:05:00.5Z";
+/// T − 300 s + 1 ms: `created` is 299.999 s ahead, within the default skew.
+const WITHIN: &str = "2026-11-20T12:00:00.501000000Z";
+/// T − 300 s − 1 ms: 300.001 s ahead, past it.
+const PAST: &str = "2026-11-20T12:00:00.499000000Z";
+
+/// A record of the subject created at [`T`], decided by `verify` at `now`.
+fn record_made_at(dir: &Path, name: &str, now: &str) -> (Value, std::process::Output) {
+    let subject = inspect_with_labels(dir, "created-at-t", &[(CREATED, T)]);
+    let clock = recording_01_at(dir, name, now);
+    let record = dir.join(format!("{name}.record.json"));
+    let o = provgate(
+        &[
+            "verify",
+            "--inspect",
+            &subject,
+            "--replay",
+            &clock,
+            "--format",
+            "json",
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        None,
+    );
+    (record_at(&record), o)
+}
+
+fn created_outcome(verdict: &Value) -> String {
+    finding(verdict, "created.format")["outcome"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn created_one_millisecond_inside_or_outside_the_skew_is_decided_and_replayed_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (within, o) = record_made_at(dir.path(), "within", WITHIN);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(within["now"], WITHIN, "the record's clock lost precision");
+    assert_eq!(created_outcome(&within["verdict"]), "pass");
+
+    let (past, o) = record_made_at(dir.path(), "past", PAST);
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(past["now"], PAST, "the record's clock lost precision");
+    assert_eq!(created_outcome(&past["verdict"]), "fail");
+    assert_eq!(past["verdict"]["event"], "redeploy.verify.malformed");
+
+    // Each replays as it was decided.
+    let both = records_file(dir.path(), "both.jsonl", &[within.clone(), past.clone()]);
+    let o = provgate(&["replay", &both], None);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("2 agree, 0 differ"), "{}", stderr(&o));
+    // So does `verify --replay RECORD`, judging the record's own subject.
+    for (record, exit) in [(&within, 0), (&past, 1)] {
+        let path = records_file(dir.path(), "one.json", std::slice::from_ref(record));
+        let o = provgate(&["verify", "--replay", &path, "--format", "json"], None);
+        assert_eq!(code(&o), exit, "{}\n{}", stdout(&o), stderr(&o));
+        assert_eq!(verdict_json(&o), record["verdict"]);
+    }
+}
+
+#[test]
+fn moving_a_records_now_by_two_milliseconds_across_the_skew_boundary_changes_its_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    for (made_at, edited_to, change) in [
+        (WITHIN, PAST, "created.format pass → fail"),
+        (PAST, WITHIN, "created.format fail → pass"),
+    ] {
+        let (mut record, _) = record_made_at(dir.path(), "made", made_at);
+        record["now"] = json!(edited_to);
+        let path = records_file(dir.path(), "edited.jsonl", &[record]);
+        let o = provgate(&["replay", &path], None);
+        assert_eq!(code(&o), 1, "{made_at} → {edited_to}: {}\n{}", stdout(&o), stderr(&o));
+        let out = stdout(&o);
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(out.starts_with("differs") && out.contains(change), "{out}");
+    }
+}
+
+// the Gitea token
+
+#[test]
+fn no_part_of_the_token_reaches_a_record_stdout_or_stderr_even_when_gitea_echoes_it() {
+    const SECRET: &str = "GtSecretZq8XvLp9WmRnK4";
+    let gitea = GiteaStandIn::start();
+    gitea.add_token(SECRET);
+    gitea.rename("molecule-ai", "renamed", "evil-org", "renamed");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_for(&gitea.base_url(), dir.path());
+    // `echo` quotes the Authorization header back as the commit's "sha";
+    // `missing` is a 404 whose reason talks about the token; `renamed`
+    // redirects, the Location built from the request.
+    for repo in ["echo", "missing", "renamed"] {
+        let subject = subject_on(&gitea, dir.path(), repo);
+        let record = dir.path().join(format!("{repo}.record.json"));
+        let mut args = vec!["-vv"];
+        args.extend([
+            "verify",
+            "--inspect",
+            &subject,
+            "--policy",
+            &policy,
+            "--format",
+            "json",
+            "--record",
+            record.to_str().unwrap(),
+        ]);
+        let o = provgate_env(&args, None, &[("GITEA_TOKEN", SECRET)]);
+        assert_eq!(code(&o), 1, "{repo}: {}\n{}", stdout(&o), stderr(&o));
+        let recorded = std::fs::read_to_string(&record).unwrap();
+        for (what, text) in [("record", &recorded), ("stdout", &stdout(&o)), ("stderr", &stderr(&o))] {
+            for part in SECRET.as_bytes().windows(6) {
+                let part = std::str::from_utf8(part).unwrap();
+                assert!(
+                    !text.contains(part),
+                    "{repo}: {part:?} of the token is in the {what}: {text}"
+                );
+            }
+        }
+        if repo == "echo" {
+            // The echo did happen, and was scrubbed.
+            let reason = record_at(&record)["answers"][0]["reason"].as_str().unwrap().to_string();
+            assert!(reason.contains("token ***"), "{reason}");
+        }
+    }
+    // The token was sent, in the header only.
+    let requests = gitea.requests();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    for r in &requests {
+        assert_eq!(r.authorization.as_deref(), Some(format!("token {SECRET}").as_str()));
+    }
 }

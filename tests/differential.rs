@@ -1,35 +1,40 @@
 //! The wasm guest and the native build of the same rules never disagree.
 //!
 //! Every generated case is judged twice: by the shipped policy artifact,
-//! loaded through the host the way `provgate verify` loads it (a fresh
-//! sandbox per verdict), and by `provgate_guest::evaluate` compiled for the
-//! machine running the tests. Status, allowed, event and every finding (rule,
-//! outcome, message, in order) must be identical, and so must the commit
-//! look-ups each side asked for. A fake forge answers those look-ups as a
-//! pure function of the case and the question, so both sides hear the same.
+//! through the host's pipeline (`provgate::judge`, a fresh sandbox per
+//! verdict, the way `provgate verify` judges), and by
+//! `provgate_guest::evaluate` compiled for the machine running the tests.
+//! Status, allowed, event and every finding (rule, outcome, message, in
+//! order) must be identical, and so must the questions each side asked and
+//! the answers it was given. A fake forge answers as a pure function of the
+//! case and the question, so both sides hear the same; it may say the
+//! repository moved (Gitea's rename redirect), and then answers a question
+//! asked at the new place as the case scripts.
 //!
 //! The generators lean on near misses: values one character, one digit, one
 //! script or one second away from what a rule accepts, with fully random
 //! strings mixed in as a minority. `PROPTEST_CASES=N` (default 1024) gives
-//! each property N cases, the near-miss one 2N, the fully random one N/2 and
-//! the megabyte one N/16.
+//! each property N cases, the near-miss one 2N, the fully random one N/2,
+//! the at-hand-or-awaited one N/4 and the megabyte one N/16.
 
 mod support;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestCaseError, TestRunner};
-use provgate::lookup::{Answer, CommitLookup};
+use provgate::judge::Decision;
+use provgate::lookup::{Answer, Answering, Answers, Question};
 use provgate::policy::{Artifact, Limits, Origin, Policy, cache::CodeCache, slot};
 use provgate::subject::{Pin, Subject};
-use provgate::verdict::{Mode, Verdict};
-use provgate_guest::model;
+use provgate::verdict::Mode;
+use provgate_guest::model::{self, CommitAnswer};
+use provgate_guest::rules::source::is_plain_name;
 use provgate_guest::settings::Settings;
 use support::{CREATED, DIGEST, REVISION, RUN_ID, SHA, SOURCE};
 
@@ -124,36 +129,61 @@ enum Forge {
     /// Found for repository `app` and SHAs ending in an even hex digit,
     /// not found for other SHAs, unavailable for other repositories.
     Picky,
+    /// The repository moved to `owner/repo`: a question asked there is
+    /// answered as `there` answers it, any other says it moved.
+    Moved {
+        owner: String,
+        repo: String,
+        there: Box<Forge>,
+    },
 }
 
 impl Forge {
-    fn answer(&self, _owner: &str, repo: &str, sha: &str) -> Answer {
+    fn answer(&self, q: &Question) -> Answer {
         match self {
             Forge::Found => Answer::Found,
-            Forge::NotFound(why) => Answer::NotFound(why.clone()),
-            Forge::Unavailable(why) => Answer::Unavailable(why.clone()),
-            Forge::Picky if repo != "app" => Answer::Unavailable(format!("HTTP 503 for {repo}")),
-            Forge::Picky if sha.ends_with(['0', '2', '4', '6', '8', 'a', 'c', 'e']) => Answer::Found,
-            Forge::Picky => Answer::NotFound(format!("Gitea: 404 commit {sha} not found")),
+            Forge::NotFound(why) => Answer::not_found(why.clone()),
+            Forge::Unavailable(why) => Answer::unavailable(why.clone()),
+            Forge::Picky if q.repo != "app" => Answer::unavailable(format!("HTTP 503 for {}", q.repo)),
+            Forge::Picky if q.sha.ends_with(['0', '2', '4', '6', '8', 'a', 'c', 'e']) => Answer::Found,
+            Forge::Picky => Answer::not_found(format!("Gitea: 404 commit {} not found", q.sha)),
+            Forge::Moved { owner, repo, there } if q.owner == *owner && q.repo == *repo => there.answer(q),
+            Forge::Moved { owner, repo, .. } => Answer::moved(owner, repo),
         }
     }
 }
 
-type Question = (String, String, String);
+/// Whether the host has the forge's answers at hand (a cache hit: the
+/// guest goes on in the same instance) or must await them (the instance is
+/// dropped and a fresh one starts with the answers supplied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pace {
+    AtHand,
+    Awaited,
+}
 
-/// The host-side look-up: answers from a [`Forge`] and remembers the questions.
+/// The host-side answers: from a [`Forge`], at the case's pace, and
+/// remembering every question the pipeline asked.
 struct FakeForge {
     forge: Forge,
+    pace: Pace,
     asked: Mutex<Vec<Question>>,
 }
 
-impl CommitLookup for FakeForge {
-    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
-        self.asked
-            .lock()
-            .expect("look-up log lock")
-            .push((owner.into(), repo.into(), sha.into()));
-        self.forge.answer(owner, repo, sha)
+impl FakeForge {
+    fn give(&self, q: &Question) -> Answer {
+        self.asked.lock().expect("question log lock").push(q.clone());
+        self.forge.answer(q)
+    }
+}
+
+impl Answers for FakeForge {
+    fn at_hand(&self, q: &Question) -> Option<Answer> {
+        (self.pace == Pace::AtHand).then(|| self.give(q))
+    }
+
+    fn answer<'a>(&'a self, q: &'a Question) -> Answering<'a> {
+        Box::pin(std::future::ready(self.give(q)))
     }
 }
 
@@ -167,35 +197,49 @@ struct Case {
 
 /// Everything one side decided, in comparable form.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Decision {
+struct Judged {
     status: String,
     allowed: bool,
     event: String,
     /// (rule, outcome, message), in verdict order.
     findings: Vec<(String, String, String)>,
-    asked: Vec<Question>,
+    /// The questions asked and the answers given, in the order asked.
+    asked: Vec<(Question, Answer)>,
 }
 
-fn guest_decision(ut: &UnderTest, case: &Case) -> Result<Decision, String> {
-    let forge = Arc::new(FakeForge {
+/// The host pipeline's whole decision on `case`, with the forge at `pace`.
+/// Checks that the pipeline asked the forge each question the guest was
+/// given an answer to, once, in order.
+fn host_decision(ut: &UnderTest, case: &Case, pace: Pace) -> Result<Decision, String> {
+    let forge = FakeForge {
         forge: case.forge.clone(),
+        pace,
         asked: Mutex::new(Vec::new()),
-    });
-    let verdict: Verdict = ut
-        .policy
-        .evaluate(&case.subject, case.mode, case.now, forge.clone())
-        .map_err(|e| e.to_string())?;
-    let asked = forge.asked.lock().expect("look-up log lock").clone();
-    Ok(Decision {
-        status: verdict.status.as_str().into(),
-        allowed: verdict.allowed,
-        event: verdict.event,
-        findings: verdict
+    };
+    let decision = support::decide(ut.policy, &case.subject, case.mode, case.now, &forge).map_err(|e| e.to_string())?;
+    let heard = forge.asked.into_inner().expect("question log lock");
+    let given: Vec<&Question> = decision.answers.iter().map(|a| &a.question).collect();
+    if given != heard.iter().collect::<Vec<_>>() {
+        return Err(format!(
+            "the forge was asked {heard:?}, the guest was given answers to {given:?}"
+        ));
+    }
+    Ok(decision)
+}
+
+fn guest_judged(ut: &UnderTest, case: &Case) -> Result<Judged, String> {
+    let decision = host_decision(ut, case, Pace::AtHand)?;
+    let decided = decision.verdict.decided;
+    Ok(Judged {
+        status: decided.status.as_str().into(),
+        allowed: decided.allowed,
+        event: decided.event.into_owned(),
+        findings: decided
             .findings
             .into_iter()
-            .map(|f| (f.rule, f.outcome.as_str().into(), f.message))
+            .map(|f| (f.rule.into_owned(), f.outcome.as_str().into(), f.message))
             .collect(),
-        asked,
+        asked: decision.answers.into_iter().map(|a| (a.question, a.answer)).collect(),
     })
 }
 
@@ -220,19 +264,31 @@ fn native_subject(case: &Case) -> model::Subject {
     }
 }
 
-fn native_decision(ut: &UnderTest, case: &Case) -> Decision {
+/// The host's answer as the guest's rules take it (what the sandbox lowers).
+fn commit_answer(answer: &Answer) -> CommitAnswer {
+    match answer {
+        Answer::Found => CommitAnswer::Found,
+        Answer::NotFound { reason } => CommitAnswer::NotFound(reason.clone()),
+        Answer::Unavailable { reason } => CommitAnswer::Unavailable(reason.clone()),
+        Answer::Moved { moved_to } => CommitAnswer::Moved {
+            owner: moved_to.owner.clone(),
+            repo: moved_to.repo.clone(),
+        },
+    }
+}
+
+fn native_judged(ut: &UnderTest, case: &Case) -> Judged {
     let mode = match case.mode {
         Mode::Enforce => model::Mode::Enforce,
         Mode::LogOnly => model::Mode::LogOnly,
     };
     let mut asked = Vec::new();
-    let mut lookup = |owner: &str, repo: &str, sha: &str| {
-        asked.push((owner.to_string(), repo.to_string(), sha.to_string()));
-        match case.forge.answer(owner, repo, sha) {
-            Answer::Found => model::CommitAnswer::Found,
-            Answer::NotFound(why) => model::CommitAnswer::NotFound(why),
-            Answer::Unavailable(why) => model::CommitAnswer::Unavailable(why),
-        }
+    let mut lookup = |q: &model::Question| {
+        let question = Question::new(&q.owner, &q.repo, &q.sha);
+        let answer = case.forge.answer(&question);
+        let given = commit_answer(&answer);
+        asked.push((question, answer));
+        given
     };
     let v = provgate_guest::evaluate(&ut.settings, &native_subject(case), mode, &mut lookup);
     let status = match v.status {
@@ -240,14 +296,14 @@ fn native_decision(ut: &UnderTest, case: &Case) -> Decision {
         model::Status::Rejected => "rejected",
         model::Status::Indeterminate => "indeterminate",
     };
-    Decision {
+    Judged {
         status: status.into(),
         allowed: v.allowed,
-        event: v.event.into(),
+        event: v.event.as_str().into(),
         findings: v
             .findings
             .into_iter()
-            .map(|f| (f.rule.to_string(), native_outcome(f.outcome).into(), f.message))
+            .map(|f| (f.rule.as_str().into(), native_outcome(f.outcome).into(), f.message))
             .collect(),
         asked,
     }
@@ -263,7 +319,7 @@ fn native_outcome(o: model::Outcome) -> &'static str {
 }
 
 /// `Ok` when both sides decided the same; otherwise the first difference.
-fn compare(guest: &Decision, native: &Decision) -> Result<(), String> {
+fn compare(guest: &Judged, native: &Judged) -> Result<(), String> {
     if guest.status != native.status {
         return Err(format!("status: guest {:?}, native {:?}", guest.status, native.status));
     }
@@ -287,7 +343,7 @@ fn compare(guest: &Decision, native: &Decision) -> Result<(), String> {
     }
     if guest.asked != native.asked {
         return Err(format!(
-            "look-ups asked: guest {:?}, native {:?}",
+            "questions and answers: guest {:?}, native {:?}",
             guest.asked, native.asked
         ));
     }
@@ -296,14 +352,41 @@ fn compare(guest: &Decision, native: &Decision) -> Result<(), String> {
 
 /// The property: both sides judge the case identically.
 fn agree(ut: &UnderTest, case: &Case) -> Result<(), TestCaseError> {
-    let guest = guest_decision(ut, case)
+    let guest = guest_judged(ut, case)
         .map_err(|e| TestCaseError::fail(format!("the guest failed to judge a case native code judged: {e}")))?;
-    let native = native_decision(ut, case);
+    let native = native_judged(ut, case);
     compare(&guest, &native).map_err(|diff| {
         TestCaseError::fail(format!(
             "guest and native disagree on {diff}\nguest:  {guest:#?}\nnative: {native:#?}"
         ))
     })
+}
+
+/// The property: the pipeline's verdict JSON and answers are byte for byte
+/// the same whether the answers were at hand (one instance, resumed) or
+/// awaited (a fresh instance per round, the answers supplied), and the
+/// awaited path did start a fresh instance for every round of questions.
+fn pace_does_not_matter(ut: &UnderTest, case: &Case) -> Result<(), TestCaseError> {
+    let fail = |what: &str, e: String| TestCaseError::fail(format!("{what}: {e}"));
+    let at_hand = host_decision(ut, case, Pace::AtHand).map_err(|e| fail("answers at hand", e))?;
+    let awaited = host_decision(ut, case, Pace::Awaited).map_err(|e| fail("answers awaited", e))?;
+    let json = |d: &Decision| {
+        let verdict = serde_json::to_string(&d.verdict).expect("a verdict serialises");
+        let answers = serde_json::to_string(&d.answers).expect("answers serialise");
+        (verdict, answers)
+    };
+    let (at_hand_json, awaited_json) = (json(&at_hand), json(&awaited));
+    prop_assert_eq!(&at_hand_json.0, &awaited_json.0, "verdict JSON, at hand vs awaited");
+    prop_assert_eq!(&at_hand_json.1, &awaited_json.1, "answers JSON, at hand vs awaited");
+    // One question per round in these rules: one more instance per answer.
+    let rounds = u32::try_from(awaited.answers.len()).expect("a few answers");
+    prop_assert_eq!(at_hand.instances, 1, "answers at hand took more than one instance");
+    prop_assert_eq!(
+        awaited.instances,
+        1 + rounds,
+        "awaited answers: one fresh instance per round"
+    );
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -947,34 +1030,45 @@ enum PinDigest {
 
 #[derive(Clone, Debug)]
 enum PinSha {
-    Absent,
     Revision,
     UpperRevision,
     Prefix(usize),
     Literal(String),
 }
 
+/// A pin names a digest, a source_sha or both; never neither.
+#[derive(Clone, Debug)]
+enum PinNames {
+    Both(PinDigest, PinSha),
+    Digest(PinDigest),
+    SourceSha(PinSha),
+}
+
 #[derive(Clone, Debug)]
 struct PinSpec {
     runtime: Option<&'static str>,
-    digest: PinDigest,
-    source_sha: PinSha,
+    names: PinNames,
 }
 
 fn runtime() -> BoxedStrategy<Option<&'static str>> {
     prop::option::of(select(&["python", "node", "", "\u{1b}[2J"][..])).boxed()
 }
 
+/// Both, the digest alone or the source_sha alone (3 : 1 : 1).
+fn pin_names(digest: BoxedStrategy<PinDigest>, source_sha: BoxedStrategy<PinSha>) -> BoxedStrategy<PinNames> {
+    prop_oneof![
+        3 => (digest.clone(), source_sha.clone()).prop_map(|(d, s)| PinNames::Both(d, s)),
+        1 => digest.prop_map(PinNames::Digest),
+        1 => source_sha.prop_map(PinNames::SourceSha),
+    ]
+    .boxed()
+}
+
 fn pin_good() -> BoxedStrategy<Option<PinSpec>> {
+    let names = pin_names(Just(PinDigest::Same).boxed(), Just(PinSha::Revision).boxed());
     prop_oneof![
         1 => Just(None),
-        2 => (runtime(), prop_oneof![3 => Just(PinSha::Revision), 1 => Just(PinSha::Absent)]).prop_map(
-            |(runtime, source_sha)| Some(PinSpec {
-                runtime,
-                digest: PinDigest::Same,
-                source_sha,
-            })
-        ),
+        2 => (runtime(), names).prop_map(|(runtime, names)| Some(PinSpec { runtime, names })),
     ]
     .boxed()
 }
@@ -986,23 +1080,37 @@ fn pin_near() -> BoxedStrategy<Option<PinSpec>> {
         2 => digest_near().prop_map(PinDigest::Other),
     ];
     let source_sha = prop_oneof![
-        2 => Just(PinSha::Revision),
-        1 => Just(PinSha::Absent),
+        3 => Just(PinSha::Revision),
         1 => Just(PinSha::UpperRevision),
         1 => prop_oneof![Just(7usize), Just(39), Just(41), 0usize..=41].prop_map(PinSha::Prefix),
         2 => select(BLANKS).prop_map(|b| PinSha::Literal(b.into())),
         2 => hex(40).prop_map(PinSha::Literal),
         1 => revision_near().prop_map(PinSha::Literal),
     ];
-    (runtime(), digest, source_sha)
-        .prop_map(|(runtime, digest, source_sha)| {
-            Some(PinSpec {
-                runtime,
-                digest,
-                source_sha,
-            })
-        })
+    (runtime(), pin_names(digest.boxed(), source_sha.boxed()))
+        .prop_map(|(runtime, names)| Some(PinSpec { runtime, names }))
         .boxed()
+}
+
+impl PinSpec {
+    fn render(self, digest: &str, revision: &str) -> Pin {
+        let digest_of = |d: PinDigest| match d {
+            PinDigest::Same => digest.to_string(),
+            PinDigest::Other(d) => d,
+        };
+        let sha_of = |s: PinSha| match s {
+            PinSha::Revision => revision.to_string(),
+            PinSha::UpperRevision => revision.to_uppercase(),
+            PinSha::Prefix(n) => revision.chars().take(n).collect(),
+            PinSha::Literal(s) => s,
+        };
+        let (digest, source_sha) = match self.names {
+            PinNames::Both(d, s) => (Some(digest_of(d)), Some(sha_of(s))),
+            PinNames::Digest(d) => (Some(digest_of(d)), None),
+            PinNames::SourceSha(s) => (None, Some(sha_of(s))),
+        };
+        Pin::new(self.runtime.map(String::from), digest, source_sha).expect("a generated pin names something")
+    }
 }
 
 fn now() -> BoxedStrategy<(u64, u32)> {
@@ -1031,7 +1139,8 @@ fn now() -> BoxedStrategy<(u64, u32)> {
     .boxed()
 }
 
-fn forge() -> BoxedStrategy<Forge> {
+/// A forge that answers every question itself (no move).
+fn settled_forge() -> BoxedStrategy<Forge> {
     let reason = || {
         prop_oneof![
             4 => select(&[
@@ -1051,6 +1160,75 @@ fn forge() -> BoxedStrategy<Forge> {
         1 => Just(Forge::Picky),
     ]
     .boxed()
+}
+
+/// Owners a repository may move to that no settings of this file allow:
+/// other organisations and near misses of the allowed ones.
+const OTHER_OWNERS: &[&str] = &[
+    "evil-org",
+    "Molecule-AI",
+    "molecule_ai",
+    "molecule-ai2",
+    "platform.team",
+    "Platform.Team",
+];
+
+/// Owner/repository names that are not plain: what a hostile or broken
+/// redirect might name.
+fn not_plain_name() -> BoxedStrategy<String> {
+    prop_oneof![
+        4 => select(&[
+            "", ".", "..", "molecule-ai/app", "app name", "app\u{1b}[2J", "molecule-a\u{456}", "app%2F..", "app?x=1",
+            "ａpp", "app\0", "app\n",
+        ][..])
+        .prop_map(String::from),
+        1 => Just("a".repeat(101)),
+        1 => long_string(),
+        1 => random_string(),
+    ]
+    .boxed()
+}
+
+/// Repository names a move leads to: mostly a new name (never the `app`
+/// most sources name), sometimes `app` again: a transfer to another owner
+/// (to the source's own owner it is no move, and the first question is
+/// answered as at the new place).
+fn moved_repo() -> BoxedStrategy<String> {
+    prop_oneof![
+        4 => select(&["app-renamed", "app2", "renamed.app", "App_3"][..]).prop_map(String::from),
+        1 => Just("app".to_string()),
+    ]
+    .boxed()
+}
+
+/// A forge that says the repository moved: to an allowed owner (answering
+/// there as a settled forge does), to another owner, to names that are not
+/// plain, or to an allowed owner and from there once more.
+fn moved_forge(t: &'static Target) -> BoxedStrategy<Forge> {
+    let to_allowed = || (select(t.owners).prop_map(String::from), moved_repo());
+    let others: Vec<&'static str> = OTHER_OWNERS.iter().copied().filter(|o| !t.owners.contains(o)).collect();
+    let to_other = (select(others).prop_map(String::from), moved_repo());
+    let to_not_plain = prop_oneof![
+        (select(t.owners).prop_map(String::from), not_plain_name()),
+        (not_plain_name(), moved_repo()),
+    ];
+    let moved = |(owner, repo): (String, String), there: Forge| Forge::Moved {
+        owner,
+        repo,
+        there: Box::new(there),
+    };
+    prop_oneof![
+        4 => (to_allowed(), settled_forge()).prop_map(move |(to, there)| moved(to, there)),
+        2 => (to_other, settled_forge()).prop_map(move |(to, there)| moved(to, there)),
+        2 => (to_not_plain, settled_forge()).prop_map(move |(to, there)| moved(to, there)),
+        2 => (to_allowed(), to_allowed(), settled_forge())
+            .prop_map(move |(first, second, there)| moved(first, moved(second, there))),
+    ]
+    .boxed()
+}
+
+fn forge(t: &'static Target) -> BoxedStrategy<Forge> {
+    prop_oneof![8 => settled_forge(), 3 => moved_forge(t)].boxed()
 }
 
 fn mode() -> BoxedStrategy<Mode> {
@@ -1118,7 +1296,7 @@ fn cases(t: &'static Target, focus: Focus) -> BoxedStrategy<Case> {
         labels(t, focus),
         extra_labels(),
     );
-    (subject_parts, now(), mode(), forge())
+    (subject_parts, now(), mode(), forge(t))
         .prop_map(
             |((reference, digest, pin, (source, revision, created, run_id), extra), (secs, nanos), mode, forge)| {
                 let now = SystemTime::UNIX_EPOCH
@@ -1150,26 +1328,14 @@ fn cases(t: &'static Target, focus: Focus) -> BoxedStrategy<Case> {
                         }
                     }
                 }
-                let pin = pin.map(|p| Pin {
-                    runtime: p.runtime.map(String::from),
-                    digest: match p.digest {
-                        PinDigest::Same => digest.clone(),
-                        PinDigest::Other(d) => d,
-                    },
-                    source_sha: match p.source_sha {
-                        PinSha::Absent => None,
-                        PinSha::Revision => Some(rev.clone()),
-                        PinSha::UpperRevision => Some(rev.to_uppercase()),
-                        PinSha::Prefix(n) => Some(rev.chars().take(n).collect()),
-                        PinSha::Literal(s) => Some(s),
-                    },
-                });
+                let pin = pin.map(|p| p.render(&digest, &rev));
                 Case {
                     subject: Subject {
                         reference: reference.render(&rev),
                         digest,
                         labels,
                         pin,
+                        platform: None,
                     },
                     mode,
                     now,
@@ -1186,11 +1352,13 @@ fn random_cases() -> BoxedStrategy<Case> {
         1 => select(&[SOURCE, REVISION, CREATED, RUN_ID][..]).prop_map(String::from),
         1 => random_string(),
     ];
-    let pin = prop::option::of((
-        prop::option::of(random_string()),
-        random_string(),
-        prop::option::of(random_string()),
-    ));
+    // A digest, a source_sha or both.
+    let names = prop_oneof![
+        3 => (random_string(), random_string()).prop_map(|(d, s)| (Some(d), Some(s))),
+        1 => random_string().prop_map(|d| (Some(d), None)),
+        1 => random_string().prop_map(|s| (None, Some(s))),
+    ];
+    let pin = prop::option::of((prop::option::of(random_string()), names));
     (
         (
             random_string(),
@@ -1200,18 +1368,17 @@ fn random_cases() -> BoxedStrategy<Case> {
         ),
         (0..=i64::MAX as u64, 0u32..1_000_000_000),
         mode(),
-        forge(),
+        forge(&BUILTIN),
     )
         .prop_map(|((reference, digest, labels, pin), (secs, nanos), mode, forge)| Case {
             subject: Subject {
                 reference,
                 digest,
                 labels,
-                pin: pin.map(|(runtime, digest, source_sha)| Pin {
-                    runtime,
-                    digest,
-                    source_sha,
+                pin: pin.map(|(runtime, (digest, source_sha))| {
+                    Pin::new(runtime, digest, source_sha).expect("a generated pin names something")
                 }),
+                platform: None,
             },
             mode,
             now: SystemTime::UNIX_EPOCH
@@ -1253,7 +1420,7 @@ fn huge_cases() -> BoxedStrategy<Case> {
                     _ => {
                         s.pin = Some(Pin {
                             runtime: Some(value.clone()),
-                            digest: value.clone(),
+                            digest: Some(value.clone()),
                             source_sha: Some(value),
                         })
                     }
@@ -1267,62 +1434,99 @@ fn huge_cases() -> BoxedStrategy<Case> {
 // ---------------------------------------------------------------------------
 // The properties.
 
-/// Cases for a property that gets `per_1024` cases for every 1024 of
-/// `PROPTEST_CASES` (default 1024), at least one. A failure is saved beside
-/// this file (`differential.proptest-regressions`) and replayed first.
-fn config(per_1024: u64) -> ProptestConfig {
+/// Runs `property` on `per_1024` cases of `strategy` for every 1024 of
+/// `PROPTEST_CASES` (default 1024), at least one. Not through `proptest!`:
+/// that macro lets `PROPTEST_CASES=N` give every property N cases, the
+/// megabyte one included. proptest's other variables still apply. A failure
+/// is saved beside this file (`differential.proptest-regressions`) and
+/// replayed first.
+fn check<S: Strategy>(
+    test_name: &'static str,
+    per_1024: u64,
+    strategy: S,
+    property: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
     let base = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(1024);
     let cases = (base.saturating_mul(per_1024) / 1024).clamp(1, u64::from(u32::MAX));
-    ProptestConfig {
+    let config = ProptestConfig {
         cases: u32::try_from(cases).expect("clamped to u32"),
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        source_file: Some(file!()),
+        test_name: Some(test_name),
         ..ProptestConfig::default()
+    };
+    let mut runner = TestRunner::new(config);
+    if let Err(e) = runner.run(&strategy, property) {
+        panic!("{test_name}: {e}\n{runner}");
     }
 }
 
-proptest! {
-    #![proptest_config(config(2048))]
-
-    #[test]
-    fn guest_and_native_agree_on_near_miss_subjects(case in cases(&BUILTIN, Focus::NearMisses)) {
-        agree(builtin(), &case)?;
-    }
+#[test]
+fn guest_and_native_agree_on_near_miss_subjects() {
+    check(
+        "guest_and_native_agree_on_near_miss_subjects",
+        2048,
+        cases(&BUILTIN, Focus::NearMisses),
+        |case| agree(builtin(), &case),
+    );
 }
 
-proptest! {
-    #![proptest_config(config(1024))]
-
-    #[test]
-    fn guest_and_native_agree_on_every_look_up_answer_pin_and_tag(case in cases(&BUILTIN, Focus::LookUp)) {
-        agree(builtin(), &case)?;
-    }
-
-    #[test]
-    fn guest_and_native_agree_under_the_other_branch_of_every_setting(case in cases(&OTHER, Focus::NearMisses)) {
-        agree(other(), &case)?;
-    }
+#[test]
+fn guest_and_native_agree_on_every_look_up_answer_pin_and_tag() {
+    check(
+        "guest_and_native_agree_on_every_look_up_answer_pin_and_tag",
+        1024,
+        cases(&BUILTIN, Focus::LookUp),
+        |case| agree(builtin(), &case),
+    );
 }
 
-proptest! {
-    #![proptest_config(config(512))]
-
-    #[test]
-    fn guest_and_native_agree_on_fully_random_subjects(case in random_cases()) {
-        agree(builtin(), &case)?;
-    }
+#[test]
+fn guest_and_native_agree_under_the_other_branch_of_every_setting() {
+    check(
+        "guest_and_native_agree_under_the_other_branch_of_every_setting",
+        1024,
+        cases(&OTHER, Focus::NearMisses),
+        |case| agree(other(), &case),
+    );
 }
 
-proptest! {
+#[test]
+fn guest_and_native_agree_on_fully_random_subjects() {
+    check(
+        "guest_and_native_agree_on_fully_random_subjects",
+        512,
+        random_cases(),
+        |case| agree(builtin(), &case),
+    );
+}
+
+#[test]
+fn the_pipeline_gives_the_same_bytes_whether_answers_are_at_hand_or_awaited() {
+    let either_settings = prop_oneof![
+        cases(&BUILTIN, Focus::LookUp).prop_map(|c| (false, c)),
+        cases(&OTHER, Focus::LookUp).prop_map(|c| (true, c)),
+    ];
+    check(
+        "the_pipeline_gives_the_same_bytes_whether_answers_are_at_hand_or_awaited",
+        256,
+        either_settings,
+        |(other_settings, case)| pace_does_not_matter(if other_settings { other() } else { builtin() }, &case),
+    );
+}
+
+#[test]
+fn guest_and_native_agree_on_labels_up_to_a_megabyte() {
     // Large inputs are slow to generate and shrink: fewer cases.
-    #![proptest_config(config(64))]
-
-    #[test]
-    fn guest_and_native_agree_on_labels_up_to_a_megabyte(case in huge_cases()) {
-        agree(builtin(), &case)?;
-    }
+    check(
+        "guest_and_native_agree_on_labels_up_to_a_megabyte",
+        64,
+        huge_cases(),
+        |case| agree(builtin(), &case),
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1337,18 +1541,31 @@ fn good_case() -> Case {
     }
 }
 
+/// The good subject, whose repository moved to `molecule-ai/app-renamed`,
+/// where the forge answers as `there`.
+fn moved_case(there: Forge) -> Case {
+    Case {
+        forge: Forge::Moved {
+            owner: "molecule-ai".into(),
+            repo: "app-renamed".into(),
+            there: Box::new(there),
+        },
+        ..good_case()
+    }
+}
+
 #[test]
 fn the_comparison_catches_any_changed_part_of_a_verdict() {
     let ut = builtin();
-    let case = good_case();
-    let guest = guest_decision(ut, &case).expect("the good subject is judged");
-    let native = native_decision(ut, &case);
+    let case = moved_case(Forge::Found);
+    let guest = guest_judged(ut, &case).expect("the good subject is judged");
+    let native = native_judged(ut, &case);
     assert_eq!(compare(&guest, &native), Ok(()));
     assert_eq!(native.status, "verified");
-    assert_eq!(native.asked.len(), 1, "{native:#?}");
+    assert_eq!(native.asked.len(), 2, "{native:#?}");
 
-    type Tamper = fn(&mut Decision);
-    let tampers: [(&str, Tamper); 8] = [
+    type Tamper = fn(&mut Judged);
+    let tampers: [(&str, Tamper); 11] = [
         ("one character of a message", |d| d.findings[3].2.push('.')),
         ("an outcome", |d| d.findings[8].1 = "skipped".into()),
         ("a rule id", |d| d.findings[0].0 = "labels.presence".into()),
@@ -1358,7 +1575,14 @@ fn the_comparison_catches_any_changed_part_of_a_verdict() {
         }),
         ("the event", |d| d.event = "redeploy.verify.unavailable".into()),
         ("allowed", |d| d.allowed = false),
-        ("the look-up asked", |d| d.asked[0].2.make_ascii_uppercase()),
+        ("the question asked", |d| d.asked[0].0.sha.make_ascii_uppercase()),
+        ("the answer given", |d| d.asked[1].1 = Answer::not_found("")),
+        ("where the repository moved", |d| {
+            d.asked[0].1 = Answer::moved("molecule-ai", "app-renamed2")
+        }),
+        ("a missing question", |d| {
+            d.asked.pop();
+        }),
     ];
     for (what, tamper) in tampers {
         let mut changed = native.clone();
@@ -1376,17 +1600,76 @@ fn the_comparison_catches_any_changed_part_of_a_verdict() {
 fn the_property_fails_when_native_hears_another_look_up_answer() {
     let ut = builtin();
     let mut case = good_case();
-    let guest = guest_decision(ut, &case).expect("the good subject is judged");
+    let guest = guest_judged(ut, &case).expect("the good subject is judged");
     case.forge = Forge::NotFound("HTTP 404".into());
-    let native = native_decision(ut, &case);
+    let native = native_judged(ut, &case);
     let diff = compare(&guest, &native).expect_err("a different forge answer changes the verdict");
     assert!(diff.contains("status"), "{diff}");
 }
 
-/// The generators are not vacuous: the near-miss cases reach every event,
-/// every status, and every outcome each rule can have.
 #[test]
-fn near_miss_generators_reach_every_event_status_and_rule_outcome() {
+fn the_property_fails_when_native_hears_another_answer_where_the_repository_moved() {
+    let ut = builtin();
+    let guest = guest_judged(ut, &moved_case(Forge::Found)).expect("the good subject is judged");
+    assert_eq!(guest.status, "verified", "{guest:#?}");
+    let native = native_judged(ut, &moved_case(Forge::NotFound("HTTP 404".into())));
+    let diff = compare(&guest, &native).expect_err("a different answer after the move changes the verdict");
+    assert!(diff.contains("status"), "{diff}");
+}
+
+/// The fixed case behind the at-hand-or-awaited property: a followed move
+/// takes one instance with answers at hand and three (one per round) with
+/// answers awaited, and the verdicts are the same bytes.
+#[test]
+fn awaited_answers_start_a_fresh_instance_per_round_and_change_no_byte() {
+    let ut = builtin();
+    let case = moved_case(Forge::Found);
+    let at_hand = host_decision(ut, &case, Pace::AtHand).expect("judged with answers at hand");
+    let awaited = host_decision(ut, &case, Pace::Awaited).expect("judged with answers awaited");
+    assert_eq!((at_hand.instances, awaited.instances), (1, 3));
+    assert_eq!(
+        awaited.answers.iter().map(|a| a.answer.kind()).collect::<Vec<_>>(),
+        ["moved", "found"]
+    );
+    assert!(pace_does_not_matter(ut, &case).is_ok());
+    let json = |d: &Decision| serde_json::to_string(&d.verdict).expect("a verdict serialises");
+    assert_eq!(json(&at_hand), json(&awaited));
+    assert!(
+        json(&at_hand).contains("moved from molecule-ai/app"),
+        "{}",
+        json(&at_hand)
+    );
+}
+
+/// How `revision.resolves` came about in a native verdict: its outcome and
+/// the answers, a move named by where it led under `settings`.
+fn resolution(d: &Judged, settings: &Settings) -> Option<String> {
+    let (_, outcome, _) = d.findings.iter().find(|(rule, _, _)| rule == "revision.resolves")?;
+    if d.asked.is_empty() {
+        return None;
+    }
+    let path: Vec<&str> = d
+        .asked
+        .iter()
+        .map(|(_, answer)| match answer {
+            Answer::Moved { moved_to } if !is_plain_name(&moved_to.owner) || !is_plain_name(&moved_to.repo) => {
+                "a move to names that are not plain"
+            }
+            Answer::Moved { moved_to } if settings.allowed_owners.contains(&moved_to.owner) => {
+                "a move to an allowed owner"
+            }
+            Answer::Moved { .. } => "a move to another owner",
+            other => other.kind(),
+        })
+        .collect();
+    Some(format!("revision.resolves {outcome} after {}", path.join(" then ")))
+}
+
+/// The generators are not vacuous: the near-miss cases reach every event,
+/// every status, every outcome each rule can have, and every way a look-up
+/// can end, a followed or refused rename included.
+#[test]
+fn near_miss_generators_reach_every_event_status_rule_outcome_and_rename() {
     for (t, ut) in [(&BUILTIN, builtin()), (&OTHER, other())] {
         let mut runner = TestRunner::deterministic();
         let mut seen = BTreeSet::new();
@@ -1397,9 +1680,10 @@ fn near_miss_generators_reach_every_event_status_and_rule_outcome() {
                     .new_tree(&mut runner)
                     .expect("the generator produces a case")
                     .current();
-                let d = native_decision(ut, &case);
+                let d = native_judged(ut, &case);
                 seen.insert(format!("status {}", d.status));
                 seen.insert(format!("allowed {}", d.allowed));
+                seen.extend(resolution(&d, &ut.settings));
                 seen.insert(d.event);
                 for (rule, outcome, _) in d.findings {
                     seen.insert(format!("{rule} {outcome}"));
@@ -1420,6 +1704,15 @@ fn near_miss_generators_reach_every_event_status_and_rule_outcome() {
             "revision.resolves skipped",
             "digest.format pass",
             "digest.format fail",
+            "revision.resolves pass after found",
+            "revision.resolves fail after not_found",
+            "revision.resolves indeterminate after unavailable",
+            "revision.resolves pass after a move to an allowed owner then found",
+            "revision.resolves fail after a move to an allowed owner then not_found",
+            "revision.resolves indeterminate after a move to an allowed owner then unavailable",
+            "revision.resolves fail after a move to an allowed owner then a move to an allowed owner",
+            "revision.resolves fail after a move to another owner",
+            "revision.resolves fail after a move to names that are not plain",
         ]
         .map(String::from)
         .to_vec();

@@ -10,11 +10,13 @@
 #[path = "support/fuzz_checks.rs"]
 mod fuzz_checks;
 
+use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use provgate_guest::rules::source::trusted_repo;
-use provgate_guest::settings::Settings;
+use provgate_guest::model::{CommitAnswer, Mode, RuleId};
+use provgate_guest::rules::source::{is_plain_name, trusted_repo};
+use provgate_guest::settings::{OnUnavailable, Settings};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -73,7 +75,84 @@ fn source_url_inputs_are_trusted_only_in_the_canonical_spelling() {
 
 #[test]
 fn evaluate_inputs_give_one_finding_per_rule_and_a_consistent_verdict() {
-    assert!(replay("evaluate", fuzz_checks::evaluate) >= 5);
+    assert!(replay("evaluate", fuzz_checks::evaluate) >= 13);
+}
+
+/// The control line of an `evaluate` input: one without `|` fields (every
+/// stored 0.1 input) means what it meant, and the `moved=` and `then=`
+/// fields script the answers a rename gets (the n-th `3` moves to the n-th
+/// `moved=` place).
+#[test]
+fn evaluate_control_line_scripts_one_answer_per_question_and_where_moves_go() {
+    let old = fuzz_checks::decode_control("2ea");
+    assert_eq!(old.answers, [CommitAnswer::Unavailable("timed out".into())]);
+    assert_eq!(
+        (old.mode, old.on_unavailable, old.skew, old.pin_digest),
+        (Mode::Enforce, OnUnavailable::Allow, 300, true)
+    );
+    assert_eq!(old.answer(1), CommitAnswer::Found, "past the script: found");
+
+    let moved = fuzz_checks::decode_control("3ld60|moved=a/b|then=31|no-pin-digest|moved=c");
+    let to = |owner: &str, repo: &str| CommitAnswer::Moved {
+        owner: owner.into(),
+        repo: repo.into(),
+    };
+    assert_eq!(
+        moved.answers,
+        [
+            to("a", "b"),
+            to("c", ""),
+            CommitAnswer::NotFound("no such commit".into())
+        ]
+    );
+    assert_eq!(
+        (moved.mode, moved.on_unavailable, moved.skew, moved.pin_digest),
+        (Mode::LogOnly, OnUnavailable::Deny, 60, false)
+    );
+}
+
+/// The stored `evaluate` inputs are not vacuous about renames: replayed,
+/// they reach every way a move can end.
+#[test]
+fn evaluate_inputs_reach_every_way_a_moved_repository_ends() {
+    let dir = root().join("host/fuzz/seeds/evaluate");
+    let mut seen = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("the evaluate seeds") {
+        let data = std::fs::read(entry.expect("directory entry").path()).expect("a seed");
+        let case = fuzz_checks::decode_evaluate(&data);
+        let (verdict, asked) = fuzz_checks::judge_natively(&case.control, &case.settings, &case.subject);
+        let CommitAnswer::Moved { owner, repo } = case.control.answer(0) else {
+            continue;
+        };
+        let resolves = verdict
+            .findings
+            .iter()
+            .find(|f| f.rule == RuleId::RevisionResolves)
+            .expect("a revision.resolves finding")
+            .outcome;
+        let how = match (&asked[..], fuzz_checks::followable(&case.control.answer(0))) {
+            ([_, _], Some(_)) => match case.control.answer(1) {
+                CommitAnswer::Moved { .. } => "followed, then moved again",
+                CommitAnswer::Found => "followed, then found",
+                CommitAnswer::NotFound(_) => "followed, then not found",
+                CommitAnswer::Unavailable(_) => "followed, then unavailable",
+            },
+            ([_], None) if is_plain_name(&owner) && is_plain_name(&repo) => "not followed: another owner",
+            ([_], None) => "not followed: not plain names",
+            _ => panic!("asked {asked:?} after a move to {owner}/{repo}"),
+        };
+        seen.insert(format!("{how}: {resolves:?}"));
+    }
+    let expected = [
+        "followed, then found: Pass",
+        "followed, then not found: Fail",
+        "followed, then unavailable: Indeterminate",
+        "followed, then moved again: Fail",
+        "not followed: another owner: Fail",
+        "not followed: not plain names: Fail",
+    ];
+    let missing: Vec<&str> = expected.into_iter().filter(|e| !seen.contains(*e)).collect();
+    assert!(missing.is_empty(), "no seed reaches {missing:?}; seen {seen:?}");
 }
 
 // What the fuzzers found, pinned by name as well as replayed above.

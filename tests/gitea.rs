@@ -2,8 +2,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use provgate::lookup::gitea::{BlockingGitea, DEFAULT_TIMEOUT, GiteaClient, Token};
-use provgate::lookup::{Answer, CommitLookup};
+use provgate::lookup::gitea::{DEFAULT_TIMEOUT, Gitea, GiteaClient, Token};
+use provgate::lookup::{Answer, Answers, Question};
 use support::gitea::{EVIL_HOST, GiteaStandIn};
 
 const SHA: &str = "3f786850e387550fdab836ed7e6dc881de23001b";
@@ -29,7 +29,7 @@ async fn ask(client: &GiteaClient, owner: &str, repo: &str, sha: &str) -> Answer
 #[track_caller]
 fn unavailable(answer: Answer, words: &[&str]) -> String {
     match answer {
-        Answer::Unavailable(reason) => {
+        Answer::Unavailable { reason } => {
             for word in words {
                 assert!(reason.contains(word), "{word:?} missing from {reason:?}");
             }
@@ -42,7 +42,7 @@ fn unavailable(answer: Answer, words: &[&str]) -> String {
 #[track_caller]
 fn not_found(answer: Answer, words: &[&str]) -> String {
     match answer {
-        Answer::NotFound(reason) => {
+        Answer::NotFound { reason } => {
             for word in words {
                 assert!(reason.contains(word), "{word:?} missing from {reason:?}");
             }
@@ -213,15 +213,198 @@ async fn not_json_body_is_unavailable() {
     unavailable(ask(&client, "acme", "notjson", SHA).await, &["not JSON", "text/html"]);
 }
 
+// Redirects: only Gitea's same-host rename redirect means something, and
+// even that one is reported, never followed.
+
+/// The `Location` real Gitea sends for `owner/repo` renamed, with the query
+/// provgate asks with.
+fn commit_location(owner: &str, repo: &str, sha: &str) -> String {
+    format!("/api/v1/repos/{owner}/{repo}/git/commits/{sha}?{QUERY}")
+}
+
 #[tokio::test]
-async fn redirect_is_not_followed() {
+async fn redirect_to_another_host_is_unavailable_and_not_followed() {
     let gitea = GiteaStandIn::start();
     let client = client(&gitea, None, DEFAULT_TIMEOUT);
     unavailable(
         ask(&client, "acme", "redirect", SHA).await,
         &["302", "redirect", EVIL_HOST, "does not follow"],
     );
-    assert_eq!(gitea.hits("/redirect/"), 1);
+    assert_eq!(gitea.requests().len(), 1, "{:?}", gitea.requests());
+}
+
+#[tokio::test]
+async fn gitea_rename_redirect_is_moved_and_not_followed() {
+    let gitea = GiteaStandIn::start();
+    gitea.rename("acme", "app", "acme", "app-renamed");
+    gitea.add_commit("acme", "app-renamed", SHA);
+    let client = client(&gitea, None, DEFAULT_TIMEOUT);
+    assert_eq!(
+        ask(&client, "acme", "app", SHA).await,
+        Answer::moved("acme", "app-renamed")
+    );
+    let requests = gitea.requests();
+    assert_eq!(requests.len(), 1, "the client followed the redirect: {requests:?}");
+    assert_eq!(requests[0].path, format!("/api/v1/repos/acme/app/git/commits/{SHA}"));
+}
+
+#[tokio::test]
+async fn gitea_transfer_to_another_owner_is_moved_naming_the_new_owner() {
+    let gitea = GiteaStandIn::start();
+    gitea.rename("acme", "app", "other-org", "app");
+    let client = client(&gitea, None, DEFAULT_TIMEOUT);
+    // The commit need not exist: Gitea redirects before it looks.
+    assert_eq!(
+        ask(&client, "acme", "app", SHA).await,
+        Answer::moved("other-org", "app")
+    );
+    // Gitea finds the old name in any case.
+    assert_eq!(
+        ask(&client, "ACME", "App", SHA).await,
+        Answer::moved("other-org", "app")
+    );
+    assert_eq!(gitea.requests().len(), 2, "{:?}", gitea.requests());
+}
+
+#[tokio::test]
+async fn rename_redirect_is_moved_for_every_status_gitea_has_used() {
+    // 301 since Gitea 1.23, 307 before, 302 in the oldest releases; 308 is
+    // 301's method-keeping twin.
+    for status in [301, 302, 307, 308] {
+        let gitea = GiteaStandIn::start();
+        gitea.redirect_raw("acme", "app", status, &commit_location("acme", "app-renamed", SHA));
+        let client = client(&gitea, None, DEFAULT_TIMEOUT);
+        assert_eq!(
+            ask(&client, "acme", "app", SHA).await,
+            Answer::moved("acme", "app-renamed"),
+            "HTTP {status}"
+        );
+        assert_eq!(gitea.requests().len(), 1, "HTTP {status}: {:?}", gitea.requests());
+    }
+}
+
+#[tokio::test]
+async fn rename_redirect_with_an_absolute_same_origin_location_is_moved() {
+    let gitea = GiteaStandIn::start();
+    let location = format!("{}{}", gitea.base_url(), commit_location("acme", "app2", SHA));
+    gitea.redirect_raw("acme", "app", 307, &location);
+    let client = client(&gitea, None, DEFAULT_TIMEOUT);
+    assert_eq!(ask(&client, "acme", "app", SHA).await, Answer::moved("acme", "app2"));
+}
+
+/// Every status a rename redirect may come with.
+const RENAME_STATUSES: [u16; 4] = [301, 302, 307, 308];
+
+/// Asks about acme/app, which answers each status with `location`; every
+/// answer must be Unavailable, not followed, with `words` in its reason.
+async fn refused_redirects(gitea: &GiteaStandIn, locations: &[String], words: &[&str]) {
+    let client = client(gitea, None, DEFAULT_TIMEOUT);
+    let before = gitea.requests().len();
+    for status in RENAME_STATUSES {
+        for location in locations {
+            gitea.redirect_raw("acme", "app", status, location);
+            let answer = ask(&client, "acme", "app", SHA).await;
+            let Answer::Unavailable { reason } = &answer else {
+                panic!("HTTP {status} to {location:?}: {answer:?}");
+            };
+            for word in [&status.to_string(), "redirect", "does not follow"].iter().chain(words) {
+                assert!(
+                    reason.contains(word),
+                    "HTTP {status} to {location:?}: {word:?} missing from {reason:?}"
+                );
+            }
+        }
+    }
+    let asked = gitea.requests().len() - before;
+    assert_eq!(
+        asked,
+        RENAME_STATUSES.len() * locations.len(),
+        "a redirect was followed"
+    );
+}
+
+#[tokio::test]
+async fn redirect_to_another_origin_is_unavailable_even_in_the_shape_of_a_rename() {
+    let gitea = GiteaStandIn::start();
+    let port = gitea.base_url().rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let renamed = commit_location("acme", "app2", SHA);
+    let locations = [
+        format!("https://127.0.0.1:{port}{renamed}"),
+        format!("http://127.0.0.1:{}{renamed}", port.wrapping_add(1)),
+        format!("http://localhost:{port}{renamed}"),
+    ];
+    refused_redirects(&gitea, &locations, &[]).await;
+    let evil = [
+        format!("http://{EVIL_HOST}{renamed}"),
+        format!("//{EVIL_HOST}{renamed}"),
+    ];
+    refused_redirects(&gitea, &evil, &[EVIL_HOST]).await;
+}
+
+#[tokio::test]
+async fn redirect_to_the_same_host_but_another_api_path_is_unavailable() {
+    let gitea = GiteaStandIn::start();
+    let locations = [
+        format!("/api/v1/repos/acme/app2/git/trees/{SHA}"),
+        format!("/api/v1/repos/acme/app2/commits/{SHA}"),
+        format!("/api/v1/repos/acme/app2/git/commits/{SHA}/extra"),
+        "/api/v1/repos/acme/app2/git/commits/".to_string(),
+        format!("/api/v1/repos/acme/git/commits/{SHA}"),
+        format!("/api/v2/repos/acme/app2/git/commits/{SHA}"),
+        format!("/gitea/api/v1/repos/acme/app2/git/commits/{SHA}"),
+        format!("/acme/app2/commit/{SHA}"),
+        "/user/login".to_string(),
+        "/".to_string(),
+    ];
+    refused_redirects(&gitea, &locations, &["127.0.0.1"]).await;
+}
+
+#[tokio::test]
+async fn redirect_back_to_the_repository_asked_about_is_unavailable() {
+    let gitea = GiteaStandIn::start();
+    let locations = [commit_location("acme", "app", SHA), commit_location("ACME", "APP", SHA)];
+    refused_redirects(&gitea, &locations, &[]).await;
+}
+
+#[tokio::test]
+async fn redirect_naming_another_sha_is_unavailable() {
+    let gitea = GiteaStandIn::start();
+    let locations: Vec<String> = [OTHER_SHA, &SHA[..12], &SHA.to_uppercase(), "main"]
+        .iter()
+        .map(|sha| commit_location("acme", "app2", sha))
+        .collect();
+    refused_redirects(&gitea, &locations, &[]).await;
+}
+
+#[tokio::test]
+async fn redirect_naming_an_owner_or_repository_that_is_not_plain_is_unavailable() {
+    let gitea = GiteaStandIn::start();
+    let long = "a".repeat(256);
+    let locations: Vec<String> = [
+        ("ev%2Fil", "app"),
+        ("ev%20il", "app"),
+        ("%2e%2e", "app"),
+        ("ev~il", "app"),
+        ("ev@il", "app"),
+        ("%C3%A9vil", "app"),
+        (long.as_str(), "app"),
+        ("acme", "app%3Fx=1"),
+        ("acme", "app;x"),
+        ("", "app"),
+    ]
+    .iter()
+    .map(|(owner, repo)| commit_location(owner, repo, SHA))
+    .collect();
+    refused_redirects(&gitea, &locations, &[]).await;
+}
+
+#[tokio::test]
+async fn redirect_with_an_empty_location_is_unavailable() {
+    // An empty Location resolves to the request itself: a loop, not a rename.
+    let gitea = GiteaStandIn::start();
+    gitea.redirect_raw("acme", "app", 302, "");
+    let client = client(&gitea, None, DEFAULT_TIMEOUT);
+    unavailable(ask(&client, "acme", "app", SHA).await, &["302", "does not follow"]);
 }
 
 #[tokio::test]
@@ -339,46 +522,41 @@ fn base_url_with_a_path_or_credentials_is_refused() {
     }
 }
 
-#[test]
-fn blocking_lookup_answers_like_the_async_client() {
+// Gitea as the pipeline asks it
+
+#[tokio::test]
+async fn gitea_answers_nothing_at_hand_and_answers_like_the_client_when_awaited() {
     let gitea = GiteaStandIn::start();
     gitea.add_commit("acme", "app", SHA);
-    let lookup = BlockingGitea::new(client(&gitea, None, DEFAULT_TIMEOUT)).expect("blocking client");
-    let lookup: &dyn CommitLookup = &lookup;
-    assert_eq!(lookup.commit("acme", "app", SHA), Answer::Found);
+    let answers = Gitea::new(client(&gitea, None, DEFAULT_TIMEOUT), 4);
+    let found = Question::new("acme", "app", SHA);
+    assert_eq!(answers.at_hand(&found), None);
+    assert!(gitea.requests().is_empty(), "at_hand went to the network");
+    assert_eq!(answers.answer(&found).await, Answer::Found);
     not_found(
-        lookup.commit("acme", "app", OTHER_SHA),
+        answers.answer(&Question::new("acme", "app", OTHER_SHA)).await,
         &["404", "no GITEA_TOKEN is set"],
     );
-    unavailable(lookup.commit("acme", "e502", SHA), &["502"]);
+    unavailable(answers.answer(&Question::new("acme", "e502", SHA)).await, &["502"]);
     assert_eq!(gitea.hits("/acme/app/"), 2);
 }
 
-#[test]
-fn blocking_lookup_serves_several_threads_at_once() {
+#[tokio::test]
+async fn gitea_keeps_at_most_its_concurrency_of_look_ups_in_flight() {
     let gitea = GiteaStandIn::start();
     gitea.add_commit("acme", "app", SHA);
-    gitea.set_delay(Duration::from_millis(200));
-    let lookup = BlockingGitea::new(client(&gitea, None, Duration::from_secs(5))).expect("blocking client");
-    let answers: Vec<Answer> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| lookup.commit("acme", "app", SHA)))
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("worker")).collect()
-    });
-    assert_eq!(answers, vec![Answer::Found; 4]);
-    assert_eq!(gitea.hits("/acme/app/"), 4);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blocking_lookup_works_from_spawn_blocking() {
-    let gitea = GiteaStandIn::start();
-    gitea.add_commit("acme", "app", SHA);
-    let lookup = BlockingGitea::new(client(&gitea, None, DEFAULT_TIMEOUT)).expect("blocking client");
-    let answer = tokio::task::spawn_blocking(move || lookup.commit("acme", "app", SHA))
-        .await
-        .expect("join");
-    assert_eq!(answer, Answer::Found);
+    gitea.set_delay(Duration::from_millis(100));
+    let answers = Gitea::new(client(&gitea, None, Duration::from_secs(5)), 2);
+    let questions: Vec<Question> = (0..6).map(|_| Question::new("acme", "app", SHA)).collect();
+    let all = futures_util::future::join_all(questions.iter().map(|q| answers.answer(q)));
+    let all = tokio::time::timeout(GENEROUS, all).await.expect("every look-up ends");
+    assert_eq!(all, vec![Answer::Found; 6]);
+    assert_eq!(gitea.requests().len(), 6);
+    assert!(
+        gitea.max_in_flight() <= 2,
+        "{} look-ups were in flight at once",
+        gitea.max_in_flight()
+    );
 }
 
 #[tokio::test]
@@ -403,9 +581,10 @@ async fn token_never_appears_in_any_answer() {
     )
     .expect("client");
 
+    gitea.rename("acme", "renamed", "acme", "app");
     let quick = [
-        "app", "secret", "missing", "redirect", "huge", "hugelen", "liar", "notjson", "echo", "e401", "e403", "e422",
-        "e429", "e500", "e502",
+        "app", "secret", "missing", "redirect", "renamed", "huge", "hugelen", "liar", "notjson", "echo", "e401",
+        "e403", "e422", "e429", "e500", "e502",
     ];
     let mut answers = Vec::new();
     for client in [&known, &unknown, &refused] {
@@ -425,13 +604,13 @@ async fn token_never_appears_in_any_answer() {
     assert!(
         answers
             .iter()
-            .any(|a| matches!(a, Answer::Unavailable(r) if r.contains("401"))),
+            .any(|a| matches!(a, Answer::Unavailable { reason: r } if r.contains("401"))),
         "{answers:?}"
     );
     assert!(
         answers
             .iter()
-            .any(|a| matches!(a, Answer::Unavailable(r) if r.contains("token ***"))),
+            .any(|a| matches!(a, Answer::Unavailable { reason: r } if r.contains("token ***"))),
         "{answers:?}"
     );
     for answer in &answers {

@@ -59,10 +59,14 @@ fn verify(reference: &str, insecure: &[&str], extra: &[&str], scratch: &Scratch)
     watched(&args, &[("DOCKER_CONFIG", scratch.docker_config().to_str().unwrap())])
 }
 
-/// The provgate binary as `support::provgate_env` runs it, but killed (and
-/// the test failed) if it has not finished within [`WATCHDOG`].
+/// The provgate binary as `support::provgate_env` runs it, but without a
+/// `REGISTRY_AUTH_FILE` from the caller's environment (it would come before
+/// the test's `DOCKER_CONFIG`), and killed (and the test failed) if it has
+/// not finished within [`WATCHDOG`].
 fn watched(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut child = provgate_command(args, env).spawn().expect("provgate starts");
+    let mut cmd = provgate_command(args, &[]);
+    cmd.env_remove("REGISTRY_AUTH_FILE").envs(env.iter().copied());
+    let mut child = cmd.spawn().expect("provgate starts");
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();

@@ -4,26 +4,26 @@
 mod support;
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
-use provgate::lookup::{Answer, CommitLookup};
+use provgate::lookup::{Answer, Answering, Answers, Question};
 use provgate::policy::{Artifact, Limits, Origin, Policy, slot};
 use provgate::subject::{Pin, Subject};
 use provgate::verdict::{Finding, Mode, Outcome, Status, Verdict};
 use support::*;
 
-fn judge_with(subject: &Subject, mode: Mode, lookup: Arc<dyn CommitLookup>) -> Verdict {
-    policy()
-        .evaluate(subject, mode, now(), lookup)
-        .expect("policy evaluates")
+fn judge_with(subject: &Subject, mode: Mode, answers: &dyn Answers) -> Verdict {
+    verdict_of(subject, mode, answers)
 }
 
 fn judge(subject: &Subject) -> Verdict {
-    judge_with(subject, Mode::Enforce, Scripted::found())
+    judge_with(subject, Mode::Enforce, &*Scripted::found())
 }
 
 fn finding<'a>(v: &'a Verdict, rule: &str) -> &'a Finding {
-    v.findings
+    v.decided
+        .findings
         .iter()
         .find(|f| f.rule == rule)
         .unwrap_or_else(|| panic!("no finding for {rule}: {v:#?}"))
@@ -48,10 +48,10 @@ fn without_label(key: &str) -> Subject {
 #[test]
 fn good_subject_is_verified_with_nine_findings_in_rule_order() {
     let v = judge(&good_subject());
-    assert_eq!(v.status, Status::Verified);
-    assert!(v.allowed);
-    assert_eq!(v.event, "redeploy.verify.reachable");
-    let rules: Vec<&str> = v.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(v.decided.status, Status::Verified);
+    assert!(v.decided.allowed);
+    assert_eq!(v.decided.event, "redeploy.verify.reachable");
+    let rules: Vec<&str> = v.decided.findings.iter().map(|f| &*f.rule).collect();
     assert_eq!(
         rules,
         [
@@ -74,9 +74,10 @@ fn good_subject_is_verified_with_nine_findings_in_rule_order() {
 fn a_passing_verdict_says_in_words_what_each_rule_checked() {
     let v = judge(&pinned(DIGEST, None));
     let messages: Vec<(&str, &str)> = v
+        .decided
         .findings
         .iter()
-        .map(|f| (f.rule.as_str(), f.message.as_str()))
+        .map(|f| (&*f.rule, f.message.as_str()))
         .collect();
     let tag = format!("staging-{SHA}");
     assert_eq!(
@@ -119,8 +120,8 @@ fn missing_labels_are_all_named_and_the_event_is_unlabeled() {
         f.message
     );
     assert!(!f.message.contains(SOURCE), "{}", f.message);
-    assert_eq!(v.status, Status::Rejected);
-    assert_eq!(v.event, "redeploy.verify.unlabeled");
+    assert_eq!(v.decided.status, Status::Rejected);
+    assert_eq!(v.decided.event, "redeploy.verify.unlabeled");
     assert_eq!(outcome(&v, "revision.format"), Outcome::Skipped);
     assert_eq!(outcome(&v, "run_id.format"), Outcome::Skipped);
     assert_eq!(outcome(&v, "revision.resolves"), Outcome::Skipped);
@@ -167,7 +168,7 @@ fn revision_must_be_exactly_forty_lower_case_hex() {
     ] {
         let v = judge(&with_label(REVISION, bad));
         assert_eq!(outcome(&v, "revision.format"), Outcome::Fail, "{bad:?}");
-        assert_eq!(v.event, "redeploy.verify.malformed", "{bad:?}");
+        assert_eq!(v.decided.event, "redeploy.verify.malformed", "{bad:?}");
         assert_eq!(outcome(&v, "revision.resolves"), Outcome::Skipped, "{bad:?}");
     }
 }
@@ -212,7 +213,7 @@ fn digest_must_be_sha256_and_64_lower_case_hex() {
         s.digest = bad.clone();
         let v = judge(&s);
         assert_eq!(outcome(&v, "digest.format"), Outcome::Fail, "{bad:?}");
-        assert_eq!(v.event, "redeploy.verify.malformed");
+        assert_eq!(v.decided.event, "redeploy.verify.malformed");
     }
 }
 
@@ -221,7 +222,7 @@ fn a_pins_malformed_digest_fails_digest_format() {
     let mut s = good_subject();
     s.pin = Some(Pin {
         runtime: None,
-        digest: "sha256:abc".into(),
+        digest: Some("sha256:abc".into()),
         source_sha: Some(SHA.into()),
     });
     let f = finding(&judge(&s), "digest.format").clone();
@@ -262,7 +263,7 @@ fn created_rejects_non_rfc3339_and_the_future_beyond_the_skew() {
     ] {
         let v = judge(&with_label(CREATED, bad));
         assert_eq!(outcome(&v, "created.format"), Outcome::Fail, "{bad:?}");
-        assert_eq!(v.event, "redeploy.verify.malformed", "{bad:?}");
+        assert_eq!(v.decided.event, "redeploy.verify.malformed", "{bad:?}");
     }
     let f = finding(&judge(&with_label(CREATED, "2026-11-23T11:00:00Z")), "created.format").clone();
     assert!(
@@ -270,6 +271,22 @@ fn created_rejects_non_rfc3339_and_the_future_beyond_the_skew() {
         "{}",
         f.message
     );
+}
+
+#[test]
+fn created_exactly_the_skew_ahead_of_now_passes_and_a_nanosecond_more_fails() {
+    // now() is 2026-11-23T10:00:00Z; the default skew is 300 s.
+    for (created, expected) in [
+        ("2026-11-23T10:05:00Z", Outcome::Pass),
+        ("2026-11-23T10:05:00.000000001Z", Outcome::Fail),
+        ("2026-11-23T10:04:59.999999999Z", Outcome::Pass),
+    ] {
+        assert_eq!(
+            outcome(&judge(&with_label(CREATED, created)), "created.format"),
+            expected,
+            "{created}"
+        );
+    }
 }
 
 #[test]
@@ -307,7 +324,7 @@ fn run_id_must_be_a_positive_ascii_integer() {
     ] {
         let v = judge(&with_label(RUN_ID, bad));
         assert_eq!(outcome(&v, "run_id.format"), Outcome::Fail, "{bad:?}");
-        assert_eq!(v.event, "redeploy.verify.malformed", "{bad:?}");
+        assert_eq!(v.decided.event, "redeploy.verify.malformed", "{bad:?}");
     }
     assert_eq!(
         outcome(&judge(&without_label(RUN_ID)), "run_id.format"),
@@ -328,7 +345,7 @@ fn source_on_the_trusted_gitea_passes_with_git_suffix_or_trailing_slash() {
         format!("{GITEA}/molecule-ai/workspace-template_python.v2"),
     ] {
         let lookup = Scripted::found();
-        let v = judge_with(&with_label(SOURCE, &ok), Mode::Enforce, lookup.clone());
+        let v = judge_with(&with_label(SOURCE, &ok), Mode::Enforce, &*lookup);
         assert_eq!(
             outcome(&v, "source.trusted"),
             Outcome::Pass,
@@ -375,12 +392,12 @@ fn hostile_sources_are_untrusted_and_never_looked_up() {
         "https://git.moleculesai.app/molecule-ai/app\n",
     ] {
         let lookup = Scripted::found();
-        let v = judge_with(&with_label(SOURCE, bad), Mode::Enforce, lookup.clone());
+        let v = judge_with(&with_label(SOURCE, bad), Mode::Enforce, &*lookup);
         assert_eq!(outcome(&v, "source.trusted"), Outcome::Fail, "{bad:?} was trusted");
         assert_eq!(outcome(&v, "revision.resolves"), Outcome::Skipped, "{bad:?}");
         assert!(lookup.asked().is_empty(), "{bad:?} was looked up");
-        assert_eq!(v.event, "redeploy.verify.untrusted_source", "{bad:?}");
-        assert!(!v.allowed);
+        assert_eq!(v.decided.event, "redeploy.verify.untrusted_source", "{bad:?}");
+        assert!(!v.decided.allowed);
     }
 }
 
@@ -396,7 +413,7 @@ fn untrusted_source_message_says_what_was_expected() {
 #[test]
 fn revision_is_looked_up_once_in_the_sources_repository() {
     let lookup = Scripted::found();
-    let v = judge_with(&good_subject(), Mode::Enforce, lookup.clone());
+    let v = judge_with(&good_subject(), Mode::Enforce, &*lookup);
     assert_eq!(outcome(&v, "revision.resolves"), Outcome::Pass);
     assert_eq!(
         lookup.asked(),
@@ -406,66 +423,264 @@ fn revision_is_looked_up_once_in_the_sources_repository() {
 
 #[test]
 fn commit_not_found_rejects_with_the_forges_reason() {
-    let lookup = Scripted::new(Answer::NotFound("Gitea answered 404".into()));
-    let v = judge_with(&good_subject(), Mode::Enforce, lookup);
+    let lookup = Scripted::new(Answer::not_found("Gitea answered 404"));
+    let v = judge_with(&good_subject(), Mode::Enforce, &*lookup);
     let f = finding(&v, "revision.resolves");
     assert_eq!(f.outcome, Outcome::Fail);
     assert!(f.message.contains("Gitea answered 404"), "{}", f.message);
-    assert_eq!(v.status, Status::Rejected);
-    assert_eq!(v.event, "redeploy.verify.unresolved");
-    assert!(!v.allowed);
+    assert_eq!(v.decided.status, Status::Rejected);
+    assert_eq!(v.decided.event, "redeploy.verify.unresolved");
+    assert!(!v.decided.allowed);
 }
 
 #[test]
 fn gitea_unavailable_is_indeterminate_and_denied_in_enforce() {
-    let lookup = Scripted::new(Answer::Unavailable("time-out after 5 s".into()));
-    let v = judge_with(&good_subject(), Mode::Enforce, lookup);
+    let lookup = Scripted::new(Answer::unavailable("time-out after 5 s"));
+    let v = judge_with(&good_subject(), Mode::Enforce, &*lookup);
     assert_eq!(outcome(&v, "revision.resolves"), Outcome::Indeterminate);
-    assert_eq!(v.status, Status::Indeterminate);
-    assert_eq!(v.event, "redeploy.verify.unavailable");
-    assert!(!v.allowed);
+    assert_eq!(v.decided.status, Status::Indeterminate);
+    assert_eq!(v.decided.event, "redeploy.verify.unavailable");
+    assert!(!v.decided.allowed);
 }
 
 #[test]
 fn log_only_allows_whatever_the_status() {
-    let rejected = judge_with(&without_label(RUN_ID), Mode::LogOnly, Scripted::found());
-    assert_eq!(rejected.status, Status::Rejected);
-    assert!(rejected.allowed);
+    let rejected = judge_with(&without_label(RUN_ID), Mode::LogOnly, &*Scripted::found());
+    assert_eq!(rejected.decided.status, Status::Rejected);
+    assert!(rejected.decided.allowed);
     assert_eq!(rejected.mode, Mode::LogOnly);
     let unavailable = judge_with(
         &good_subject(),
         Mode::LogOnly,
-        Scripted::new(Answer::Unavailable("x".into())),
+        &*Scripted::new(Answer::unavailable("x")),
     );
-    assert_eq!(unavailable.status, Status::Indeterminate);
-    assert!(unavailable.allowed);
+    assert_eq!(unavailable.decided.status, Status::Indeterminate);
+    assert!(unavailable.decided.allowed);
 }
 
-#[test]
-fn on_unavailable_allow_lets_indeterminate_through_in_enforce_but_never_rejected() {
-    let settings = br#"{"gitea_base_url":"https://git.moleculesai.app","allowed_owners":["molecule-ai"],"on_unavailable":"allow"}"#;
+/// The built-in artifact with other settings in its slot.
+fn with_settings(settings: &[u8]) -> Policy {
     let bytes = slot::write(&Artifact::builtin().bytes, &slot::canonical(settings).unwrap()).unwrap();
-    let lenient = Policy::load(
+    Policy::load(
         Artifact::from_bytes(Cow::Owned(bytes), Origin::BuiltIn),
         Limits::default(),
         Some(&provgate::policy::cache::CodeCache::new(cache_dir())),
     )
-    .unwrap();
+    .unwrap()
+}
+
+const LENIENT: &[u8] =
+    br#"{"gitea_base_url":"https://git.moleculesai.app","allowed_owners":["molecule-ai"],"on_unavailable":"allow"}"#;
+
+#[test]
+fn on_unavailable_allow_lets_indeterminate_through_in_enforce_but_never_rejected() {
+    let lenient = with_settings(LENIENT);
     assert_eq!(lenient.description().settings.on_unavailable, "allow");
-    let unavailable = Scripted::new(Answer::Unavailable("down".into()));
-    let v = lenient
-        .evaluate(&good_subject(), Mode::Enforce, now(), unavailable.clone())
-        .unwrap();
-    assert_eq!((v.status, v.allowed), (Status::Indeterminate, true));
-    let v = lenient
-        .evaluate(&without_label(RUN_ID), Mode::Enforce, now(), unavailable)
-        .unwrap();
-    assert_eq!((v.status, v.allowed), (Status::Rejected, false));
+    let unavailable = Scripted::new(Answer::unavailable("down"));
+    let v = decide(&lenient, &good_subject(), Mode::Enforce, now(), &*unavailable)
+        .unwrap()
+        .verdict;
+    assert_eq!((v.decided.status, v.decided.allowed), (Status::Indeterminate, true));
+    let v = decide(&lenient, &without_label(RUN_ID), Mode::Enforce, now(), &*unavailable)
+        .unwrap()
+        .verdict;
+    assert_eq!((v.decided.status, v.decided.allowed), (Status::Rejected, false));
     assert_ne!(
         v.policy.digest,
         Artifact::builtin().digest,
         "settings are covered by the digest"
     );
+}
+
+// revision.resolves: a renamed or transferred repository
+
+/// Answers by repository, remembering every question in the order asked;
+/// a repository it was not told about is not found.
+#[derive(Default)]
+struct ByRepo {
+    answers: BTreeMap<(String, String), Answer>,
+    asked: Mutex<Vec<Question>>,
+    /// Answers must be awaited: the pipeline restarts the instance.
+    waited: bool,
+}
+
+impl ByRepo {
+    fn new(answers: &[(&str, &str, Answer)]) -> ByRepo {
+        ByRepo {
+            answers: answers
+                .iter()
+                .map(|(owner, repo, answer)| ((owner.to_string(), repo.to_string()), answer.clone()))
+                .collect(),
+            ..ByRepo::default()
+        }
+    }
+
+    fn waited(mut self) -> ByRepo {
+        self.waited = true;
+        self
+    }
+
+    fn asked(&self) -> Vec<Question> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    fn give(&self, q: &Question) -> Answer {
+        self.asked.lock().unwrap().push(q.clone());
+        self.answers
+            .get(&(q.owner.clone(), q.repo.clone()))
+            .cloned()
+            .unwrap_or_else(|| Answer::not_found("no such repository"))
+    }
+}
+
+impl Answers for ByRepo {
+    fn at_hand(&self, q: &Question) -> Option<Answer> {
+        (!self.waited).then(|| self.give(q))
+    }
+
+    fn answer<'a>(&'a self, q: &'a Question) -> Answering<'a> {
+        Box::pin(std::future::ready(self.give(q)))
+    }
+}
+
+fn question(owner: &str, repo: &str) -> Question {
+    Question::new(owner, repo, SHA)
+}
+
+#[test]
+fn a_rename_within_an_allowed_owner_is_asked_again_at_the_new_place_and_passes() {
+    for waited in [false, true] {
+        let answers = ByRepo::new(&[
+            ("molecule-ai", "app", Answer::moved("molecule-ai", "app-renamed")),
+            ("molecule-ai", "app-renamed", Answer::Found),
+        ]);
+        let answers = if waited { answers.waited() } else { answers };
+        let decision = decide(policy(), &good_subject(), Mode::Enforce, now(), &answers).unwrap();
+        let f = finding(&decision.verdict, "revision.resolves");
+        assert_eq!(f.outcome, Outcome::Pass, "waited {waited}: {f:?}");
+        assert!(
+            f.message.contains("molecule-ai/app-renamed") && f.message.contains("moved from molecule-ai/app"),
+            "{}",
+            f.message
+        );
+        assert_eq!(decision.verdict.decided.status, Status::Verified);
+        assert_eq!(
+            answers.asked(),
+            [question("molecule-ai", "app"), question("molecule-ai", "app-renamed")]
+        );
+        // Both answers are kept, in the order asked, for the record.
+        let given: Vec<(&Question, &Answer)> = decision.answers.iter().map(|a| (&a.question, &a.answer)).collect();
+        assert_eq!(
+            given,
+            [
+                (
+                    &question("molecule-ai", "app"),
+                    &Answer::moved("molecule-ai", "app-renamed")
+                ),
+                (&question("molecule-ai", "app-renamed"), &Answer::Found),
+            ]
+        );
+    }
+}
+
+#[test]
+fn a_rename_to_an_allowed_owner_where_the_commit_is_missing_is_unresolved_and_says_it_moved() {
+    let answers = ByRepo::new(&[("molecule-ai", "app", Answer::moved("molecule-ai", "app2"))]);
+    let v = judge_with(&good_subject(), Mode::Enforce, &answers);
+    let f = finding(&v, "revision.resolves");
+    assert_eq!(f.outcome, Outcome::Fail);
+    assert!(f.message.contains("moved from molecule-ai/app"), "{}", f.message);
+    assert_eq!(v.decided.event, "redeploy.verify.unresolved");
+}
+
+#[test]
+fn a_rename_to_an_owner_not_allowed_fails_without_looking_there() {
+    let answers = ByRepo::new(&[
+        ("molecule-ai", "app", Answer::moved("evil-org", "app")),
+        ("evil-org", "app", Answer::Found),
+    ]);
+    let v = judge_with(&good_subject(), Mode::Enforce, &answers);
+    let f = finding(&v, "revision.resolves");
+    assert_eq!(f.outcome, Outcome::Fail);
+    assert!(
+        f.message.contains("evil-org") && f.message.contains("not an allowed owner"),
+        "{}",
+        f.message
+    );
+    assert_eq!((v.decided.status, v.decided.allowed), (Status::Rejected, false));
+    assert_eq!(answers.asked(), [question("molecule-ai", "app")]);
+}
+
+#[test]
+fn a_rename_to_a_foreign_owner_is_denied_even_when_unavailable_is_allowed() {
+    let lenient = with_settings(LENIENT);
+    let answers = ByRepo::new(&[("molecule-ai", "app", Answer::moved("evil-org", "app"))]);
+    let v = decide(&lenient, &good_subject(), Mode::Enforce, now(), &answers)
+        .unwrap()
+        .verdict;
+    assert_eq!(outcome(&v, "revision.resolves"), Outcome::Fail);
+    assert_eq!((v.decided.status, v.decided.allowed), (Status::Rejected, false));
+}
+
+#[test]
+fn a_second_rename_in_one_verdict_fails() {
+    // Every repository says it moved on: Gitea would have sent one hop.
+    let answers = Scripted::new(Answer::moved("molecule-ai", "app-elsewhere"));
+    let v = judge_with(&good_subject(), Mode::Enforce, &*answers);
+    let f = finding(&v, "revision.resolves");
+    assert_eq!(f.outcome, Outcome::Fail);
+    assert!(f.message.contains("one rename only"), "{}", f.message);
+    assert_eq!(answers.asked().len(), 2);
+}
+
+#[test]
+fn a_rename_to_a_name_that_is_not_plain_fails_without_looking_there() {
+    for (owner, repo) in [
+        ("molecule-ai", "../evil"),
+        ("molecule-ai", "app/x"),
+        ("", "app"),
+        ("molecule-ai", "a\u{1b}[2J"),
+    ] {
+        let answers = ByRepo::new(&[("molecule-ai", "app", Answer::moved(owner, repo))]);
+        let v = judge_with(&good_subject(), Mode::Enforce, &answers);
+        let f = finding(&v, "revision.resolves");
+        assert_eq!(f.outcome, Outcome::Fail, "{owner}/{repo}: {f:?}");
+        assert!(!f.message.contains('\u{1b}'), "{:?}", f.message);
+        assert_eq!(answers.asked(), [question("molecule-ai", "app")], "{owner}/{repo}");
+    }
+}
+
+#[test]
+fn answers_that_must_be_awaited_give_the_same_verdict_as_answers_at_hand() {
+    for answer in [
+        Answer::Found,
+        Answer::not_found("404"),
+        Answer::unavailable("down"),
+        Answer::moved("evil-org", "app"),
+    ] {
+        let at_hand = decide(
+            policy(),
+            &good_subject(),
+            Mode::Enforce,
+            now(),
+            &*Scripted::new(answer.clone()),
+        )
+        .unwrap();
+        let waited = decide(
+            policy(),
+            &good_subject(),
+            Mode::Enforce,
+            now(),
+            &*Scripted::waited(answer.clone()),
+        )
+        .unwrap();
+        assert_eq!(at_hand.verdict, waited.verdict, "{answer:?}");
+        assert_eq!(at_hand.instances, 1, "{answer:?}");
+        assert!(
+            waited.instances > 1,
+            "{answer:?}: the awaited answer did not restart the instance"
+        );
+    }
 }
 
 // pin.consistent
@@ -474,7 +689,7 @@ fn pinned(digest: &str, source_sha: Option<&str>) -> Subject {
     let mut s = good_subject();
     s.pin = Some(Pin {
         runtime: Some("python".into()),
-        digest: digest.into(),
+        digest: Some(digest.into()),
         source_sha: source_sha.map(String::from),
     });
     s
@@ -493,7 +708,7 @@ fn pin_with_another_digest_is_a_pin_mismatch() {
     let other = format!("sha256:{}", "0".repeat(64));
     let v = judge(&pinned(&other, Some(SHA)));
     assert_eq!(outcome(&v, "pin.consistent"), Outcome::Fail);
-    assert_eq!(v.event, "redeploy.verify.pin_mismatch");
+    assert_eq!(v.decided.event, "redeploy.verify.pin_mismatch");
 }
 
 #[test]
@@ -502,7 +717,20 @@ fn pin_with_another_source_sha_is_a_pin_mismatch() {
     let f = finding(&v, "pin.consistent");
     assert_eq!(f.outcome, Outcome::Fail);
     assert!(f.message.contains("source_sha"), "{}", f.message);
-    assert_eq!(v.event, "redeploy.verify.pin_mismatch");
+    assert_eq!(v.decided.event, "redeploy.verify.pin_mismatch");
+}
+
+#[test]
+fn a_pin_of_only_a_source_sha_is_compared_with_the_revision() {
+    let only_sha = |sha: &str| {
+        let mut s = good_subject();
+        s.pin = Some(Pin::new(None, None, Some(sha.into())).unwrap());
+        s
+    };
+    assert_eq!(outcome(&judge(&only_sha(SHA)), "pin.consistent"), Outcome::Pass);
+    let v = judge(&only_sha(&"1".repeat(40)));
+    assert_eq!(outcome(&v, "pin.consistent"), Outcome::Fail);
+    assert_eq!(v.decided.event, "redeploy.verify.pin_mismatch");
 }
 
 #[test]
@@ -539,7 +767,7 @@ fn tag_naming_another_commit_is_a_pin_mismatch() {
     ] {
         let v = judge(&tagged(&bad));
         assert_eq!(outcome(&v, "tag.consistent"), Outcome::Fail, "{bad}");
-        assert_eq!(v.event, "redeploy.verify.pin_mismatch", "{bad}");
+        assert_eq!(v.decided.event, "redeploy.verify.pin_mismatch", "{bad}");
     }
 }
 
@@ -566,39 +794,35 @@ fn event_is_the_first_that_applies_in_spec_order() {
     // unlabeled beats malformed
     let mut s = without_label(RUN_ID);
     s.digest = "sha256:nope".into();
-    assert_eq!(judge(&s).event, "redeploy.verify.unlabeled");
+    assert_eq!(judge(&s).decided.event, "redeploy.verify.unlabeled");
     // malformed beats untrusted_source
     let mut s = with_label(SOURCE, "https://github.com/molecule-ai/app");
     s.digest = "sha256:nope".into();
-    assert_eq!(judge(&s).event, "redeploy.verify.malformed");
+    assert_eq!(judge(&s).decided.event, "redeploy.verify.malformed");
     // untrusted_source beats pin_mismatch
     let mut s = pinned(&format!("sha256:{}", "0".repeat(64)), None);
     s.labels
         .insert(SOURCE.into(), "https://github.com/molecule-ai/app".into());
-    assert_eq!(judge(&s).event, "redeploy.verify.untrusted_source");
+    assert_eq!(judge(&s).decided.event, "redeploy.verify.untrusted_source");
     // pin_mismatch beats unresolved
     let s = pinned(&format!("sha256:{}", "0".repeat(64)), None);
-    let v = judge_with(&s, Mode::Enforce, Scripted::new(Answer::NotFound("no".into())));
-    assert_eq!(v.event, "redeploy.verify.pin_mismatch");
-    // unresolved beats unavailable cannot both happen: one look-up per verdict
-    let v = judge_with(
-        &good_subject(),
-        Mode::Enforce,
-        Scripted::new(Answer::NotFound("no".into())),
-    );
-    assert_eq!(v.event, "redeploy.verify.unresolved");
+    let v = judge_with(&s, Mode::Enforce, &*Scripted::new(Answer::not_found("no")));
+    assert_eq!(v.decided.event, "redeploy.verify.pin_mismatch");
+    // unresolved and unavailable cannot both happen: one revision.resolves finding per verdict
+    let v = judge_with(&good_subject(), Mode::Enforce, &*Scripted::new(Answer::not_found("no")));
+    assert_eq!(v.decided.event, "redeploy.verify.unresolved");
 }
 
 #[test]
 fn each_evaluation_is_a_fresh_instance_with_no_memory_of_the_last() {
     let found = Scripted::found();
-    let first = judge_with(&good_subject(), Mode::Enforce, found.clone());
+    let first = judge_with(&good_subject(), Mode::Enforce, &*found);
     let _ = judge_with(
         &without_label(SOURCE),
         Mode::Enforce,
-        Scripted::new(Answer::NotFound("x".into())),
+        &*Scripted::new(Answer::not_found("x")),
     );
-    let again = judge_with(&good_subject(), Mode::Enforce, found.clone());
+    let again = judge_with(&good_subject(), Mode::Enforce, &*found);
     assert_eq!(first, again);
     assert_eq!(
         found.asked().len(),

@@ -1,7 +1,10 @@
 //! `provgate serve` end to end: the real binary listening on loopback, a
 //! reqwest client, the Gitea stand-in and (for `image` requests) a real
-//! registry. Every status code of SPEC §5, concurrency with a hanging Gitea,
-//! reload by SIGHUP, shutdown by SIGTERM and the metrics.
+//! registry. Every status code of SPEC §5, concurrency with a hanging Gitea
+//! (and `--gitea-concurrency`) or a hanging credential helper, reload by
+//! SIGHUP, shutdown by SIGTERM, readiness, the decision log and the metrics.
+//! Concurrency is asserted as an order of events (what was answered while
+//! what was still pending), never as a duration.
 //!
 //! Time bounds here are generous upper limits for a loaded 2-core machine,
 //! never measurements; the load figures are in docs/serve.md.
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::gitea::GiteaStandIn;
-use support::registry::{Format, Registry};
+use support::registry::{Format, HungHelper, Registry, process_dead, process_gone};
 use support::*;
 
 /// How long a server may take to print its address (the first start in a
@@ -55,6 +58,10 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<Vec<String>>>
         .env_remove("NO_COLOR")
         .env_remove("GITEA_TOKEN")
         .env_remove("RUST_LOG")
+        // No registry credentials from the caller's environment: a
+        // DOCKER_CONFIG without a config.json is anonymous (tests set their own).
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env("DOCKER_CONFIG", repo_root().join("target").join("no-docker-config"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -599,7 +606,8 @@ fn a_policy_that_fails_to_load_or_its_digest_pin_refuses_to_start_with_exit_3() 
 fn a_hanging_gitea_lookup_does_not_hold_up_other_requests() {
     let dir = tempfile::tempdir().unwrap();
     let (gitea, policy) = gitea_and_policy(dir.path());
-    let server = Server::start(&["--policy", s(&policy), "--gitea-timeout", "15"]);
+    // Ample for the 24 others to be answered first, even on a loaded machine.
+    let server = Server::start(&["--policy", s(&policy), "--gitea-timeout", "4"]);
 
     let hung = server.post_in_background(&subject_body(&gitea, "enforce", "hang", SHA));
     wait_until("the hanging look-up reaches Gitea", || gitea.hits("/hang/") == 1);
@@ -635,6 +643,295 @@ fn a_hanging_gitea_lookup_does_not_hold_up_other_requests() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["event"], "redeploy.verify.unavailable", "{v}");
     assert_eq!(v["allowed"], false);
+}
+
+/// The `n`th of many distinct well-formed commits.
+fn nth_sha(n: usize) -> String {
+    format!("{n:040x}")
+}
+
+/// The events of `verdicts`, counted.
+fn events(verdicts: &[(u16, Value)]) -> std::collections::BTreeMap<String, usize> {
+    let mut counted = std::collections::BTreeMap::new();
+    for (status, v) in verdicts {
+        assert_eq!(*status, 200, "{v}");
+        *counted.entry(v["event"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    counted
+}
+
+#[test]
+fn cached_and_lookup_free_requests_are_answered_while_two_hundred_lookups_hang() {
+    const PENDING: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let (gitea, policy) = gitea_and_policy(dir.path());
+    let server = Server::start(&[
+        "--policy",
+        s(&policy),
+        "--gitea-timeout",
+        "60",
+        "--gitea-concurrency",
+        "256",
+    ]);
+    // Gitea answers once, and the answer is cached.
+    let cached = subject_body(&gitea, "enforce", "app", SHA);
+    let (status, v) = server.post(&cached);
+    assert_eq!((status, &v["event"]), (200, &json!("redeploy.verify.reachable")), "{v}");
+    assert_eq!(gitea.answered(), 1);
+
+    // Then it answers nothing, and 200 look-ups for distinct commits wait for it.
+    gitea.hang_all(true);
+    let pending: Vec<_> = (0..PENDING)
+        .map(|n| server.post_in_background(&subject_body(&gitea, "enforce", "app", &nth_sha(n))))
+        .collect();
+    assert!(
+        gitea.wait_for_in_flight(PENDING, SOON),
+        "only {} of {PENDING} look-ups reached Gitea:\n{}",
+        gitea.in_flight(),
+        server.log()
+    );
+
+    let (status, v) = server.post(&cached);
+    assert_eq!(
+        (status, &v["event"], &v["allowed"]),
+        (200, &json!("redeploy.verify.reachable"), &json!(true)),
+        "{v}"
+    );
+    let (status, v) = server.post(&unlabeled_body("enforce"));
+    assert_eq!(
+        (status, &v["event"], &v["allowed"]),
+        (200, &json!("redeploy.verify.unlabeled"), &json!(false)),
+        "{v}"
+    );
+
+    // Both were answered while every one of the others was still waiting,
+    // and the cached commit was not asked again.
+    assert_eq!(gitea.in_flight(), PENDING, "a hanging look-up ended");
+    assert_eq!(gitea.answered(), 1, "Gitea answered a look-up it should be hanging on");
+    assert_eq!(gitea.requests().len(), PENDING + 1, "the cached commit was asked again");
+    let finished = pending.iter().filter(|task| task.is_finished()).count();
+    assert_eq!(finished, 0, "{finished} of the hanging requests were answered");
+    for task in pending {
+        task.abort();
+    }
+}
+
+#[test]
+fn gitea_concurrency_is_never_exceeded_and_is_what_holds_the_other_lookups_back() {
+    const N: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let (gitea, policy) = gitea_and_policy(dir.path());
+    for n in 0..3 * N {
+        gitea.add_commit("molecule-ai", "app", &nth_sha(n));
+    }
+    let server = Server::start(&[
+        "--policy",
+        s(&policy),
+        "--gitea-concurrency",
+        &N.to_string(),
+        "--gitea-timeout",
+        "2",
+    ]);
+
+    // The first look-ups to arrive hang until --gitea-timeout: N of them
+    // are in flight together, and the bound is then what holds the rest.
+    gitea.set_delay(Duration::from_millis(100));
+    gitea.hang_all(true);
+    let tasks: Vec<_> = (0..3 * N)
+        .map(|n| server.post_in_background(&subject_body(&gitea, "enforce", "app", &nth_sha(n))))
+        .collect();
+    assert!(
+        gitea.wait_for_in_flight(N, SOON),
+        "{N} look-ups were never in flight at once ({} are):\n{}",
+        gitea.in_flight(),
+        server.log()
+    );
+    assert_eq!(gitea.requests().len(), N, "more than {N} look-ups were sent at once");
+    gitea.hang_all(false);
+
+    let verdicts: Vec<(u16, Value)> = tasks.into_iter().map(|task| server.join(task)).collect();
+    let counted = events(&verdicts);
+    assert_eq!(
+        counted,
+        [
+            ("redeploy.verify.reachable".to_string(), 2 * N),
+            ("redeploy.verify.unavailable".to_string(), N),
+        ]
+        .into(),
+        "the first {N} time out, the others are answered"
+    );
+    assert_eq!(gitea.requests().len(), 3 * N, "{:?}", gitea.requests());
+    assert_eq!(gitea.max_in_flight(), N, "--gitea-concurrency {N}");
+}
+
+#[test]
+fn a_hung_credential_helper_holds_up_only_its_own_image_request_which_ends_in_502_with_the_helper_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gitea, policy) = gitea_and_policy(dir.path());
+    let registry = Registry::start();
+    let tag = format!("staging-{SHA}");
+    let l = labels(&gitea, "app", SHA);
+    let label_pairs: Vec<(&str, &str)> = l
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+        .collect();
+    registry.push_image("molecule-ai/app", &tag, &label_pairs, Format::Oci);
+    let host = registry.host();
+    let hang = HungHelper::install(&dir.path().join("helper"));
+    let docker_config = dir.path().join("docker");
+    hang.configure(&docker_config, &host);
+    let path = hang.path_env();
+    let server = Server::start_env(
+        &[
+            "--policy",
+            s(&policy),
+            "--allow-registry",
+            &host,
+            "--insecure-registry",
+            &host,
+            "--registry-timeout",
+            "2",
+        ],
+        &[("DOCKER_CONFIG", s(&docker_config)), ("PATH", &path)],
+    );
+
+    // More hung helpers than the server has worker threads.
+    let hung = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+    let image = json!({"mode": "enforce", "image": format!("{host}/molecule-ai/app:{tag}")});
+    let images: Vec<_> = (0..hung).map(|_| server.post_in_background(&image)).collect();
+    wait_until("every image request's credential helper runs", || {
+        hang.started().len() == hung
+    });
+
+    let (status, v) = server.post(&subject_body(&gitea, "enforce", "app", SHA));
+    assert_eq!((status, &v["event"]), (200, &json!("redeploy.verify.reachable")), "{v}");
+    let finished = images.iter().filter(|task| task.is_finished()).count();
+    assert_eq!(
+        finished, 0,
+        "image requests ended before the subject request was answered"
+    );
+
+    for task in images {
+        let (status, v) = server.join(task);
+        assert_eq!(status, 502, "{v}");
+        let error = v["error"].as_str().unwrap();
+        assert!(error.contains(&host) && error.contains("within 2 s"), "{error}");
+    }
+    // Each helper is killed with what it started, and reaped by the server.
+    let started = hang.started();
+    assert_eq!(started.len(), hung, "a helper ran again: {started:?}");
+    for (helper, child) in started {
+        wait_until(&format!("helper {helper} is gone"), || process_gone(helper));
+        wait_until(&format!("the helper's child {child} is dead"), || process_dead(child));
+    }
+}
+
+#[test]
+fn decision_log_has_one_record_per_verdict_and_replay_agrees_with_every_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gitea, policy) = gitea_and_policy(dir.path());
+    let log = dir.path().join("decisions.jsonl");
+    let server = Server::start(&["--policy", s(&policy), "--decision-log", s(&log)]);
+
+    let mut pinned = subject_body(&gitea, "enforce", "app", SHA);
+    pinned["subject"]["pin"] = json!({"runtime": "python", "digest": DIGEST, "source_sha": OTHER_SHA});
+    // No verdict, no record: these come first, so a record of them would be
+    // the first lines of the log.
+    assert_eq!(server.post_raw("{", None).0, 400);
+    assert_eq!(server.post(&json!({"mode": "enforce", "image": "nginx:latest"})).0, 403);
+    let bodies = [
+        subject_body(&gitea, "enforce", "app", SHA),
+        // The same commit, answered from the cache.
+        subject_body(&gitea, "log-only", "app", SHA),
+        subject_body(&gitea, "enforce", "app", OTHER_SHA),
+        subject_body(&gitea, "enforce", "e500", SHA),
+        unlabeled_body("enforce"),
+        pinned,
+    ];
+    let mut verdicts = Vec::new();
+    for body in &bodies {
+        let (status, v) = server.post(body);
+        assert_eq!(status, 200, "{v}");
+        verdicts.push(v);
+    }
+
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_until("a record of every verdict is written", || {
+        read().lines().count() >= verdicts.len()
+    });
+    let text = read();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a record line ({e}): {l:?}")))
+        .collect();
+    assert_eq!(records.len(), verdicts.len(), "{text}");
+    for (record, verdict) in records.iter().zip(&verdicts) {
+        assert_eq!(record["record"], "provgate.decision/1", "{record}");
+        assert_eq!(&record["verdict"], verdict, "the record's verdict is the one returned");
+    }
+    let answers: Vec<Vec<&str>> = records
+        .iter()
+        .map(|r| {
+            r["answers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["answer"].as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            vec!["found"],
+            vec!["found"],
+            vec!["not_found"],
+            vec!["unavailable"],
+            vec![],
+            vec!["found"]
+        ],
+        "{text}"
+    );
+
+    let o = provgate(&["replay", s(&log), "--policy", s(&policy)], None);
+    assert_eq!(code(&o), 0, "stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("replayed 6 records") && err.contains("6 agree, 0 differ"),
+        "{err}"
+    );
+}
+
+#[test]
+fn readyz_is_200_with_the_digest_of_the_policy_being_served_and_needs_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gitea, first) = gitea_and_policy(dir.path());
+    let second = build_policy(&gitea, dir.path(), "second", 600);
+    let served = dir.path().join("served.wasm");
+    std::fs::copy(&first, &served).unwrap();
+    let server = Server::start_env(
+        &["--policy", s(&served), "--auth-token-env", "PG_SERVE_TOKEN"],
+        &[("PG_SERVE_TOKEN", TOKEN)],
+    );
+    let ready = || {
+        let (status, text) = server.get("/readyz", None);
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        assert_eq!(v["status"], "ready", "{v}");
+        v["policy"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no policy digest: {v}"))
+            .to_string()
+    };
+    assert_eq!(ready(), digest_of(&first));
+
+    std::fs::copy(&second, dir.path().join("served.wasm.new")).unwrap();
+    std::fs::rename(dir.path().join("served.wasm.new"), &served).unwrap();
+    server.signal("HUP");
+    server.wait_for_log("policy reloaded", 1);
+    assert_eq!(ready(), digest_of(&second));
 }
 
 #[test]
@@ -748,8 +1045,11 @@ fn metrics_count_verdicts_by_event_and_mode_lookups_and_cache_hits_without_unbou
     let (gitea, policy) = gitea_and_policy(dir.path());
     let server = Server::start(&["--policy", s(&policy)]);
 
+    let mut served = Value::Null;
     for _ in 0..3 {
-        assert_eq!(server.post(&subject_body(&gitea, "enforce", "app", SHA)).0, 200);
+        let (status, v) = server.post(&subject_body(&gitea, "enforce", "app", SHA));
+        assert_eq!(status, 200, "{v}");
+        served = v["policy"].clone();
     }
     for _ in 0..2 {
         assert_eq!(server.post(&unlabeled_body("log-only")).0, 200);
@@ -769,8 +1069,10 @@ fn metrics_count_verdicts_by_event_and_mode_lookups_and_cache_hits_without_unbou
         "provgate_gitea_lookups_total{outcome=\"not_found\"} 1",
         "provgate_gitea_lookups_total{outcome=\"unavailable\"} 0",
         "provgate_gitea_cache_hits_total 2",
+        // The version the verdicts name: the artifact's own, not provgate's.
         &format!(
-            "provgate_policy_info{{name=\"provgate-provenance\",version=\"0.1.0\",digest=\"{}\"}} 1",
+            "provgate_policy_info{{name=\"provgate-provenance\",version=\"{}\",digest=\"{}\"}} 1",
+            served["version"].as_str().unwrap(),
             digest_of(&policy)
         ),
     ] {

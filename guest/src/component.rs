@@ -1,7 +1,11 @@
-//! The component glue: WIT types in and out, settings read from the slot
-//! that `provgate policy build` fills in.
+//! The component glue: WIT types in and out, the one evaluation an
+//! instance is in the middle of, and the settings read from the slot that
+//! `provgate policy build` fills in.
 
-use crate::model::{self, CommitAnswer};
+use std::cell::RefCell;
+
+use crate::model::{self, CommitAnswer, Event, RuleId, Step};
+use crate::rules::Evaluation;
 use crate::settings::{OnUnavailable, Settings};
 
 wit_bindgen::generate!({
@@ -10,7 +14,6 @@ wit_bindgen::generate!({
 });
 
 use exports::provgate::policy::rules as wit;
-use provgate::policy::lookup;
 
 /// The settings slot: a marker, the settings' length (u32, little-endian),
 /// then the settings JSON padded with spaces. The host finds the marker in
@@ -56,6 +59,15 @@ fn read_settings() -> Result<Settings, String> {
     Settings::parse(json)
 }
 
+/// The evaluation this instance is in the middle of: `evaluate` starts it,
+/// `resume` goes on with it. One per instance, and one instance per verdict.
+struct Current(RefCell<Option<Evaluation>>);
+
+// SAFETY: a wasm32-unknown-unknown component has one thread.
+unsafe impl Sync for Current {}
+
+static CURRENT: Current = Current(RefCell::new(None));
+
 struct Policy;
 
 impl wit::Guest for Policy {
@@ -64,7 +76,7 @@ impl wit::Guest for Policy {
         Ok(wit::Description {
             name: crate::NAME.into(),
             version: crate::VERSION.into(),
-            rules: crate::rules::RULE_IDS.iter().map(|r| (*r).into()).collect(),
+            rules: RuleId::ALL.iter().map(|r| rule_id(*r)).collect(),
             settings: wit::Settings {
                 gitea_base_url: s.base.to_string(),
                 allowed_owners: s.allowed_owners.clone(),
@@ -77,7 +89,7 @@ impl wit::Guest for Policy {
         })
     }
 
-    fn evaluate(subject: wit::Subject, mode: wit::Mode) -> Result<wit::Verdict, String> {
+    fn evaluate(subject: wit::Subject, mode: wit::Mode, answers: Vec<wit::Answered>) -> Result<wit::Step, String> {
         let settings = settings()?;
         let subject = model::Subject {
             reference: subject.reference,
@@ -97,29 +109,88 @@ impl wit::Guest for Policy {
             wit::Mode::Enforce => model::Mode::Enforce,
             wit::Mode::LogOnly => model::Mode::LogOnly,
         };
-        let verdict = crate::evaluate(
-            settings,
-            &subject,
-            mode,
-            &mut |owner, repo, sha| match lookup::commit_exists(owner, repo, sha) {
-                lookup::CommitAnswer::Found => CommitAnswer::Found,
-                lookup::CommitAnswer::NotFound(why) => CommitAnswer::NotFound(why),
-                lookup::CommitAnswer::Unavailable(why) => CommitAnswer::Unavailable(why),
-            },
-        );
-        Ok(wit::Verdict {
+        let (mut evaluation, mut step) = Evaluation::start(&subject, settings, mode);
+        drop(subject);
+        // Answers given by an earlier instance: used, not asked again.
+        let mut supplied: Vec<Option<wit::Answered>> = answers.into_iter().map(Some).collect();
+        while let Step::Ask(questions) = &step {
+            let mut found = Vec::with_capacity(questions.len());
+            for q in questions {
+                let known = supplied.iter_mut().find(|a| {
+                    a.as_ref().is_some_and(|a| {
+                        a.question.owner == q.owner && a.question.repo == q.repo && a.question.sha == q.sha
+                    })
+                });
+                match known.and_then(Option::take) {
+                    Some(a) => found.push(answer(a.answer)),
+                    None => break,
+                }
+            }
+            if found.len() < questions.len() {
+                break;
+            }
+            step = evaluation.resume(settings, found)?;
+        }
+        *CURRENT.0.borrow_mut() = Some(evaluation);
+        Ok(lower(step))
+    }
+
+    fn resume(answers: Vec<wit::Answer>) -> Result<wit::Step, String> {
+        let settings = settings()?;
+        let mut current = CURRENT.0.borrow_mut();
+        let evaluation = current
+            .as_mut()
+            .ok_or("resume: no evaluation was started in this instance")?;
+        let step = evaluation.resume(settings, answers.into_iter().map(answer).collect())?;
+        Ok(lower(step))
+    }
+}
+
+fn answer(a: wit::Answer) -> CommitAnswer {
+    match a {
+        wit::Answer::Found => CommitAnswer::Found,
+        wit::Answer::NotFound(why) => CommitAnswer::NotFound(why),
+        wit::Answer::Unavailable(why) => CommitAnswer::Unavailable(why),
+        wit::Answer::Moved(to) => CommitAnswer::Moved {
+            owner: to.owner,
+            repo: to.repo,
+        },
+    }
+}
+
+fn lower(step: Step) -> wit::Step {
+    match step {
+        Step::Ask(questions) => wit::Step::Ask(
+            questions
+                .into_iter()
+                .map(|q| wit::Question {
+                    owner: q.owner,
+                    repo: q.repo,
+                    sha: q.sha,
+                })
+                .collect(),
+        ),
+        Step::Verdict(verdict) => wit::Step::Verdict(wit::Verdict {
             status: match verdict.status {
                 model::Status::Verified => wit::Status::Verified,
                 model::Status::Rejected => wit::Status::Rejected,
                 model::Status::Indeterminate => wit::Status::Indeterminate,
             },
             allowed: verdict.allowed,
-            event: verdict.event.into(),
+            event: match verdict.event {
+                Event::Unlabeled => wit::Event::Unlabeled,
+                Event::Malformed => wit::Event::Malformed,
+                Event::UntrustedSource => wit::Event::UntrustedSource,
+                Event::PinMismatch => wit::Event::PinMismatch,
+                Event::Unresolved => wit::Event::Unresolved,
+                Event::Unavailable => wit::Event::Unavailable,
+                Event::Reachable => wit::Event::Reachable,
+            },
             findings: verdict
                 .findings
                 .into_iter()
                 .map(|f| wit::Finding {
-                    rule: f.rule.into(),
+                    rule: rule_id(f.rule),
                     outcome: match f.outcome {
                         model::Outcome::Pass => wit::Outcome::Pass,
                         model::Outcome::Fail => wit::Outcome::Fail,
@@ -129,7 +200,21 @@ impl wit::Guest for Policy {
                     message: f.message,
                 })
                 .collect(),
-        })
+        }),
+    }
+}
+
+fn rule_id(rule: RuleId) -> wit::RuleId {
+    match rule {
+        RuleId::LabelsPresent => wit::RuleId::LabelsPresent,
+        RuleId::RevisionFormat => wit::RuleId::RevisionFormat,
+        RuleId::DigestFormat => wit::RuleId::DigestFormat,
+        RuleId::CreatedFormat => wit::RuleId::CreatedFormat,
+        RuleId::RunIdFormat => wit::RuleId::RunIdFormat,
+        RuleId::SourceTrusted => wit::RuleId::SourceTrusted,
+        RuleId::RevisionResolves => wit::RuleId::RevisionResolves,
+        RuleId::PinConsistent => wit::RuleId::PinConsistent,
+        RuleId::TagConsistent => wit::RuleId::TagConsistent,
     }
 }
 

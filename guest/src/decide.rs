@@ -1,9 +1,20 @@
 //! SPEC §4: from findings to status, allowed and event. Nothing else
 //! anywhere decides these.
 
-use crate::model::{Finding, Mode, Outcome, Status};
+use crate::model::{Event, Finding, Mode, Outcome, RuleId, Status, Verdict};
 use crate::rules::*;
 use crate::settings::OnUnavailable;
+
+/// The verdict of a finished set of findings.
+pub fn verdict(findings: Vec<Finding>, mode: Mode, on_unavailable: OnUnavailable) -> Verdict {
+    let status = status(&findings);
+    Verdict {
+        status,
+        allowed: allowed(status, mode, on_unavailable),
+        event: event(&findings),
+        findings,
+    }
+}
 
 pub fn status(findings: &[Finding]) -> Status {
     if findings.iter().any(|f| f.outcome == Outcome::Fail) {
@@ -25,11 +36,11 @@ pub fn allowed(status: Status, mode: Mode, on_unavailable: OnUnavailable) -> boo
 }
 
 /// The first event that applies, in the order SPEC §4 lists them.
-pub fn event(findings: &[Finding]) -> &'static str {
+pub fn event(findings: &[Finding]) -> Event {
     let any =
-        |rules: &[&str], outcome: Outcome| findings.iter().any(|f| f.outcome == outcome && rules.contains(&f.rule));
+        |rules: &[RuleId], outcome: Outcome| findings.iter().any(|f| f.outcome == outcome && rules.contains(&f.rule));
     if any(&[ID_LABELS_PRESENT], Outcome::Fail) {
-        "redeploy.verify.unlabeled"
+        Event::Unlabeled
     } else if any(
         &[
             ID_REVISION_FORMAT,
@@ -39,16 +50,16 @@ pub fn event(findings: &[Finding]) -> &'static str {
         ],
         Outcome::Fail,
     ) {
-        "redeploy.verify.malformed"
+        Event::Malformed
     } else if any(&[ID_SOURCE_TRUSTED], Outcome::Fail) {
-        "redeploy.verify.untrusted_source"
+        Event::UntrustedSource
     } else if any(&[ID_PIN_CONSISTENT, ID_TAG_CONSISTENT], Outcome::Fail) {
-        "redeploy.verify.pin_mismatch"
+        Event::PinMismatch
     } else if any(&[ID_REVISION_RESOLVES], Outcome::Fail) {
-        "redeploy.verify.unresolved"
+        Event::Unresolved
     } else if any(&[ID_REVISION_RESOLVES], Outcome::Indeterminate) {
-        "redeploy.verify.unavailable"
+        Event::Unavailable
     } else {
-        "redeploy.verify.reachable"
+        Event::Reachable
     }
 }

@@ -19,25 +19,34 @@ mod component;
 #[global_allocator]
 static ALLOCATOR: arena::Arena = arena::Arena::new();
 
-use model::{CommitAnswer, Mode, Subject, Verdict};
+use model::{CommitAnswer, Mode, Question, Step, Subject, Verdict};
 use settings::Settings;
 
 pub const NAME: &str = "provgate-provenance";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Judges one subject: the rules, then the decision of SPEC §4.
+/// Judges one subject, answering each question the rules ask with
+/// `lookup`: the native driver of [`rules::Evaluation`], for differential
+/// tests and benches. The component drives the same evaluation, with the
+/// host answering from outside the sandbox.
 pub fn evaluate(
     settings: &Settings,
     subject: &Subject,
     mode: Mode,
-    lookup: &mut dyn FnMut(&str, &str, &str) -> CommitAnswer,
+    lookup: &mut dyn FnMut(&Question) -> CommitAnswer,
 ) -> Verdict {
-    let findings = rules::run(subject, settings, lookup);
-    let status = decide::status(&findings);
-    Verdict {
-        status,
-        allowed: decide::allowed(status, mode, settings.on_unavailable),
-        event: decide::event(&findings),
-        findings,
+    let (mut evaluation, mut step) = rules::Evaluation::start(subject, settings, mode);
+    loop {
+        match step {
+            Step::Verdict(verdict) => return verdict,
+            Step::Ask(questions) => {
+                let answers = questions.iter().map(&mut *lookup).collect();
+                step = match evaluation.resume(settings, answers) {
+                    Ok(step) => step,
+                    // Unreachable: one answer per question asked.
+                    Err(_) => unreachable!("the evaluation got one answer per question"),
+                };
+            }
+        }
     }
 }

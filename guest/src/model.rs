@@ -15,11 +15,12 @@ impl Instant {
     }
 }
 
-/// A control-plane pin row.
+/// A control-plane pin row, or what a caller expects: at least one of
+/// `digest` and `source_sha` is given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pin {
     pub runtime: Option<String>,
-    pub digest: String,
+    pub digest: Option<String>,
     pub source_sha: Option<String>,
 }
 
@@ -68,15 +69,95 @@ pub enum Outcome {
     Skipped,
 }
 
+/// The stable rule ids of SPEC §3, in verdict order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RuleId {
+    LabelsPresent,
+    RevisionFormat,
+    DigestFormat,
+    CreatedFormat,
+    RunIdFormat,
+    SourceTrusted,
+    RevisionResolves,
+    PinConsistent,
+    TagConsistent,
+}
+
+impl RuleId {
+    /// Every rule, in verdict order.
+    pub const ALL: [RuleId; 9] = [
+        RuleId::LabelsPresent,
+        RuleId::RevisionFormat,
+        RuleId::DigestFormat,
+        RuleId::CreatedFormat,
+        RuleId::RunIdFormat,
+        RuleId::SourceTrusted,
+        RuleId::RevisionResolves,
+        RuleId::PinConsistent,
+        RuleId::TagConsistent,
+    ];
+
+    /// The id as the verdict JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleId::LabelsPresent => "labels.present",
+            RuleId::RevisionFormat => "revision.format",
+            RuleId::DigestFormat => "digest.format",
+            RuleId::CreatedFormat => "created.format",
+            RuleId::RunIdFormat => "run_id.format",
+            RuleId::SourceTrusted => "source.trusted",
+            RuleId::RevisionResolves => "revision.resolves",
+            RuleId::PinConsistent => "pin.consistent",
+            RuleId::TagConsistent => "tag.consistent",
+        }
+    }
+}
+
+/// The events of SPEC §4, in the order the first that applies is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    Unlabeled,
+    Malformed,
+    UntrustedSource,
+    PinMismatch,
+    Unresolved,
+    Unavailable,
+    Reachable,
+}
+
+impl Event {
+    pub const ALL: [Event; 7] = [
+        Event::Unlabeled,
+        Event::Malformed,
+        Event::UntrustedSource,
+        Event::PinMismatch,
+        Event::Unresolved,
+        Event::Unavailable,
+        Event::Reachable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Unlabeled => "redeploy.verify.unlabeled",
+            Event::Malformed => "redeploy.verify.malformed",
+            Event::UntrustedSource => "redeploy.verify.untrusted_source",
+            Event::PinMismatch => "redeploy.verify.pin_mismatch",
+            Event::Unresolved => "redeploy.verify.unresolved",
+            Event::Unavailable => "redeploy.verify.unavailable",
+            Event::Reachable => "redeploy.verify.reachable",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub outcome: Outcome,
     pub message: String,
 }
 
 impl Finding {
-    pub(crate) fn new(rule: &'static str, outcome: Outcome, message: impl Into<String>) -> Self {
+    pub(crate) fn new(rule: RuleId, outcome: Outcome, message: impl Into<String>) -> Self {
         Finding {
             rule,
             outcome,
@@ -96,8 +177,17 @@ pub enum Status {
 pub struct Verdict {
     pub status: Status,
     pub allowed: bool,
-    pub event: &'static str,
+    pub event: Event,
     pub findings: Vec<Finding>,
+}
+
+/// "Does commit `sha` exist in `owner/repo`?": the one question the
+/// guest asks the outside world.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Question {
+    pub owner: String,
+    pub repo: String,
+    pub sha: String,
 }
 
 /// What the forge said about a commit.
@@ -106,4 +196,18 @@ pub enum CommitAnswer {
     Found,
     NotFound(String),
     Unavailable(String),
+    /// The repository was renamed or transferred to `owner/repo` (Gitea's
+    /// same-host redirect). Only the guest decides whether to ask there.
+    Moved {
+        owner: String,
+        repo: String,
+    },
+}
+
+/// Where an evaluation stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Verdict(Verdict),
+    /// Answer these, in this order.
+    Ask(Vec<Question>),
 }

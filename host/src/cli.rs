@@ -7,6 +7,7 @@ use anyhow::anyhow;
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit::Failure;
+use crate::input::credentials::AuthSources;
 use crate::input::registry::RegistryOptions;
 use crate::output::Format;
 use crate::verdict::Mode;
@@ -45,15 +46,18 @@ pub enum Command {
         Examples:\n  \
         provgate verify registry.example/molecule-ai/app:staging-<sha> --format github\n  \
         provgate verify 127.0.0.1:5000/molecule-ai/app@sha256:… --insecure-registry 127.0.0.1:5000\n  \
-        provgate verify --inspect docs/examples/verified.json --replay docs/examples/lookups.replay.json\n  \
+        provgate verify --inspect docs/examples/verified.json --replay docs/examples/verified.record.json\n  \
         docker inspect app:local | provgate verify --inspect - --digest sha256:…\n  \
-        provgate verify --inspect img.json --pin-digest sha256:… --pin-source-sha <sha> --format github"
+        provgate verify --inspect img.json --pin-digest sha256:… --pin-source-sha <sha> --format github\n  \
+        provgate verify \"$IMAGE:staging-$SHA\" --pin-source-sha \"$SHA\" --record decision.json"
     )]
     Verify(Box<VerifyArgs>),
     /// Judge every pinned image in log-only mode: JSON lines, summary, report.
     Audit(Box<crate::commands::audit::AuditArgs>),
     /// Serve verdicts over HTTP for the control plane (POST /v1/verify).
     Serve(Box<crate::commands::serve::ServeArgs>),
+    /// Decide recorded decisions again, offline, and report any that differ.
+    Replay(Box<crate::commands::replay::ReplayArgs>),
     /// Inspect or build policy artifacts.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -89,19 +93,42 @@ pub struct NetworkArgs {
     /// Total time allowed for one Gitea look-up.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     pub gitea_timeout: f64,
+
+    /// Gitea look-ups in flight at once; the rest wait their turn, holding
+    /// no thread.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_GITEA_CONCURRENCY,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub gitea_concurrency: u32,
+
+    /// Registry credentials file (docker's config.json or containers'
+    /// auth.json format) [default: $REGISTRY_AUTH_FILE, else
+    /// $DOCKER_CONFIG/config.json, else ~/.docker/config.json].
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
 }
+
+/// Enough to keep a Gitea busy without queueing a CI run or an audit
+/// behind it; a server with many distinct commits in flight may want more.
+pub const DEFAULT_GITEA_CONCURRENCY: u32 = 64;
 
 impl NetworkArgs {
     pub fn registry(&self) -> Result<RegistryOptions, Failure> {
         Ok(RegistryOptions {
+            auth: AuthSources::from_env(self.authfile.clone()),
             platform: self.platform.clone(),
             insecure: self.insecure_registry.clone(),
             timeout: seconds(self.registry_timeout, "--registry-timeout")?,
         })
     }
 
-    pub fn gitea_timeout(&self) -> Result<Duration, Failure> {
-        seconds(self.gitea_timeout, "--gitea-timeout")
+    /// Where this run's answers come from when nothing is replayed: Gitea,
+    /// with the token from `GITEA_TOKEN`.
+    pub fn gitea(&self) -> Result<crate::lookup::Source, Failure> {
+        Ok(crate::lookup::Source::Gitea {
+            token: crate::lookup::gitea::Token::from_env(),
+            timeout: seconds(self.gitea_timeout, "--gitea-timeout")?,
+            concurrency: self.gitea_concurrency as usize,
+        })
     }
 }
 
@@ -114,11 +141,12 @@ pub fn seconds(value: f64, flag: &str) -> Result<Duration, Failure> {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("pin").multiple(true)))]
 pub struct VerifyArgs {
     /// Image reference: registry/repo:tag, registry/repo@sha256:…, or both.
     #[arg(
         value_name = "IMAGE_REF",
-        required_unless_present = "inspect",
+        required_unless_present_any = ["inspect", "replay"],
         conflicts_with = "inspect"
     )]
     pub image: Option<String>,
@@ -144,16 +172,18 @@ pub struct VerifyArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 
-    /// The control-plane pin's digest; enables pin.consistent.
-    #[arg(long, value_name = "sha256:…")]
+    /// The digest the caller expects (a control-plane pin's); enables
+    /// pin.consistent. May be given alone.
+    #[arg(long, value_name = "sha256:…", group = "pin")]
     pub pin_digest: Option<String>,
 
-    /// The control-plane pin's source_sha.
-    #[arg(long, value_name = "SHA", requires = "pin_digest")]
+    /// The commit the caller expects (a pin's source_sha, or the SHA a CI
+    /// job built); enables pin.consistent. May be given alone.
+    #[arg(long, value_name = "SHA", group = "pin")]
     pub pin_source_sha: Option<String>,
 
     /// The control-plane pin's runtime (reported only).
-    #[arg(long, value_name = "RUNTIME", requires = "pin_digest")]
+    #[arg(long, value_name = "RUNTIME", requires = "pin")]
     pub pin_runtime: Option<String>,
 
     #[command(flatten)]
@@ -162,11 +192,14 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub network: NetworkArgs,
 
-    /// Write the clock and every Gitea answer this run used to FILE.
-    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    /// Write the decision record of this verdict to FILE: the subject, the
+    /// clock and every answer it was decided on (`provgate replay` reads it).
+    #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 
-    /// Answer Gitea look-ups (and the clock) from a recording; no network.
+    /// Take the clock and Gitea's answers from a decision record (or a 0.1
+    /// recording); no Gitea traffic. Without IMAGE_REF or --inspect, the
+    /// record's subject is judged too.
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
 }

@@ -51,6 +51,18 @@ impl From<crate::policy::PolicyError> for Failure {
     }
 }
 
+/// A subject that could not be fetched: the caller's input (a bad
+/// reference, unusable credentials) is exit 2, the registry's failure 4.
+impl From<crate::input::registry::FetchError> for Failure {
+    fn from(e: crate::input::registry::FetchError) -> Failure {
+        if e.is_input_error() {
+            Failure::usage(e)
+        } else {
+            Failure::fetch(e)
+        }
+    }
+}
+
 impl fmt::Debug for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "exit {}: {:#}", self.exit as i32, self.error)

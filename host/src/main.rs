@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => commands::verify::run(args),
         Command::Audit(args) => commands::audit::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Replay(args) => commands::replay::run(args),
         Command::Policy(cmd) => commands::policy::run(cmd),
     };
     match result {

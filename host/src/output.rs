@@ -38,18 +38,18 @@ fn by_severity(findings: &[Finding]) -> Vec<&Finding> {
 }
 
 fn text(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
-    let decision = match (v.allowed, v.mode) {
+    let decision = match (v.decided.allowed, v.mode) {
         (true, crate::verdict::Mode::LogOnly) => "allowed (log-only)",
         (true, _) => "allowed",
         (false, _) => "DENIED",
     };
-    let headline = match v.status {
+    let headline = match v.decided.status {
         Status::Verified => "VERIFIED",
         Status::Rejected => "REJECTED",
         Status::Indeterminate => "INDETERMINATE",
     };
     writeln!(out, "{headline}  {}  — {decision}", v.subject.reference)?;
-    writeln!(out, "  event     {}", v.event)?;
+    writeln!(out, "  event     {}", v.decided.event)?;
     writeln!(out, "  digest    {}", v.subject.digest)?;
     match (&v.subject.platform, &v.subject.platform_digest) {
         (Some(platform), Some(digest)) => writeln!(out, "  platform  {platform} (manifest {digest})")?,
@@ -62,8 +62,8 @@ fn text(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
         v.policy.name, v.policy.version, v.policy.digest
     )?;
     writeln!(out)?;
-    let width = v.findings.iter().map(|f| f.rule.len()).max().unwrap_or(0);
-    for f in by_severity(&v.findings) {
+    let width = v.decided.findings.iter().map(|f| f.rule.len()).max().unwrap_or(0);
+    for f in by_severity(&v.decided.findings) {
         let mark = match f.outcome {
             Outcome::Fail => "✗ FAIL",
             Outcome::Indeterminate => "? INDT",
@@ -86,9 +86,9 @@ fn escape_property(s: &str) -> String {
 }
 
 fn github(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
-    for f in by_severity(&v.findings) {
+    for f in by_severity(&v.decided.findings) {
         let level = match f.outcome {
-            Outcome::Fail if v.allowed => "warning",
+            Outcome::Fail if v.decided.allowed => "warning",
             Outcome::Fail => "error",
             Outcome::Indeterminate => "warning",
             Outcome::Pass | Outcome::Skipped => continue,
@@ -100,18 +100,18 @@ fn github(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
             escape_data(&f.message)
         )?;
     }
-    let level = if v.allowed { "notice" } else { "error" };
+    let level = if v.decided.allowed { "notice" } else { "error" };
     writeln!(
         out,
         "::{level} title={}::{}",
-        escape_property(&format!("provgate {}", v.status.as_str())),
+        escape_property(&format!("provgate {}", v.decided.status.as_str())),
         escape_data(&format!(
             "{} {} ({}, {}) — {} — policy {}",
             v.subject.reference,
-            v.status.as_str(),
-            v.event,
+            v.decided.status.as_str(),
+            v.decided.event,
             v.mode.as_str(),
-            if v.allowed { "allowed" } else { "denied" },
+            if v.decided.allowed { "allowed" } else { "denied" },
             v.policy.digest
         ))
     )

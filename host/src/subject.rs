@@ -1,5 +1,6 @@
 //! The subject of a verdict (SPEC §2), as the host gathers it: from offline
-//! JSON (`input::inspect`) or, later, a registry. The host only collects
+//! JSON (`input::inspect`) or a registry (`input::registry`), platform
+//! included. The host only collects
 //! facts; it never judges them.
 
 use std::collections::BTreeMap;
@@ -17,14 +18,46 @@ pub struct Subject {
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<Pin>,
+    /// For a multi-platform image: the platform whose labels these are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
 }
 
-/// A control-plane pin row: `{runtime, digest, source_sha}`.
+/// A control-plane pin row `{runtime, digest, source_sha}`, or what a
+/// caller expects: `digest` and `source_sha` may each be absent, not both.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
-    pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_sha: Option<String>,
+}
+
+impl Pin {
+    /// A pin that names something to compare, or why it doesn't.
+    pub fn new(
+        runtime: Option<String>,
+        digest: Option<String>,
+        source_sha: Option<String>,
+    ) -> Result<Pin, &'static str> {
+        if digest.is_none() && source_sha.is_none() {
+            return Err("a pin needs a digest, a source_sha or both");
+        }
+        Ok(Pin {
+            runtime,
+            digest,
+            source_sha,
+        })
+    }
+}
+
+/// The platform of an index whose image was judged, as `os/arch[/variant]`,
+/// and that image's own manifest digest when a registry told us.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! The verdict JSON of SPEC §4. The decision fields come from the guest
 //! unchanged; the host adds the subject and the policy it loaded.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -61,7 +62,9 @@ impl Outcome {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    pub rule: String,
+    /// Borrowed from the host's table of rule ids for a fresh verdict;
+    /// owned when read back from a record.
+    pub rule: Cow<'static, str>,
     pub outcome: Outcome,
     pub message: String,
 }
@@ -78,11 +81,31 @@ pub struct VerdictSubject {
     pub platform_digest: Option<String>,
 }
 
+impl VerdictSubject {
+    pub fn of(subject: &crate::subject::Subject) -> VerdictSubject {
+        VerdictSubject {
+            reference: subject.reference.clone(),
+            digest: subject.digest.clone(),
+            platform: subject.platform.as_ref().map(|p| p.name.clone()),
+            platform_digest: subject.platform.as_ref().and_then(|p| p.digest.clone()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyRef {
     pub name: String,
     pub version: String,
     pub digest: String,
+}
+
+/// The decision, exactly as the guest returned it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decided {
+    pub status: Status,
+    pub allowed: bool,
+    pub event: Cow<'static, str>,
+    pub findings: Vec<Finding>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,8 +115,6 @@ pub struct Verdict {
     /// copy and free per verdict.
     pub policy: Arc<PolicyRef>,
     pub mode: Mode,
-    pub status: Status,
-    pub allowed: bool,
-    pub event: String,
-    pub findings: Vec<Finding>,
+    #[serde(flatten)]
+    pub decided: Decided,
 }

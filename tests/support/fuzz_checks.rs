@@ -20,7 +20,7 @@
 
 use provgate::input::inspect::{self, DEFAULT_PLATFORM, InspectOptions, Shape};
 use provgate::input::registry::parse_reference;
-use provgate_guest::model::{self, CommitAnswer, Mode, Outcome, Provenance, Status};
+use provgate_guest::model::{self, CommitAnswer, Event, Mode, Outcome, Provenance, Question, RuleId, Status, Verdict};
 use provgate_guest::rules::consistency::{self, tag_of};
 use provgate_guest::rules::source::{self, Base, is_plain_name, trusted_repo};
 use provgate_guest::rules::{self, RULE_IDS};
@@ -151,6 +151,11 @@ pub fn inspect(data: &[u8]) {
             if got.shape == Shape::OciConfig {
                 assert!(opts.digest.is_some(), "a bare OCI config needs --digest");
             }
+            assert_eq!(
+                subject.platform.as_ref().map(|p| p.name.as_str()),
+                got.platform.as_deref(),
+                "the subject does not name the platform its labels came from"
+            );
             if let Some(platform) = &got.platform {
                 assert_eq!(got.shape, Shape::BuildxImagetools, "a platform outside buildx output");
                 assert!(
@@ -158,7 +163,8 @@ pub fn inspect(data: &[u8]) {
                     "platform {platform:?} is neither the one asked for nor a platform key"
                 );
             }
-            // The subject as `--inspect` skopeo JSON reads back the same...
+            // The subject as `--inspect` skopeo JSON (which names no
+            // platform) reads back the same...
             if !subject.digest.is_empty() {
                 let skopeo = serde_json::json!({
                     "Name": subject.reference,
@@ -168,7 +174,11 @@ pub fn inspect(data: &[u8]) {
                 let bytes = serde_json::to_vec(&skopeo).expect("serialise");
                 let back = inspect::parse(&bytes, &InspectOptions::default()).expect("skopeo round trip");
                 assert_eq!(back.shape, Shape::SkopeoInspect);
-                assert_eq!(&back.subject, subject, "skopeo round trip");
+                let unplatformed = provgate::subject::Subject {
+                    platform: None,
+                    ..subject.clone()
+                };
+                assert_eq!(back.subject, unplatformed, "skopeo round trip");
             }
             // ...and so does its serde form (what `verify` hands on).
             let text = serde_json::to_string(subject).expect("serialise subject");
@@ -494,41 +504,124 @@ pub fn source_url(data: &[u8]) {
 
 // --------------------------------------------------------------- evaluate
 
-/// The whole native rule set. Lines of the input:
-///
-/// 0. control: character 1 the look-up answer (`0` found, `1` not found,
-///    `2` unavailable), 2 the mode (`l` log-only, else enforce), 3
-///    on_unavailable (`a` allow, else deny), the rest the skew in seconds
-/// 1. reference; 2. digest; 3-6. the source, revision, created and run-id
-///    labels (a missing line is a missing label); 7. a pin digest and 8. its
-///    source_sha (a missing line: no pin, no source_sha); 9 on: extra labels
-///    as `key=value` (duplicates included: the first one counts).
-pub fn evaluate(data: &[u8]) {
+/// What the control line (line 0) of an `evaluate` input asks for.
+pub struct Control {
+    /// The answer to the n-th question the rules ask; [`CommitAnswer::Found`]
+    /// past the end.
+    pub answers: Vec<CommitAnswer>,
+    pub mode: Mode,
+    pub on_unavailable: OnUnavailable,
+    pub skew: u32,
+    /// Whether the pin of lines 7 and 8 has a digest.
+    pub pin_digest: bool,
+}
+
+impl Control {
+    pub fn answer(&self, n: usize) -> CommitAnswer {
+        self.answers.get(n).cloned().unwrap_or(CommitAnswer::Found)
+    }
+}
+
+/// One answer code: `0` (or anything else) found, `1` not found, `2`
+/// unavailable, `3` moved, to the next place of `moves`.
+fn answer_of<'a>(code: u8, moves: &mut impl Iterator<Item = &'a str>) -> CommitAnswer {
+    match code {
+        b'1' => CommitAnswer::NotFound("no such commit".into()),
+        b'2' => CommitAnswer::Unavailable("timed out".into()),
+        b'3' => {
+            let to = moves.next().unwrap_or_default();
+            let (owner, repo) = to.split_once('/').unwrap_or((to, ""));
+            CommitAnswer::Moved {
+                owner: owner.to_owned(),
+                repo: repo.to_owned(),
+            }
+        }
+        _ => CommitAnswer::Found,
+    }
+}
+
+/// Reads the control line of an `evaluate` input (see [`evaluate`]).
+pub fn decode_control(line: &str) -> Control {
+    let mut fields = line.split('|');
+    let first = fields.next().unwrap_or_default().as_bytes();
+    let mut moves = Vec::new();
+    let mut then = "";
+    let mut pin_digest = true;
+    for field in fields {
+        if let Some(to) = field.strip_prefix("moved=") {
+            moves.push(to);
+        } else if let Some(codes) = field.strip_prefix("then=") {
+            then = codes;
+        } else if field == "no-pin-digest" {
+            pin_digest = false;
+        }
+    }
+    let mut moves = moves.into_iter();
+    let answers = first
+        .first()
+        .copied()
+        .into_iter()
+        .chain(then.bytes())
+        .map(|code| answer_of(code, &mut moves))
+        .collect();
+    Control {
+        answers,
+        mode: match first.get(1) {
+            Some(b'l') => Mode::LogOnly,
+            _ => Mode::Enforce,
+        },
+        on_unavailable: match first.get(2) {
+            Some(b'a') => OnUnavailable::Allow,
+            _ => OnUnavailable::Deny,
+        },
+        skew: first
+            .get(3..)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(300),
+        pin_digest,
+    }
+}
+
+/// The move the rules follow: to plain names under an allowed owner.
+pub fn followable(answer: &CommitAnswer) -> Option<(&str, &str)> {
+    match answer {
+        CommitAnswer::Moved { owner, repo }
+            if is_plain_name(owner) && is_plain_name(repo) && OWNERS.contains(&owner.as_str()) =>
+        {
+            Some((owner, repo))
+        }
+        _ => None,
+    }
+}
+
+/// What an answer makes of `revision.resolves` when it is the last one.
+fn resolved(answer: &CommitAnswer) -> Outcome {
+    match answer {
+        CommitAnswer::Found => Outcome::Pass,
+        CommitAnswer::NotFound(_) => Outcome::Fail,
+        CommitAnswer::Unavailable(_) => Outcome::Indeterminate,
+        // A move not followed (or a second one) leaves nothing to check.
+        CommitAnswer::Moved { .. } => Outcome::Fail,
+    }
+}
+
+/// An `evaluate` input, decoded.
+pub struct EvaluateCase {
+    pub control: Control,
+    pub settings: Settings,
+    pub subject: model::Subject,
+}
+
+/// Reads an `evaluate` input (see [`evaluate`]).
+pub fn decode_evaluate(data: &[u8]) -> EvaluateCase {
     let text = String::from_utf8_lossy(data);
     let lines: Vec<&str> = text.split('\n').collect();
     let line = |i: usize| lines.get(i).copied();
-    let control = line(0).unwrap_or_default().as_bytes();
-    let answer = match control.first() {
-        Some(b'1') => CommitAnswer::NotFound("no such commit".into()),
-        Some(b'2') => CommitAnswer::Unavailable("timed out".into()),
-        _ => CommitAnswer::Found,
-    };
-    let mode = match control.get(1) {
-        Some(b'l') => Mode::LogOnly,
-        _ => Mode::Enforce,
-    };
-    let on_unavailable = match control.get(2) {
-        Some(b'a') => OnUnavailable::Allow,
-        _ => OnUnavailable::Deny,
-    };
-    let skew = control
-        .get(3..)
-        .and_then(|s| std::str::from_utf8(s).ok())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    let control = decode_control(line(0).unwrap_or_default());
     let settings = Settings {
-        on_unavailable,
-        created_max_skew_seconds: skew,
+        on_unavailable: control.on_unavailable,
+        created_max_skew_seconds: control.skew,
         ..settings_with(Base::parse(GITEA).expect("the project's Gitea"))
     };
 
@@ -547,48 +640,109 @@ pub fn evaluate(data: &[u8]) {
         labels.push(extra.split_once('=').unwrap_or((extra, "")));
     }
     let mut subject = native_subject(line(1).unwrap_or_default(), line(2).unwrap_or_default(), labels);
-    subject.pin = line(7).map(|digest| model::Pin {
-        runtime: None,
-        digest: digest.to_owned(),
-        source_sha: line(8).map(str::to_owned),
-    });
+    subject.pin = line(7)
+        .map(|digest| model::Pin {
+            runtime: None,
+            digest: control.pin_digest.then(|| digest.to_owned()),
+            source_sha: line(8).map(str::to_owned),
+        })
+        .filter(|pin| pin.digest.is_some() || pin.source_sha.is_some());
+    EvaluateCase {
+        control,
+        settings,
+        subject,
+    }
+}
 
-    let mut asked = Vec::new();
-    let verdict = provgate_guest::evaluate(&settings, &subject, mode, &mut |owner: &str, name: &str, sha: &str| {
-        asked.push((owner.to_owned(), name.to_owned(), sha.to_owned()));
-        answer.clone()
+/// The native verdict, the n-th question answered with the control line's
+/// n-th answer, and the questions in the order asked.
+pub fn judge_natively(control: &Control, settings: &Settings, subject: &model::Subject) -> (Verdict, Vec<Question>) {
+    let mut asked: Vec<Question> = Vec::new();
+    let verdict = provgate_guest::evaluate(settings, subject, control.mode, &mut |q: &Question| {
+        let answer = control.answer(asked.len());
+        asked.push(q.clone());
+        answer
     });
-    let again = provgate_guest::evaluate(&settings, &subject, mode, &mut |_: &str, _: &str, _: &str| {
-        answer.clone()
-    });
+    (verdict, asked)
+}
+
+/// The whole native rule set. Lines of the input:
+///
+/// 0. control: `|`-separated fields. The first: character 1 the answer to
+///    the first question (`0` found, `1` not found, `2` unavailable, `3`
+///    moved), 2 the mode (`l` log-only, else enforce), 3 on_unavailable (`a`
+///    allow, else deny), the rest the skew in seconds. Then, in any order:
+///    `moved=OWNER/REPO`, where the n-th `3` answer says the repository went
+///    (missing: empty names); `then=CODES`, the answers to the second, third…
+///    questions, one character each as above (missing: found); and
+///    `no-pin-digest`, the pin of lines 7 and 8 has no digest.
+/// 1. reference; 2. digest; 3-6. the source, revision, created and run-id
+///    labels (a missing line is a missing label); 7. a pin digest and 8. its
+///    source_sha (a missing line 7: no pin; a missing line 8: no
+///    source_sha; with `no-pin-digest` and no line 8 either: no pin, as a
+///    pin names a digest, a source_sha or both); 9 on: extra labels as
+///    `key=value` (duplicates included: the first one counts).
+///
+/// The n-th question gets the n-th answer, wherever it is asked; the check
+/// asserts that the rules ask again only at the place a followable move
+/// named.
+pub fn evaluate(data: &[u8]) {
+    let EvaluateCase {
+        control,
+        settings,
+        subject,
+    } = decode_evaluate(data);
+    let (mode, on_unavailable) = (control.mode, settings.on_unavailable);
+    let (verdict, asked) = judge_natively(&control, &settings, &subject);
+    let (again, _) = judge_natively(&control, &settings, &subject);
     assert_eq!(again, verdict, "evaluate is not deterministic");
 
-    let ids: Vec<&str> = verdict.findings.iter().map(|f| f.rule).collect();
+    let ids: Vec<RuleId> = verdict.findings.iter().map(|f| f.rule).collect();
     assert_eq!(ids, RULE_IDS, "one finding per rule, in order");
     for finding in &verdict.findings {
-        check_finding_message(finding.rule, &finding.message);
+        check_finding_message(finding.rule.as_str(), &finding.message);
     }
-    let outcome = |id: &str| verdict.findings.iter().find(|f| f.rule == id).map(|f| f.outcome);
+    let finding = |id: RuleId| verdict.findings.iter().find(|f| f.rule == id);
+    let outcome = |id: RuleId| finding(id).map(|f| f.outcome);
     let labels = provenance(&subject);
 
-    // The look-up: at most once, only for a trusted source and a full SHA.
-    assert!(asked.len() <= 1, "looked up {} times", asked.len());
+    // The look-up: only for a trusted source and a full SHA, and once more
+    // only where a followable move of the first answer points.
     let trusted = labels.source.map(|s| trusted_repo(s, &settings));
     let revision_ok = labels.revision.is_some_and(is_full_sha);
     let should_ask = revision_ok && matches!(trusted, Some(Ok(_)));
-    assert_eq!(asked.len() == 1, should_ask, "look-up made: {asked:?}");
-    if let [(owner, name, sha)] = &asked[..] {
-        assert_eq!(Some(sha.as_str()), labels.revision);
+    let first = control.answer(0);
+    let moved_to = followable(&first).filter(|_| should_ask);
+    assert_eq!(
+        asked.len(),
+        usize::from(should_ask) + usize::from(moved_to.is_some()),
+        "look-ups made: {asked:?}, first answer {first:?}"
+    );
+    if let Some(q) = asked.first() {
+        assert_eq!(Some(q.sha.as_str()), labels.revision);
         assert!(
-            OWNERS.contains(&owner.as_str()) && is_plain_name(name),
-            "{owner}/{name}"
+            OWNERS.contains(&q.owner.as_str()) && is_plain_name(&q.repo),
+            "{}/{}",
+            q.owner,
+            q.repo
         );
     }
-    let resolves = match (should_ask, &answer) {
+    if let ([from, to], Some((owner, repo))) = (&asked[..], moved_to) {
+        assert_eq!(
+            (to.owner.as_str(), to.repo.as_str(), to.sha.as_str()),
+            (owner, repo, from.sha.as_str()),
+            "asked again elsewhere than the repository moved to"
+        );
+        // A verdict after a rename names both places.
+        let message = &finding(RuleId::RevisionResolves).expect("revision.resolves").message;
+        for place in [format!("{owner}/{repo}"), format!("{}/{}", from.owner, from.repo)] {
+            assert!(message.contains(&place), "{place} not named in {message:?}");
+        }
+    }
+    let resolves = match (should_ask, moved_to) {
         (false, _) => Outcome::Skipped,
-        (true, CommitAnswer::Found) => Outcome::Pass,
-        (true, CommitAnswer::NotFound(_)) => Outcome::Fail,
-        (true, CommitAnswer::Unavailable(_)) => Outcome::Indeterminate,
+        (true, None) => resolved(&first),
+        (true, Some(_)) => resolved(&control.answer(1)),
     };
     assert_eq!(outcome(rules::ID_REVISION_RESOLVES), Some(resolves));
 
@@ -604,8 +758,12 @@ pub fn evaluate(data: &[u8]) {
         Some(_) => Outcome::Fail,
     };
     assert_eq!(outcome(rules::ID_REVISION_FORMAT), Some(revision));
-    let digests_ok =
-        is_sha256_digest(&subject.digest) && subject.pin.as_ref().is_none_or(|p| is_sha256_digest(&p.digest));
+    let digests_ok = is_sha256_digest(&subject.digest)
+        && subject
+            .pin
+            .as_ref()
+            .and_then(|p| p.digest.as_deref())
+            .is_none_or(is_sha256_digest);
     let digest = if digests_ok { Outcome::Pass } else { Outcome::Fail };
     assert_eq!(outcome(rules::ID_DIGEST_FORMAT), Some(digest));
     let source = match trusted {
@@ -645,11 +803,11 @@ pub fn evaluate(data: &[u8]) {
         (Mode::Enforce, Status::Rejected) => false,
     };
     assert_eq!(verdict.allowed, allowed);
-    assert!(verdict.event.starts_with("redeploy.verify."), "{}", verdict.event);
+    let event = verdict.event.as_str();
+    assert!(event.starts_with("redeploy.verify."), "{event}");
     assert_eq!(
-        verdict.event == "redeploy.verify.reachable",
+        verdict.event == Event::Reachable,
         status == Status::Verified,
-        "event {} for {status:?}",
-        verdict.event
+        "event {event} for {status:?}"
     );
 }

@@ -21,21 +21,74 @@
 //! | `e429`        | 429 with `Retry-After: 60`                                    |
 //! | `e401` `e403` | Gitea's 401 / 403 (missing `read:repository` scope)           |
 //!
+//! Tests can also configure, per repository or for all of them:
+//!
+//! - [`GiteaStandIn::rename`]: a renamed or transferred repository, answered
+//!   as real Gitea answers it (below);
+//! - [`GiteaStandIn::redirect_raw`]: any status with any `Location`, for
+//!   redirects Gitea would never send;
+//! - [`GiteaStandIn::set_delay`] and [`GiteaStandIn::hang_all`]: a slow Gitea,
+//!   or one that never answers at all.
+//!
+//! ## Renamed and transferred repositories
+//!
+//! Real Gitea keeps a redirect row (old owner, lowercased old name → the
+//! repository's id) when a repository is renamed or transferred. The API's
+//! `repoAssignment` middleware (`routers/api/v1/api.go`) finds the owner and,
+//! when no repository has the requested name, calls
+//! `repo_model.LookupRedirect` and then `context.RedirectToRepo`
+//! (`services/context/repo.go`; `modules/context/repo.go` in older
+//! releases). So the redirect comes before any permission check and before
+//! the commit is looked at: a commit that does not exist, or a private
+//! repository, still gets it; only the token (checked earlier, by the API's
+//! auth middleware) can stop it. `RedirectToRepo` replaces the first
+//! `PathEscape(owner)/PathEscape(repo)` in the request's escaped path with the
+//! new names, appends `?` and the raw query when there is one, and calls
+//! `ctx.Redirect(path.Join(setting.AppSubURL, redirectPath), 301)`:
+//!
+//! - the status is 301 Moved Permanently since go-gitea/gitea#34005 (March
+//!   2025, backported to 1.23 as #34010: git clients follow 301 but not 307).
+//!   Before it was 307 Temporary Redirect (302 Found, `ctx.Redirect`'s
+//!   default then, in the oldest versions). The status is the same for web
+//!   and API requests and for every method. `Base.Redirect`
+//!   (`services/context/base.go`) defaults to 303 See Other, but
+//!   `RedirectToRepo` always passes its status. (A renamed *owner* goes
+//!   through `RedirectToUser` instead, still 307; not modelled here.)
+//! - the `Location` is same-host and relative: `/api/v1/repos/{new owner}/
+//!   {new repo}/git/commits/{sha}` plus `?query`, prefixed with the app
+//!   sub-URL (empty here). `path.Join` runs Go's `path.Clean` over path and
+//!   query together, and Go's `http.Redirect` cleans the path again and
+//!   writes a short HTML body for a GET; both are reproduced.
+//!
+//! A chain of renames leads in one hop, as Gitea's redirects point at the
+//! repository's id, and the redirect for a name goes away once a repository
+//! takes that name again. The commits are not moved: a test adds them under
+//! the new name.
+//!
+//! ## Counting
+//!
+//! Every commit request is logged when it arrives, before any delay or hang,
+//! and counts as in flight until its answer is produced or the handler is
+//! dropped (the client went away, or the stand-in stopped). The `drip` and
+//! `huge` answers stay in flight until their bodies end.
+//!
 //! It runs on 127.0.0.1 in a thread with its own multi-thread runtime, so
 //! both plain and `#[tokio::test]` tests can use it, and stops when dropped.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -55,6 +108,9 @@ pub struct Request {
 
 type Key = (String, String, String);
 
+/// A repository as Gitea looks it up: owner and name, lowercased.
+type RepoName = (String, String);
+
 #[derive(Default)]
 struct Books {
     public: HashSet<Key>,
@@ -64,6 +120,12 @@ struct Books {
     tokens: HashSet<String>,
     requests: Vec<Request>,
     delay: Duration,
+    /// Every request waits forever, whatever its repository.
+    hang_all: bool,
+    /// An old name → the owner and name the repository has now, as given.
+    renamed: HashMap<RepoName, (String, String)>,
+    /// A repository → the status and `Location` it answers, as given.
+    raw_redirects: HashMap<RepoName, (StatusCode, HeaderValue)>,
 }
 
 struct Shared {
@@ -72,6 +134,12 @@ struct Shared {
     /// A raw socket that writes the `drip` and `huge` bodies; see [`relay`].
     raw_source: SocketAddr,
     relay: reqwest::Client,
+    /// Commit requests being handled now; see [`InFlight`].
+    in_flight: AtomicUsize,
+    /// The most `in_flight` has ever been.
+    max_in_flight: AtomicUsize,
+    /// Commit requests whose response has been produced.
+    answered: AtomicUsize,
 }
 
 impl Shared {
@@ -108,6 +176,9 @@ impl GiteaStandIn {
                         books: Mutex::new(Books::default()),
                         raw_source: raw_listener.local_addr().expect("raw source address"),
                         relay: reqwest::Client::builder().no_proxy().build().expect("relay client"),
+                        in_flight: AtomicUsize::new(0),
+                        max_in_flight: AtomicUsize::new(0),
+                        answered: AtomicUsize::new(0),
                     });
                     tokio::spawn(serve_raw(raw_listener, shared.base_url.clone()));
                     let app = Router::new()
@@ -154,9 +225,83 @@ impl GiteaStandIn {
         self.shared.books().tokens.insert(token.to_owned());
     }
 
-    /// A pause before every answer.
+    /// A pause before every answer. Requests count as in flight while they wait.
     pub fn set_delay(&self, delay: Duration) {
         self.shared.books().delay = delay;
+    }
+
+    /// While `on`, every request that arrives waits forever, whatever its
+    /// repository: a Gitea that never answers, with its commits still
+    /// there once it is turned off. Requests already waiting keep waiting
+    /// until their client goes away.
+    pub fn hang_all(&self, on: bool) {
+        self.shared.books().hang_all = on;
+    }
+
+    /// `old_owner/old_repo` was renamed or transferred to `new_owner/new_repo`:
+    /// from now on requests for the old name (in any case) get real Gitea's
+    /// same-host redirect (see the module documentation). Its commits are
+    /// not moved: add them under the new name. A change of case only is no
+    /// rename, as Gitea finds repositories by their lowercased names.
+    pub fn rename(&self, old_owner: &str, old_repo: &str, new_owner: &str, new_repo: &str) {
+        let (old, new) = (repo_name(old_owner, old_repo), repo_name(new_owner, new_repo));
+        let mut books = self.shared.books();
+        // The new name is a repository again, so no longer a redirect.
+        books.renamed.remove(&new);
+        // Gitea's redirects point at the repository, not at a name: older
+        // names lead straight to the newest one.
+        for target in books.renamed.values_mut() {
+            if repo_name(&target.0, &target.1) == old {
+                *target = (new_owner.to_owned(), new_repo.to_owned());
+            }
+        }
+        if old != new {
+            books.renamed.insert(old, (new_owner.to_owned(), new_repo.to_owned()));
+        }
+    }
+
+    /// Requests for `owner/repo` (in any case) are answered `status` with
+    /// exactly `location`, before anything else is looked at: redirects of
+    /// shapes real Gitea never sends, for negative tests.
+    pub fn redirect_raw(&self, owner: &str, repo: &str, status: u16, location: &str) {
+        let status = StatusCode::from_u16(status).expect("an HTTP status code");
+        let location = HeaderValue::from_str(location).expect("a Location header value");
+        self.shared
+            .books()
+            .raw_redirects
+            .insert(repo_name(owner, repo), (status, location));
+    }
+
+    /// Commit requests being handled now, including the ones delayed or
+    /// hanging.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most commit requests ever handled at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Commit requests whose response has been produced (a streamed body
+    /// may still be on its way).
+    pub fn answered(&self) -> usize {
+        self.shared.answered.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` requests are in flight; false if that did
+    /// not happen within `timeout`. Lets tests order events without timing
+    /// assertions. It blocks the calling thread: from a current-thread
+    /// `#[tokio::test]`, run the client elsewhere (e.g. `spawn_blocking`).
+    pub fn wait_for_in_flight(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.in_flight() < n {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
     }
 
     /// Every request received so far, oldest first.
@@ -190,6 +335,10 @@ fn key(owner: &str, repo: &str, sha: &str) -> Key {
     (owner.to_owned(), repo.to_owned(), sha.to_owned())
 }
 
+fn repo_name(owner: &str, repo: &str) -> RepoName {
+    (owner.to_lowercase(), repo.to_lowercase())
+}
+
 enum Auth {
     None,
     Token(String),
@@ -221,7 +370,9 @@ async fn commit(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let delay = {
+    // Logged and counted on arrival, together, so a test that sees the
+    // request also sees it in flight.
+    let (in_flight, delay, hang) = {
         let mut books = shared.books();
         books.requests.push(Request {
             path: uri.path().to_owned(),
@@ -230,32 +381,115 @@ async fn commit(
                 .get(header::AUTHORIZATION)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into()),
         });
-        books.delay
+        (InFlight::enter(&shared), books.delay, books.hang_all)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    if hang {
+        std::future::pending::<()>().await;
+    }
+    let response = respond(&shared, &owner, &repo, &sha, &uri, &headers).await;
+    in_flight.answer(response)
+}
+
+/// One request counted in [`Shared::in_flight`]. Dropping it uncounts it,
+/// so a handler hyper drops (its client went away, or the stand-in
+/// stopped) stops counting too, even one that never answers.
+struct InFlight {
+    shared: Arc<Shared>,
+}
+
+/// Marks a response whose body is still being produced (`drip`, `huge`).
+#[derive(Clone)]
+struct Streamed;
+
+impl InFlight {
+    fn enter(shared: &Arc<Shared>) -> InFlight {
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight { shared: shared.clone() }
+    }
+
+    /// Counts the request answered. A whole response stops counting as in
+    /// flight here, before hyper sends it, so a client that has it never
+    /// sees it counted; a streamed one keeps counting until its body ends.
+    fn answer(self, response: Response) -> Response {
+        self.shared.answered.fetch_add(1, Ordering::SeqCst);
+        if response.extensions().get::<Streamed>().is_none() {
+            return response;
+        }
+        let (parts, body) = response.into_parts();
+        let body = body.into_data_stream().map(move |chunk| {
+            let _held = &self;
+            chunk
+        });
+        Response::from_parts(parts, Body::from_stream(body))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A token Gitea does not know, or an `Authorization` it cannot use.
+struct UnknownToken;
+
+/// The caller's token if Gitea knows it (`None`: no token at all).
+fn caller(books: &Books, headers: &HeaderMap) -> Result<Option<String>, UnknownToken> {
+    match auth(headers) {
+        Auth::None => Ok(None),
+        Auth::Token(token) if books.tokens.contains(&token) || books.private.values().any(|t| *t == token) => {
+            Ok(Some(token))
+        }
+        Auth::Token(_) | Auth::Unusable => Err(UnknownToken),
+    }
+}
+
+/// Gitea's 401 for an [`UnknownToken`].
+fn unauthorized(base: &str) -> Response {
+    api_error(StatusCode::UNAUTHORIZED, base, "invalid username, password or token")
+}
+
+async fn respond(shared: &Shared, owner: &str, repo: &str, sha: &str, uri: &Uri, headers: &HeaderMap) -> Response {
     let base = shared.base_url.as_str();
     let query = uri.query().unwrap_or("");
 
-    match repo.as_str() {
+    {
+        let books = shared.books();
+        let name = repo_name(owner, repo);
+        if let Some((status, location)) = books.raw_redirects.get(&name) {
+            return redirect_response(*status, location.clone());
+        }
+        // Gitea's auth middleware turns away an unknown token first; then
+        // `repoAssignment` redirects, before permissions or the commit.
+        if let Some((new_owner, new_repo)) = books.renamed.get(&name) {
+            if caller(&books, headers).is_err() {
+                return unauthorized(base);
+            }
+            let location = renamed_location(uri, owner, repo, new_owner, new_repo);
+            let location = HeaderValue::from_str(&location).expect("a Location from a request path");
+            return redirect_response(StatusCode::MOVED_PERMANENTLY, location);
+        }
+    }
+
+    match repo {
         "hang" => return std::future::pending::<Response>().await,
         "redirect" => {
             let location = format!("http://{EVIL_HOST}/api/v1/repos/{owner}/{repo}/git/commits/{sha}");
             return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
         }
         // No Content-Length: only counting the bytes as they arrive can stop the client.
-        "huge" => return relay(&shared, Flow::Flood, &owner, &repo, &sha).await,
+        "huge" => return relay(shared, Flow::Flood, owner, repo, sha).await,
         "hugelen" => {
-            let mut body = commit_json(base, &owner, &repo, &sha, query);
+            let mut body = commit_json(base, owner, repo, sha, query);
             body["padding"] = Value::String("x".repeat(HUGE_BYTES));
             return json_response(StatusCode::OK, &body);
         }
         "liar" => {
-            return json_response(
-                StatusCode::OK,
-                &commit_json(base, &owner, &repo, &other_sha(&sha), query),
-            );
+            return json_response(StatusCode::OK, &commit_json(base, owner, repo, &other_sha(sha), query));
         }
         "notjson" => {
             let page =
@@ -267,7 +501,7 @@ async fn commit(
             )
                 .into_response();
         }
-        "drip" => return relay(&shared, Flow::Drip, &owner, &repo, &sha).await,
+        "drip" => return relay(shared, Flow::Drip, owner, repo, sha).await,
         "e500" => return api_error(StatusCode::INTERNAL_SERVER_ERROR, base, ""),
         "e502" => {
             let page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>";
@@ -307,14 +541,8 @@ async fn commit(
     }
 
     let books = shared.books();
-    let token = match auth(&headers) {
-        Auth::None => None,
-        Auth::Token(token) if books.tokens.contains(&token) || books.private.values().any(|t| *t == token) => {
-            Some(token)
-        }
-        Auth::Token(_) | Auth::Unusable => {
-            return api_error(StatusCode::UNAUTHORIZED, base, "invalid username, password or token");
-        }
+    let Ok(token) = caller(&books, headers) else {
+        return unauthorized(base);
     };
 
     // Like Gitea, a private repository the caller may not see does not exist.
@@ -335,9 +563,9 @@ async fn commit(
             &format!("no valid ref or sha: {sha}"),
         );
     }
-    let wanted = key(&owner, &repo, &sha);
+    let wanted = key(owner, repo, sha);
     if books.public.contains(&wanted) || books.private.contains_key(&wanted) {
-        json_response(StatusCode::OK, &commit_json(base, &owner, &repo, &sha, query))
+        json_response(StatusCode::OK, &commit_json(base, owner, repo, sha, query))
     } else {
         api_error(
             StatusCode::NOT_FOUND,
@@ -366,6 +594,92 @@ fn api_error(status: StatusCode, base: &str, message: &str) -> Response {
         status,
         &json!({ "message": message, "url": format!("{base}/api/swagger") }),
     )
+}
+
+/// What Go's `http.Redirect` writes for a GET: the `Location`, and a short
+/// HTML body naming the status.
+fn redirect_response(status: StatusCode, location: HeaderValue) -> Response {
+    let body = format!(
+        "<a href=\"{}\">{}</a>.\n\n",
+        html_escape(&String::from_utf8_lossy(location.as_bytes())),
+        status.canonical_reason().unwrap_or("")
+    );
+    let html = HeaderValue::from_static("text/html; charset=utf-8");
+    (
+        status,
+        [(header::LOCATION, location), (header::CONTENT_TYPE, html)],
+        body,
+    )
+        .into_response()
+}
+
+/// Go's `htmlEscape` in `net/http`.
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}
+
+/// The `Location` of Gitea's `RedirectToRepo` (`services/context/repo.go`)
+/// for a request to `owner/repo`, now `new_owner/new_repo`.
+fn renamed_location(uri: &Uri, owner: &str, repo: &str, new_owner: &str, new_repo: &str) -> String {
+    let from = format!("{}/{}", go_path_escape(owner), go_path_escape(repo));
+    let to = format!("{}/{}", go_path_escape(new_owner), go_path_escape(new_repo));
+    let mut location = uri.path().replacen(&from, &to, 1);
+    if let Some(query) = uri.query().filter(|q| !q.is_empty()) {
+        location.push('?');
+        location.push_str(query);
+    }
+    // `path.Join(setting.AppSubURL, redirectPath)`: the sub-URL is empty
+    // here, so it is `path.Clean` of path and query together.
+    let joined = go_path_clean(&location);
+    // `http.Redirect` then cleans the path alone, keeping a trailing slash.
+    let (path, query) = joined.split_at(joined.find('?').unwrap_or(joined.len()));
+    let mut cleaned = go_path_clean(path);
+    if path.ends_with('/') && !cleaned.ends_with('/') {
+        cleaned.push('/');
+    }
+    cleaned + query
+}
+
+/// Go's `url.PathEscape`. Gitea's owner and repository names never need
+/// escaping; this keeps the replacement in [`renamed_location`] exact.
+fn go_path_escape(segment: &str) -> String {
+    let mut escaped = String::new();
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~$&+:=@".contains(&byte) {
+            escaped.push(char::from(byte));
+        } else {
+            escaped.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    escaped
+}
+
+/// Go's `path.Clean`: no empty or `.` segments, `..` resolved.
+fn go_path_clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." if kept.last().is_some_and(|last| *last != "..") => {
+                kept.pop();
+            }
+            ".." if rooted => {}
+            _ => kept.push(segment),
+        }
+    }
+    let joined = kept.join("/");
+    if rooted {
+        format!("/{joined}")
+    } else if joined.is_empty() {
+        ".".to_owned()
+    } else {
+        joined
+    }
 }
 
 /// A different, still well-formed SHA.
@@ -448,11 +762,10 @@ enum Flow {
     Flood,
 }
 
-/// axum can stream a body only from a `futures` `Stream` or a hand-written
-/// `http_body::Body`, and neither trait's crate is a dependency here. So the
-/// `drip` and `huge` answers are relayed from a raw socket that writes them
-/// (see [`serve_raw`]): reqwest's response body is an `http_body::Body` axum
-/// accepts, and hyper sends it on as it comes.
+/// The `drip` and `huge` answers are relayed from a raw socket that writes
+/// them (see [`serve_raw`]): reqwest's response body is an `http_body::Body`
+/// axum accepts, and hyper sends it on as it comes. Marked [`Streamed`], so
+/// the request stays in flight until the body ends.
 async fn relay(shared: &Shared, flow: Flow, owner: &str, repo: &str, sha: &str) -> Response {
     let mode = match flow {
         Flow::Drip => "drip",
@@ -471,6 +784,7 @@ async fn relay(shared: &Shared, flow: Flow, owner: &str, repo: &str, sha: &str) 
             if let Some(len) = len {
                 headers.insert(header::CONTENT_LENGTH, len.into());
             }
+            response.extensions_mut().insert(Streamed);
             response
         }
         Err(_) => api_error(

@@ -13,9 +13,11 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use provgate::lookup::{Answer, CommitLookup};
-use provgate::policy::{Artifact, Limits, Policy, cache::CodeCache};
+use provgate::judge::{Decision, judge};
+use provgate::lookup::{Answer, Answering, Answers, Question};
+use provgate::policy::{Artifact, Limits, Policy, PolicyError, cache::CodeCache};
 use provgate::subject::Subject;
+use provgate::verdict::{Mode, Verdict};
 
 pub const SOURCE: &str = "org.opencontainers.image.source";
 pub const REVISION: &str = "org.opencontainers.image.revision";
@@ -66,13 +68,38 @@ pub fn good_subject() -> Subject {
         digest: DIGEST.to_string(),
         labels,
         pin: None,
+        platform: None,
     }
 }
 
-/// A look-up that gives one fixed answer and remembers what it was asked.
+/// Runs the pipeline to its decision on a runtime of its own.
+pub fn decide(
+    policy: &Policy,
+    subject: &Subject,
+    mode: Mode,
+    now: SystemTime,
+    answers: &dyn Answers,
+) -> Result<Decision, PolicyError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(judge(policy, subject, mode, now, answers))
+}
+
+/// The built-in policy's verdict on `subject` at [`now`], in `mode`.
+pub fn verdict_of(subject: &Subject, mode: Mode, answers: &dyn Answers) -> Verdict {
+    decide(policy(), subject, mode, now(), answers)
+        .expect("the built-in policy judges")
+        .verdict
+}
+
+/// Answers that give one fixed answer and remember what they were asked.
+/// At hand (like a cache hit) unless made `waited`.
 pub struct Scripted {
     pub answer: Answer,
     pub asked: Mutex<Vec<(String, String, String)>>,
+    pub at_hand: bool,
 }
 
 impl Scripted {
@@ -80,6 +107,17 @@ impl Scripted {
         Arc::new(Scripted {
             answer,
             asked: Mutex::new(Vec::new()),
+            at_hand: true,
+        })
+    }
+
+    /// Answers that must be waited for: the pipeline frees the instance and
+    /// starts another with the answer supplied.
+    pub fn waited(answer: Answer) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            answer,
+            asked: Mutex::new(Vec::new()),
+            at_hand: false,
         })
     }
 
@@ -92,10 +130,23 @@ impl Scripted {
     }
 }
 
-impl CommitLookup for Scripted {
-    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
-        self.asked.lock().unwrap().push((owner.into(), repo.into(), sha.into()));
+impl Scripted {
+    fn give(&self, q: &Question) -> Answer {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((q.owner.clone(), q.repo.clone(), q.sha.clone()));
         self.answer.clone()
+    }
+}
+
+impl Answers for Scripted {
+    fn at_hand(&self, q: &Question) -> Option<Answer> {
+        self.at_hand.then(|| self.give(q))
+    }
+
+    fn answer<'a>(&'a self, q: &'a Question) -> Answering<'a> {
+        Box::pin(std::future::ready(self.give(q)))
     }
 }
 

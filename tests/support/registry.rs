@@ -685,3 +685,111 @@ impl Scratch {
         self.dir.path().join(name)
     }
 }
+
+/// A docker credential helper that never answers, `docker-credential-hang`:
+/// every run starts a `sleep` of its own (in its process group), records
+/// both PIDs and waits. A registry whose docker config names it in
+/// `credHelpers` can only be reached once provgate gives up on it.
+///
+/// ```ignore
+/// let hang = HungHelper::install(dir.path());
+/// hang.configure(&docker_config_dir, &reg.host());
+/// // run provgate with PATH = hang.path_env(), DOCKER_CONFIG = docker_config_dir
+/// let started = hang.started(); // [(helper pid, its child's pid)]
+/// ```
+pub struct HungHelper {
+    bin: PathBuf,
+    pids: PathBuf,
+}
+
+/// The helper's name in `credHelpers`.
+pub const HUNG_HELPER: &str = "hang";
+
+impl HungHelper {
+    /// Writes `dir/bin/docker-credential-hang`; its runs are recorded in `dir/pids`.
+    pub fn install(dir: &Path) -> HungHelper {
+        let bin = dir.join("bin");
+        let pids = dir.join("pids");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&pids).unwrap();
+        let pids_dir = pids.to_str().expect("a UTF-8 temporary path");
+        assert!(!pids_dir.contains('\''), "{pids_dir}");
+        // `$$.pid` holds the child's PID; the rename makes it whole when it appears.
+        let script = format!(
+            "#!/bin/sh\n\
+             # Never answers: provgate must give up on it and kill it.\n\
+             sleep 300 &\n\
+             echo $! > '{pids_dir}'/$$.tmp && mv '{pids_dir}'/$$.tmp '{pids_dir}'/$$.pid\n\
+             wait\n"
+        );
+        let path = bin.join(format!("docker-credential-{HUNG_HELPER}"));
+        std::fs::write(&path, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        HungHelper { bin, pids }
+    }
+
+    /// `PATH` with the helper's directory first.
+    pub fn path_env(&self) -> String {
+        let rest = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        format!("{}:{rest}", self.bin.display())
+    }
+
+    /// Writes `config_dir/config.json` naming this helper for `host`.
+    pub fn configure(&self, config_dir: &Path, host: &str) {
+        std::fs::create_dir_all(config_dir).unwrap();
+        let config = json!({"credHelpers": {host: HUNG_HELPER}});
+        std::fs::write(config_dir.join("config.json"), config.to_string()).unwrap();
+    }
+
+    /// `(helper PID, its child's PID)` of every run that has started.
+    pub fn started(&self) -> Vec<(u32, u32)> {
+        let mut started: Vec<(u32, u32)> = std::fs::read_dir(&self.pids)
+            .unwrap()
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                if path.extension()? != "pid" {
+                    return None;
+                }
+                let helper = path.file_stem()?.to_str()?.parse().ok()?;
+                let child = std::fs::read_to_string(&path).ok()?.trim().parse().ok()?;
+                Some((helper, child))
+            })
+            .collect();
+        started.sort_unstable();
+        started
+    }
+}
+
+/// No process `pid` exists any more, not even as a zombie: it ended and
+/// its parent reaped it.
+pub fn process_gone(pid: u32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Process `pid` runs no more: gone, or a zombie waiting for a parent that
+/// does not reap (an orphan whose new parent is this machine's PID 1).
+pub fn process_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // `pid (comm) STATE …`: the state follows the last `)`.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| matches!(state, "Z" | "X")),
+    }
+}
+
+/// Waits (polling, up to `within`) until `done`; false if it never was.
+pub fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -11,10 +11,12 @@ pub fn pin(subject: &Subject, labels: &Provenance<'_>) -> Finding {
         return Finding::new(ID_PIN_CONSISTENT, Outcome::Skipped, "no pin given");
     };
     let mut problems = Vec::new();
-    if pin.digest != subject.digest {
+    if let Some(digest) = pin.digest.as_deref()
+        && digest != subject.digest
+    {
         problems.push(format!(
             "pin digest {} differs from the image digest {}",
-            show(&pin.digest),
+            show(digest),
             show(&subject.digest)
         ));
     }

@@ -1,6 +1,7 @@
 //! The format rules: `revision.format`, `digest.format`, `created.format`,
 //! `run_id.format`. A missing label skips its rule (labels.present reports it).
 
+use crate::model::RuleId;
 use crate::model::{Finding, Instant, Outcome, Provenance, Subject};
 use crate::rules::time::{format_utc, parse_rfc3339};
 use crate::rules::{
@@ -19,7 +20,7 @@ pub fn is_sha256_digest(s: &str) -> bool {
     s.strip_prefix("sha256:").is_some_and(|hex| is_lower_hex(hex, 64))
 }
 
-fn skipped(rule: &'static str, label: &str) -> Finding {
+fn skipped(rule: RuleId, label: &str) -> Finding {
     Finding::new(rule, Outcome::Skipped, format!("no {label} label (see labels.present)"))
 }
 
@@ -51,11 +52,12 @@ pub fn digest(subject: &Subject) -> Finding {
     if !is_sha256_digest(&subject.digest) {
         bad.push(format!("subject digest {}", show(&subject.digest)));
     }
-    if let Some(pin) = subject.pin.as_ref().filter(|p| !is_sha256_digest(&p.digest)) {
-        bad.push(format!("pin digest {}", show(&pin.digest)));
+    let pin_digest = subject.pin.as_ref().and_then(|p| p.digest.as_deref());
+    if let Some(digest) = pin_digest.filter(|d| !is_sha256_digest(d)) {
+        bad.push(format!("pin digest {}", show(digest)));
     }
     if bad.is_empty() {
-        let message = if subject.pin.is_some() {
+        let message = if pin_digest.is_some() {
             "subject and pin digests are sha256:<64 hex>"
         } else {
             "subject digest is sha256:<64 hex>"

@@ -1,5 +1,5 @@
 //! Fuzz target: the whole native rule set (`provgate_guest::evaluate`) on arbitrary
-//! labels, digest, reference and pin.
+//! labels, digest, reference and pin, with scripted answers (renames included).
 //! Invariants and input encoding: tests/support/fuzz_checks.rs.
 #![no_main]
 

@@ -1,34 +1,68 @@
-//! One module per subcommand.
+//! One module per subcommand, and what several of them share: loading the
+//! policy and reading what a past decision was told.
 
 pub mod audit;
 pub mod policy;
+pub mod replay;
 pub mod serve;
 pub mod verify;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 
 use crate::cli::PolicyArgs;
 use crate::exit::Failure;
-use crate::lookup::replay::Recording;
+use crate::lookup::Answered;
+use crate::lookup::replay::Recording01;
 use crate::policy::{Artifact, Limits, Policy, cache::CodeCache};
+use crate::record::{self, Record};
 
-/// `--replay FILE`, read, and the clock of the run: the recording's `now`
-/// when it has one (so a replayed run decides as the recorded one did),
-/// else the present.
-pub fn replay_and_clock(path: Option<&Path>) -> Result<(Option<Recording>, SystemTime), Failure> {
-    let Some(path) = path else {
-        return Ok((None, SystemTime::now()));
-    };
-    let recording = Recording::read(path).map_err(Failure::usage)?;
-    let now = match recording.now.as_deref() {
-        Some(now) => humantime::parse_rfc3339(now)
-            .map_err(|e| Failure::usage(anyhow!("replay file: \"now\" {now:?} is not an RFC 3339 time: {e}")))?,
-        None => SystemTime::now(),
-    };
-    Ok((Some(recording), now))
+/// What `--replay FILE` holds: a decision record (0.2) or a 0.1 recording.
+pub struct Replayed {
+    /// The clock the recorded run used, when it says.
+    pub now: Option<SystemTime>,
+    pub answers: Vec<Answered>,
+    /// The decision record, when it is one.
+    pub record: Option<Record>,
+}
+
+impl Replayed {
+    pub fn read(path: &Path) -> Result<Replayed, Failure> {
+        let what = format!("replay file {}", path.display());
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read {what}"))
+            .map_err(Failure::usage)?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{what} is not JSON"))
+            .map_err(Failure::usage)?;
+        if value.get("lookups").is_some() {
+            let old: Recording01 = serde_json::from_value(value)
+                .with_context(|| format!("{what} is not a provgate recording"))
+                .map_err(Failure::usage)?;
+            let now = old
+                .now
+                .as_deref()
+                .map(record::parse_now)
+                .transpose()
+                .with_context(|| what.clone())
+                .map_err(Failure::usage)?;
+            return Ok(Replayed {
+                now,
+                answers: old.lookups,
+                record: None,
+            });
+        }
+        let record = record::from_value(value)
+            .with_context(|| format!("{what} is not a decision record or a 0.1 recording"))
+            .map_err(Failure::usage)?;
+        Ok(Replayed {
+            now: Some(record::parse_now(&record.now).map_err(Failure::usage)?),
+            answers: record.answers.clone(),
+            record: Some(record),
+        })
+    }
 }
 
 /// How many verdicts the loaded policy will give: the sandbox is sized for it.
@@ -40,14 +74,44 @@ pub enum Verdicts {
 
 /// Loads the artifact `--policy`/`--policy-digest` select, compiled and described.
 pub fn load_policy(args: &PolicyArgs, verdicts: Verdicts) -> Result<Policy, Failure> {
-    let artifact = Artifact::load(args.policy.as_deref())?;
-    if let Some(expected) = &args.policy_digest {
+    load(args.policy.as_deref(), args.policy_digest.as_deref(), verdicts)
+}
+
+/// Loads the built-in artifact or the one at `path`, refusing any other
+/// digest than `digest` when given.
+pub fn load(path: Option<&Path>, digest: Option<&str>, verdicts: Verdicts) -> Result<Policy, Failure> {
+    let artifact = Artifact::load(path)?;
+    if let Some(expected) = digest {
         artifact.require_digest(expected)?;
     }
+    load_artifact(artifact, verdicts)
+}
+
+pub fn load_artifact(artifact: Artifact, verdicts: Verdicts) -> Result<Policy, Failure> {
     tracing::info!(policy = %artifact.origin, digest = %artifact.digest, "loading policy");
     let cache = CodeCache::from_env();
     Ok(match verdicts {
         Verdicts::One => Policy::load_for_one_verdict(artifact, Limits::default(), cache.as_ref())?,
         Verdicts::Many => Policy::load(artifact, Limits::default(), cache.as_ref())?,
     })
+}
+
+/// A file for writing a run's output, created now so that an unwritable
+/// path fails before any work is done.
+pub fn create(path: &Option<PathBuf>, flag: &str) -> Result<Option<std::fs::File>, Failure> {
+    path.as_ref()
+        .map(|p| {
+            std::fs::File::create(p)
+                .with_context(|| format!("cannot create {flag} {}", p.display()))
+                .map_err(Failure::usage)
+        })
+        .transpose()
+}
+
+/// A runtime for a command that does its work on one thread.
+pub fn current_thread() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::usage(anyhow!("cannot start the async runtime: {e}")))
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, anyhow};
 
-use crate::cli::{InspectFormat, PolicyArgs, PolicyCommand};
+use crate::cli::{InspectFormat, PolicyCommand};
 use crate::exit::{Exit, Failure};
 use crate::policy::{Artifact, Limits, Origin, Policy, PolicyError, cache::CodeCache, slot};
 
@@ -18,13 +18,7 @@ pub fn run(cmd: &PolicyCommand) -> Result<Exit, Failure> {
 }
 
 fn inspect(path: Option<&Path>, format: InspectFormat) -> Result<Exit, Failure> {
-    let policy = super::load_policy(
-        &PolicyArgs {
-            policy: path.map(Path::to_path_buf),
-            policy_digest: None,
-        },
-        super::Verdicts::One,
-    )?;
+    let policy = super::load(path, None, super::Verdicts::One)?;
     let d = policy.description();
     let mut out = std::io::stdout().lock();
     let written = match format {

@@ -239,6 +239,9 @@ fn buildx(mut top: Map<String, Value>, opts: &InspectOptions<'_>) -> Result<Insp
             digest,
             labels,
             pin: None,
+            platform: platform
+                .clone()
+                .map(|name| crate::subject::Platform { name, digest: None }),
         },
         platform,
     })
@@ -319,6 +322,7 @@ fn skopeo(mut top: Map<String, Value>, opts: &InspectOptions<'_>) -> Result<Insp
             digest,
             labels,
             pin: None,
+            platform: None,
         },
         platform: None,
     })
@@ -383,6 +387,7 @@ fn docker(mut image: Map<String, Value>, path: &str, opts: &InspectOptions<'_>) 
             digest,
             labels,
             pin: None,
+            platform: None,
         },
         platform: None,
     })
@@ -463,6 +468,7 @@ fn oci_config(mut top: Map<String, Value>, opts: &InspectOptions<'_>) -> Result<
             digest: digest.to_owned(),
             labels,
             pin: None,
+            platform: None,
         },
         platform: None,
     })

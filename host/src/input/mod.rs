@@ -1,5 +1,6 @@
 //! Where subjects come from: offline JSON (`inspect`) or a registry.
 
+pub mod credentials;
 pub mod inspect;
 pub mod registry;
 

@@ -42,6 +42,7 @@ use reqwest::header::{ACCEPT, LOCATION};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 
+use crate::input::credentials::{self, AuthSources};
 use crate::input::inspect::{self, InspectOptions, normalize_platform};
 use crate::policy::artifact::sha256_digest;
 use crate::subject::Subject;
@@ -61,6 +62,8 @@ const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+
 const ACCEPTED: [&str; 4] = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
 
 pub struct RegistryOptions {
+    /// Where credentials are looked for.
+    pub auth: AuthSources,
     /// `os/arch[/variant]` whose image to judge in an index.
     pub platform: String,
     /// `HOST:PORT`s that may be reached over plain HTTP.
@@ -124,6 +127,11 @@ pub enum FetchError {
     TooLarge { what: String, limit: usize },
     #[error("registry {registry} did not finish answering within {seconds} s")]
     Timeout { registry: String, seconds: f64 },
+    #[error(
+        "the credential helper for registry {registry} did not answer within {seconds} s (the registry \
+         time-out); it was stopped"
+    )]
+    HelperTimeout { registry: String, seconds: f64 },
     #[error("registry {registry} sent {what} provgate cannot use: {reason}")]
     Unusable {
         registry: String,
@@ -167,7 +175,19 @@ pub fn parse_reference(reference: &str) -> Result<Reference, FetchError> {
 pub async fn fetch(reference: &str, opts: &RegistryOptions) -> Result<Fetched, FetchError> {
     let parsed = parse_reference(reference)?;
     let registry = parsed.resolve_registry().to_string();
-    match tokio::time::timeout(opts.timeout, fetch_parsed(reference, &parsed, opts)).await {
+    let deadline = tokio::time::Instant::now() + opts.timeout;
+    // Credential helpers run first, under the same deadline; when it
+    // expires their future is dropped, which kills them.
+    let auth = match tokio::time::timeout_at(deadline, credentials(&parsed, opts)).await {
+        Ok(auth) => auth?,
+        Err(_) => {
+            return Err(FetchError::HelperTimeout {
+                registry,
+                seconds: opts.timeout.as_secs_f64(),
+            });
+        }
+    };
+    match tokio::time::timeout_at(deadline, fetch_parsed(reference, &parsed, opts, auth)).await {
         Ok(result) => result,
         Err(_) => Err(FetchError::Timeout {
             registry,
@@ -176,9 +196,13 @@ pub async fn fetch(reference: &str, opts: &RegistryOptions) -> Result<Fetched, F
     }
 }
 
-async fn fetch_parsed(given: &str, reference: &Reference, opts: &RegistryOptions) -> Result<Fetched, FetchError> {
+async fn fetch_parsed(
+    given: &str,
+    reference: &Reference,
+    opts: &RegistryOptions,
+    auth: RegistryAuth,
+) -> Result<Fetched, FetchError> {
     let registry = reference.resolve_registry().to_string();
-    let auth = credentials(reference)?;
     let clients = client_for(opts).map_err(|reason| FetchError::Unreachable {
         registry: registry.clone(),
         reason,
@@ -235,10 +259,12 @@ async fn fetch_parsed(given: &str, reference: &Reference, opts: &RegistryOptions
         },
     )
     .map_err(|e| ctx.unusable(&format!("config blob {config_digest}"), e.to_string()))?;
-    Ok(Fetched {
-        subject: inspected.subject,
-        platform,
-    })
+    let mut subject = inspected.subject;
+    subject.platform = platform.clone().map(|(name, digest)| crate::subject::Platform {
+        name,
+        digest: Some(digest),
+    });
+    Ok(Fetched { subject, platform })
 }
 
 /// The clients of one set of options: oci-client's (auth, blobs) and a
@@ -723,24 +749,18 @@ fn request_error(e: &reqwest::Error) -> String {
 
 /// Docker-style credentials for the reference's registry: `$DOCKER_CONFIG`
 /// or `~/.docker/config.json`, `auths` entries or credential helpers.
-fn credentials(reference: &Reference) -> Result<RegistryAuth, FetchError> {
-    use docker_credential::{CredentialRetrievalError as E, DockerCredential};
+/// The credentials docker, skopeo and crane would use for this registry.
+/// Helpers run as child processes under the fetch's time-out, killed when
+/// it expires; nothing here waits on a runtime worker.
+async fn credentials(reference: &Reference, opts: &RegistryOptions) -> Result<RegistryAuth, FetchError> {
     let registry = reference.resolve_registry();
-    // Docker Hub's credentials are stored under its v1 index URL.
-    let server = if registry == "index.docker.io" {
-        "https://index.docker.io/v1/"
-    } else {
-        registry
-    };
-    match docker_credential::get_credential(server) {
-        Ok(DockerCredential::UsernamePassword(user, password)) => Ok(RegistryAuth::Basic(user, password)),
-        Ok(DockerCredential::IdentityToken(token)) => Ok(RegistryAuth::Bearer(token)),
-        Err(E::ConfigNotFound | E::NoCredentialConfigured | E::ConfigReadError) => Ok(RegistryAuth::Anonymous),
-        Err(e) => Err(FetchError::Credentials {
+    credentials::for_registry(registry, &opts.auth)
+        .await
+        .map(RegistryAuth::from)
+        .map_err(|e| FetchError::Credentials {
             registry: registry.into(),
             reason: e.to_string(),
-        }),
-    }
+        })
 }
 
 fn is_index(manifest: &Value) -> bool {

@@ -1,23 +1,26 @@
-//! The look-up cache every caller shares: a CLI run, an audit, a server.
+//! The answer cache every caller shares: a CLI run, an audit, a server.
 //!
-//! At most one look-up per (repo, sha) is in flight at a time; callers that
-//! want the same answer wait for it instead of asking again. In a server,
-//! "found" is kept long (commits rarely vanish), "not found" briefly (it may
-//! be pushed any moment), "unavailable" never (the next caller should try
-//! again); within one run (CLI, audit) every answer is kept, so a down Gitea
-//! costs one time-out per commit, not one per pin. The table is bounded in
-//! entries.
+//! At most one look-up per question is in flight at a time; callers that
+//! want the same answer await it instead of asking again, holding no
+//! thread. In a server, "found" is kept long (commits rarely vanish), "not
+//! found" and "moved" briefly (either may change any moment), "unavailable"
+//! never (the next caller should try again); within one run (CLI, audit)
+//! every answer is kept, so a down Gitea costs one time-out per commit, not
+//! one per pin. The table is bounded in entries.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::lookup::{Answer, CommitKey, CommitLookup};
+use tokio::sync::OnceCell;
+
+use crate::lookup::{Answer, Answering, Answers, Question};
 
 #[derive(Clone, Copy, Debug)]
 pub struct CachePolicy {
     pub found_ttl: Duration,
+    /// Also for "moved": a rename can be undone.
     pub not_found_ttl: Duration,
     /// `Duration::ZERO`: never kept.
     pub unavailable_ttl: Duration,
@@ -25,7 +28,7 @@ pub struct CachePolicy {
 }
 
 impl CachePolicy {
-    /// One run (CLI, audit): every (repo, sha) is asked once, whatever the answer.
+    /// One run (CLI, audit): every question is asked once, whatever the answer.
     pub const fn per_run() -> CachePolicy {
         CachePolicy {
             found_ttl: Duration::MAX,
@@ -44,11 +47,32 @@ impl CachePolicy {
             max_entries: 100_000,
         }
     }
+
+    fn ttl(&self, answer: &Answer) -> Duration {
+        match answer {
+            Answer::Found => self.found_ttl,
+            Answer::NotFound { .. } | Answer::Moved { .. } => self.not_found_ttl,
+            Answer::Unavailable { .. } => self.unavailable_ttl,
+        }
+    }
 }
 
-enum Slot {
-    InFlight,
-    Done { answer: Answer, expires: Option<Instant> },
+/// One question's place in the table: its answer once it is known, and
+/// until when it may be reused.
+struct Slot {
+    cell: OnceCell<(Answer, Option<Instant>)>,
+}
+
+impl Slot {
+    /// The answer, when known and not expired.
+    fn fresh(&self) -> Option<&Answer> {
+        let (answer, expires) = self.cell.get()?;
+        expires.is_none_or(|e| e > Instant::now()).then_some(answer)
+    }
+
+    fn settled(&self) -> bool {
+        self.cell.initialized()
+    }
 }
 
 /// Counters for metrics and summaries.
@@ -57,204 +81,222 @@ pub struct CacheStats {
     pub found: AtomicU64,
     pub not_found: AtomicU64,
     pub unavailable: AtomicU64,
+    pub moved: AtomicU64,
     pub hits: AtomicU64,
 }
 
-pub struct Cache<L> {
-    inner: L,
-    policy: CachePolicy,
-    slots: Mutex<HashMap<CommitKey, Slot>>,
-    settled: Condvar,
-    pub stats: CacheStats,
-}
-
-impl<L> std::fmt::Debug for Cache<L> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let entries = self.slots.lock().map(|s| s.len()).unwrap_or(0);
-        f.debug_struct("Cache")
-            .field("policy", &self.policy)
-            .field("entries", &entries)
-            .field("stats", &self.stats)
-            .finish()
+impl CacheStats {
+    /// Questions that went to the source (each answered once).
+    pub fn asked(&self) -> u64 {
+        [&self.found, &self.not_found, &self.unavailable, &self.moved]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
-impl<L: CommitLookup> Cache<L> {
-    pub fn new(inner: L, policy: CachePolicy) -> Self {
+pub struct Cache<A> {
+    inner: A,
+    policy: CachePolicy,
+    slots: Mutex<HashMap<Question, Arc<Slot>>>,
+    pub stats: CacheStats,
+}
+
+impl<A: Answers> Cache<A> {
+    pub fn new(inner: A, policy: CachePolicy) -> Self {
         Cache {
             inner,
             policy,
             slots: Mutex::new(HashMap::new()),
-            settled: Condvar::new(),
             stats: CacheStats::default(),
         }
     }
 
-    pub fn inner(&self) -> &L {
+    pub fn inner(&self) -> &A {
         &self.inner
     }
 
-    fn store(&self, slots: &mut HashMap<CommitKey, Slot>, key: CommitKey, answer: &Answer) {
-        let ttl = match answer {
-            Answer::Found => self.policy.found_ttl,
-            Answer::NotFound(_) => self.policy.not_found_ttl,
-            Answer::Unavailable(_) => self.policy.unavailable_ttl,
-        };
-        if ttl.is_zero() {
-            slots.remove(&key);
-            return;
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<Question, Arc<Slot>>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The slot for `question`: the live one, or a new one in its place.
+    fn slot(&self, question: &Question) -> Arc<Slot> {
+        let mut slots = self.slots();
+        if let Some(slot) = slots.get(question)
+            && (!slot.settled() || slot.fresh().is_some())
+        {
+            return slot.clone();
         }
         if slots.len() >= self.policy.max_entries {
-            let now = Instant::now();
-            slots.retain(|_, s| match s {
-                Slot::InFlight => true,
-                Slot::Done { expires, .. } => expires.is_none_or(|e| e > now),
-            });
+            // Forget what expired, then (still full of live answers) what is
+            // settled; a slot still being answered is kept for its waiters.
+            slots.retain(|_, s| !s.settled() || s.fresh().is_some());
             if slots.len() >= self.policy.max_entries {
-                // Still full of live answers: forget finished ones, keep waiters' slots.
-                slots.retain(|_, s| matches!(s, Slot::InFlight));
+                slots.retain(|_, s| !s.settled());
             }
         }
-        let expires = Instant::now().checked_add(ttl);
-        slots.insert(
-            key,
-            Slot::Done {
-                answer: answer.clone(),
-                expires,
-            },
-        );
+        let slot = Arc::new(Slot { cell: OnceCell::new() });
+        slots.insert(question.clone(), slot.clone());
+        slot
+    }
+
+    async fn answer_of(&self, question: &Question) -> Answer {
+        let slot = self.slot(question);
+        if let Some(answer) = slot.fresh() {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return answer.clone();
+        }
+        let mut asked = false;
+        let (answer, _) = slot
+            .cell
+            .get_or_init(|| async {
+                asked = true;
+                let answer = self.inner.answer(question).await;
+                let counter = match &answer {
+                    Answer::Found => &self.stats.found,
+                    Answer::NotFound { .. } => &self.stats.not_found,
+                    Answer::Unavailable { .. } => &self.stats.unavailable,
+                    Answer::Moved { .. } => &self.stats.moved,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                let expires = Instant::now().checked_add(self.policy.ttl(&answer));
+                (answer, expires)
+            })
+            .await;
+        let answer = answer.clone();
+        if asked {
+            if self.policy.ttl(&answer).is_zero() {
+                // Answered the callers who waited for it; nobody later.
+                let mut slots = self.slots();
+                if slots.get(question).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                    slots.remove(question);
+                }
+            }
+        } else {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
     }
 }
 
-impl<L: CommitLookup> CommitLookup for Cache<L> {
-    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
-        let key = CommitKey::new(owner, repo, sha);
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            match slots.get(&key) {
-                Some(Slot::Done { answer, expires }) if expires.is_none_or(|e| e > Instant::now()) => {
-                    self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                    return answer.clone();
-                }
-                Some(Slot::InFlight) => slots = self.settled.wait(slots).unwrap_or_else(|e| e.into_inner()),
-                _ => break,
+impl<A: Answers> Answers for Cache<A> {
+    fn at_hand(&self, question: &Question) -> Option<Answer> {
+        let known = self.slots().get(question).and_then(|s| s.fresh().cloned());
+        match known {
+            Some(answer) => {
+                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                Some(answer)
             }
+            // A source that answers at once (a replay) is asked through the
+            // cache, so that its answers are counted like any other.
+            None if self.inner.at_hand(question).is_some() => {
+                futures_util::FutureExt::now_or_never(self.answer_of(question))
+            }
+            None => None,
         }
-        slots.insert(key.clone(), Slot::InFlight);
-        drop(slots);
+    }
 
-        let answer = self.inner.commit(owner, repo, sha);
-        let counter = match &answer {
-            Answer::Found => &self.stats.found,
-            Answer::NotFound(_) => &self.stats.not_found,
-            Answer::Unavailable(_) => &self.stats.unavailable,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        self.store(&mut slots, key, &answer);
-        drop(slots);
-        self.settled.notify_all();
-        answer
+    fn answer<'a>(&'a self, question: &'a Question) -> Answering<'a> {
+        Box::pin(self.answer_of(question))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
 
     /// Answers after a pause, counting calls; the sha picks the answer.
     struct Slow(AtomicUsize);
 
-    impl CommitLookup for Slow {
-        fn commit(&self, _: &str, _: &str, sha: &str) -> Answer {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(50));
-            match sha {
-                "found" => Answer::Found,
-                "missing" => Answer::NotFound("404".into()),
-                _ => Answer::Unavailable("503".into()),
-            }
+    impl Answers for Slow {
+        fn at_hand(&self, _: &Question) -> Option<Answer> {
+            None
         }
-    }
 
-    fn calls<L>(cache: &Cache<L>) -> usize
-    where
-        L: CommitLookup + AsRef<AtomicUsize>,
-    {
-        cache.inner.as_ref().load(Ordering::SeqCst)
-    }
-
-    impl AsRef<AtomicUsize> for Slow {
-        fn as_ref(&self) -> &AtomicUsize {
-            &self.0
-        }
-    }
-
-    #[test]
-    fn concurrent_callers_share_one_lookup_per_key() {
-        let cache = Arc::new(Cache::new(Slow(AtomicUsize::new(0)), CachePolicy::per_run()));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let cache = cache.clone();
-                std::thread::spawn(move || cache.commit("o", "r", "found"))
+        fn answer<'a>(&'a self, question: &'a Question) -> Answering<'a> {
+            Box::pin(async move {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                match question.sha.as_str() {
+                    "found" => Answer::Found,
+                    "missing" => Answer::not_found("404"),
+                    _ => Answer::unavailable("503"),
+                }
             })
-            .collect();
-        for t in threads {
-            assert_eq!(t.join().unwrap(), Answer::Found);
         }
+    }
+
+    fn calls(cache: &Cache<Slow>) -> usize {
+        cache.inner.0.load(Ordering::SeqCst)
+    }
+
+    fn q(sha: &str) -> Question {
+        Question::new("o", "r", sha)
+    }
+
+    #[tokio::test]
+    async fn concurrent_callers_share_one_lookup_per_question() {
+        let cache = Arc::new(Cache::new(Slow(AtomicUsize::new(0)), CachePolicy::server()));
+        let question = q("found");
+        let answers = futures_util::future::join_all((0..8).map(|_| cache.answer(&question))).await;
+        assert!(answers.iter().all(|a| *a == Answer::Found));
         assert_eq!(calls(&cache), 1);
         assert_eq!(cache.stats.hits.load(Ordering::SeqCst), 7);
+        assert_eq!(cache.at_hand(&question), Some(Answer::Found));
     }
 
-    #[test]
-    fn unavailable_is_never_kept_and_not_found_expires() {
+    #[tokio::test]
+    async fn in_a_server_unavailable_is_never_kept_and_not_found_expires() {
         let policy = CachePolicy {
             not_found_ttl: Duration::ZERO,
             max_entries: 10,
             ..CachePolicy::server()
         };
         let cache = Cache::new(Slow(AtomicUsize::new(0)), policy);
-        cache.commit("o", "r", "down");
-        cache.commit("o", "r", "down");
+        cache.answer(&q("down")).await;
+        assert_eq!(cache.at_hand(&q("down")), None, "an unavailable answer is at hand");
+        cache.answer(&q("down")).await;
         assert_eq!(calls(&cache), 2, "an unavailable answer was reused");
-        cache.commit("o", "r", "missing");
-        cache.commit("o", "r", "missing");
+        cache.answer(&q("missing")).await;
+        cache.answer(&q("missing")).await;
         assert_eq!(calls(&cache), 4, "an expired not-found answer was reused");
-        cache.commit("o", "r", "found");
-        cache.commit("o", "r", "found");
+        cache.answer(&q("found")).await;
+        cache.answer(&q("found")).await;
         assert_eq!(calls(&cache), 5);
     }
 
-    #[test]
-    fn within_one_run_an_unavailable_gitea_is_asked_once_per_commit() {
-        let cache = Arc::new(Cache::new(Slow(AtomicUsize::new(0)), CachePolicy::per_run()));
-        let threads: Vec<_> = (0..6)
-            .map(|_| {
-                let cache = cache.clone();
-                std::thread::spawn(move || cache.commit("o", "r", "down"))
-            })
-            .collect();
-        for t in threads {
-            assert_eq!(t.join().unwrap(), Answer::Unavailable("503".into()));
-        }
-        assert_eq!(cache.commit("o", "r", "down"), Answer::Unavailable("503".into()));
+    #[tokio::test]
+    async fn within_one_run_an_unavailable_gitea_is_asked_once_per_commit() {
+        let cache = Cache::new(Slow(AtomicUsize::new(0)), CachePolicy::per_run());
+        let question = q("down");
+        let answers = futures_util::future::join_all((0..6).map(|_| cache.answer(&question))).await;
+        assert!(answers.iter().all(|a| *a == Answer::unavailable("503")));
+        assert_eq!(cache.at_hand(&question), Some(Answer::unavailable("503")));
         assert_eq!(calls(&cache), 1);
-        assert_eq!(cache.stats.hits.load(Ordering::SeqCst), 6);
     }
 
-    #[test]
-    fn the_table_stays_within_its_bound() {
+    #[tokio::test]
+    async fn the_table_stays_within_its_bound() {
         let policy = CachePolicy {
             max_entries: 3,
             ..CachePolicy::per_run()
         };
         let cache = Cache::new(Slow(AtomicUsize::new(0)), policy);
         for repo in ["a", "b", "c", "d", "e"] {
-            cache.commit("o", repo, "found");
+            cache.answer(&Question::new("o", repo, "found")).await;
         }
-        assert!(cache.slots.lock().unwrap().len() <= 3);
+        assert!(cache.slots().len() <= 3);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_leaves_the_question_to_the_next_one() {
+        let cache = Cache::new(Slow(AtomicUsize::new(0)), CachePolicy::per_run());
+        let question = q("found");
+        let gave_up = tokio::time::timeout(Duration::from_millis(1), cache.answer(&question)).await;
+        assert!(gave_up.is_err());
+        assert_eq!(cache.answer(&question).await, Answer::Found);
+        assert_eq!(calls(&cache), 2);
     }
 }

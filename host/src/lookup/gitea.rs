@@ -5,17 +5,21 @@
 //! path accepts any ref, so a branch or short SHA would also get a 200), and
 //! every answer that is neither "found" nor a clear "not found" becomes
 //! `Unavailable`. It talks only to the configured base URL: redirects are
-//! refused, bodies are capped and the whole exchange has one deadline.
+//! never followed, bodies are capped and the whole exchange has one
+//! deadline. Gitea's same-host redirect of a renamed or transferred
+//! repository (`Location: /api/v1/repos/<owner>/<repo>/git/commits/<sha>…`)
+//! is reported as `Moved`, for the guest to decide about; any other
+//! redirect is `Unavailable`.
 
 use std::fmt;
 use std::time::Duration;
 
-use crate::exit::error_chain;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Response, StatusCode, Url};
-use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
 
-use super::{Answer, CommitLookup};
+use super::{Answer, Answering, Answers, Question};
+use crate::exit::error_chain;
 
 /// How long one look-up may take, from connecting to the last body byte.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -125,7 +129,7 @@ impl GiteaClient {
     /// an [`Answer::Unavailable`] whose reason says what to do about it.
     pub async fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
         if let Err(reason) = check_request(owner, repo, sha) {
-            return Answer::Unavailable(reason);
+            return Answer::unavailable(reason);
         }
         let asked = Asked {
             base: &self.base,
@@ -140,7 +144,7 @@ impl GiteaClient {
         // so that a server dripping bytes cannot hold a look-up open.
         let answer = match tokio::time::timeout(self.timeout, self.exchange(&asked)).await {
             Ok(answer) => answer,
-            Err(_) => Answer::Unavailable(format!(
+            Err(_) => Answer::unavailable(format!(
                 "Gitea at {} did not finish answering about {} within {:?}; it is slow or unreachable, try again later",
                 self.base,
                 asked.what(),
@@ -162,30 +166,30 @@ impl GiteaClient {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) => return Answer::Unavailable(asked.send_failed(e.without_url())),
+            Err(e) => return Answer::unavailable(asked.send_failed(e.without_url())),
         };
         let status = response.status();
         match status {
             StatusCode::OK => self.judge_body(asked, response).await,
-            StatusCode::NOT_FOUND => Answer::NotFound(asked.not_found()),
-            StatusCode::UNPROCESSABLE_ENTITY => Answer::NotFound(format!(
+            StatusCode::NOT_FOUND => Answer::not_found(asked.not_found()),
+            StatusCode::UNPROCESSABLE_ENTITY => Answer::not_found(format!(
                 "Gitea at {} rejected {} as a ref of {}/{} (HTTP {status})",
                 asked.base, asked.sha, asked.owner, asked.repo
             )),
-            StatusCode::UNAUTHORIZED if asked.token_set => Answer::Unavailable(format!(
+            StatusCode::UNAUTHORIZED if asked.token_set => Answer::unavailable(format!(
                 "Gitea at {} refused the {TOKEN_ENV} (HTTP {status}): it is invalid, expired or revoked",
                 asked.base
             )),
-            StatusCode::UNAUTHORIZED => Answer::Unavailable(format!(
+            StatusCode::UNAUTHORIZED => Answer::unavailable(format!(
                 "Gitea at {} requires sign-in (HTTP {status}) and no {TOKEN_ENV} is set",
                 asked.base
             )),
-            StatusCode::FORBIDDEN if asked.token_set => Answer::Unavailable(format!(
+            StatusCode::FORBIDDEN if asked.token_set => Answer::unavailable(format!(
                 "Gitea at {} forbade reading {}/{} (HTTP {status}): the token lacks the read:repository scope \
                  or sign-in is required",
                 asked.base, asked.owner, asked.repo
             )),
-            StatusCode::FORBIDDEN => Answer::Unavailable(format!(
+            StatusCode::FORBIDDEN => Answer::unavailable(format!(
                 "Gitea at {} forbade reading {}/{} (HTTP {status}): it requires sign-in and no {TOKEN_ENV} is set",
                 asked.base, asked.owner, asked.repo
             )),
@@ -194,18 +198,30 @@ impl GiteaClient {
                     Some(value) => format!(", Retry-After: {}", asked.outside(printable(value.as_bytes()))),
                     None => String::new(),
                 };
-                Answer::Unavailable(format!(
+                Answer::unavailable(format!(
                     "Gitea at {} is rate-limiting provgate (HTTP {status}{retry}); try again later",
                     asked.base
                 ))
             }
-            s if s.is_server_error() => Answer::Unavailable(format!(
+            s if s.is_server_error() => Answer::unavailable(format!(
                 "Gitea at {} failed with HTTP {status} while looking up {}; try again later",
                 asked.base,
                 asked.what()
             )),
-            s if s.is_redirection() => Answer::Unavailable(asked.redirected(&response)),
-            _ => Answer::Unavailable(format!(
+            // The statuses Gitea has answered a rename with over the years
+            // (302, 307, now 301); 308 for a proxy that upgrades them.
+            StatusCode::MOVED_PERMANENTLY
+            | StatusCode::FOUND
+            | StatusCode::TEMPORARY_REDIRECT
+            | StatusCode::PERMANENT_REDIRECT => match asked.moved_to(&response) {
+                Some((owner, repo)) => {
+                    tracing::debug!(owner = asked.owner, repo = asked.repo, to_owner = %owner, to_repo = %repo, "Gitea says the repository moved");
+                    Answer::moved(&owner, &repo)
+                }
+                None => Answer::unavailable(asked.redirected(&response)),
+            },
+            s if s.is_redirection() => Answer::unavailable(asked.redirected(&response)),
+            _ => Answer::unavailable(format!(
                 "Gitea at {} answered HTTP {status}, which provgate does not expect, about {}",
                 asked.base,
                 asked.what()
@@ -221,7 +237,7 @@ impl GiteaClient {
         let body = match read_capped(&mut response).await {
             Ok(body) => body,
             Err(BodyError::Declared(len)) => {
-                return Answer::Unavailable(format!(
+                return Answer::unavailable(format!(
                     "Gitea at {} declared a {len}-byte answer about {}, more than the {} KiB provgate reads",
                     asked.base,
                     asked.what(),
@@ -229,7 +245,7 @@ impl GiteaClient {
                 ));
             }
             Err(BodyError::TooLarge) => {
-                return Answer::Unavailable(format!(
+                return Answer::unavailable(format!(
                     "Gitea at {} sent more than the {} KiB provgate reads about {}",
                     asked.base,
                     MAX_BODY_BYTES / 1024,
@@ -237,7 +253,7 @@ impl GiteaClient {
                 ));
             }
             Err(BodyError::Read(e)) => {
-                return Answer::Unavailable(format!(
+                return Answer::unavailable(format!(
                     "Gitea at {} broke off its answer about {} ({}); try again later",
                     asked.base,
                     asked.what(),
@@ -248,7 +264,7 @@ impl GiteaClient {
         let json: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(json) => json,
             Err(_) => {
-                return Answer::Unavailable(format!(
+                return Answer::unavailable(format!(
                     "Gitea at {} answered HTTP 200 about {} with a body that is not JSON (content type {}); \
                      check that {} is Gitea's address",
                     asked.base,
@@ -260,13 +276,13 @@ impl GiteaClient {
         };
         match json.get("sha").and_then(serde_json::Value::as_str) {
             Some(sha) if sha == asked.sha => Answer::Found,
-            Some(other) => Answer::Unavailable(format!(
+            Some(other) => Answer::unavailable(format!(
                 "Gitea at {} answered about {} with another commit ({}); provgate accepts only the exact SHA",
                 asked.base,
                 asked.what(),
                 asked.outside(shorten(other, 64))
             )),
-            None => Answer::Unavailable(format!(
+            None => Answer::unavailable(format!(
                 "Gitea at {} answered HTTP 200 about {} without a commit \"sha\"; check that {} is Gitea's address",
                 asked.base,
                 asked.what(),
@@ -332,6 +348,32 @@ impl Asked<'_> {
                 self.base
             )
         }
+    }
+
+    /// The new owner and repository of Gitea's redirect for a renamed or
+    /// transferred repository: same origin, the same API path with only the
+    /// owner and repository replaced, plain names. Anything else is not a
+    /// rename and is never reported as one.
+    fn moved_to(&self, response: &Response) -> Option<(String, String)> {
+        let location = response.headers().get(LOCATION)?.to_str().ok()?;
+        let target = response.url().join(location).ok()?;
+        if target.origin() != response.url().origin() {
+            return None;
+        }
+        let mut segments = target.path_segments()?;
+        let expected = ["api", "v1", "repos"];
+        if !expected.iter().all(|e| segments.next() == Some(e)) {
+            return None;
+        }
+        let (owner, repo) = (segments.next()?, segments.next()?);
+        let rest: Vec<&str> = segments.collect();
+        if rest != ["git", "commits", self.sha] || !is_plain_name(owner) || !is_plain_name(repo) {
+            return None;
+        }
+        if owner.eq_ignore_ascii_case(self.owner) && repo.eq_ignore_ascii_case(self.repo) {
+            return None;
+        }
+        Some((owner.to_owned(), repo.to_owned()))
     }
 
     fn redirected(&self, response: &Response) -> String {
@@ -463,40 +505,18 @@ fn quoted(value: &str) -> String {
     }
 }
 
-/// The synchronous face for the sandbox's host import. It owns a
-/// current-thread runtime, so it must be neither called nor dropped inside an
-/// async task (tokio panics; use [`GiteaClient::commit`] there). Plain and
-/// `spawn_blocking` threads are fine, several at once.
-pub struct BlockingGitea {
+/// Gitea as an [`Answers`]: at most `concurrency` look-ups in flight at
+/// once; the rest wait for a permit as futures, holding no thread.
+pub struct Gitea {
     client: GiteaClient,
-    runtime: Driver,
+    permits: Semaphore,
 }
 
-/// Where the async client runs: a runtime of its own (the CLI), or the
-/// caller's (a server or an audit, which call from blocking threads).
-enum Driver {
-    Own(Runtime),
-    Shared(tokio::runtime::Handle),
-}
-
-impl BlockingGitea {
-    pub fn new(client: GiteaClient) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| anyhow::anyhow!("cannot start the runtime for Gitea look-ups: {e}"))?;
-        Ok(BlockingGitea {
+impl Gitea {
+    pub fn new(client: GiteaClient, concurrency: usize) -> Gitea {
+        Gitea {
             client,
-            runtime: Driver::Own(runtime),
-        })
-    }
-
-    /// Runs look-ups on an existing multi-thread runtime. Call
-    /// [`CommitLookup::commit`] from `spawn_blocking` threads, never from a task.
-    pub fn on(client: GiteaClient, handle: tokio::runtime::Handle) -> Self {
-        BlockingGitea {
-            client,
-            runtime: Driver::Shared(handle),
+            permits: Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS)),
         }
     }
 
@@ -505,19 +525,24 @@ impl BlockingGitea {
     }
 }
 
-impl fmt::Debug for BlockingGitea {
+impl fmt::Debug for Gitea {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlockingGitea").field("client", &self.client).finish()
+        f.debug_struct("Gitea").field("client", &self.client).finish()
     }
 }
 
-impl CommitLookup for BlockingGitea {
-    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
-        let asked = self.client.commit(owner, repo, sha);
-        match &self.runtime {
-            Driver::Own(runtime) => runtime.block_on(asked),
-            Driver::Shared(handle) => handle.block_on(asked),
-        }
+impl Answers for Gitea {
+    fn at_hand(&self, _: &Question) -> Option<Answer> {
+        None
+    }
+
+    fn answer<'a>(&'a self, question: &'a Question) -> Answering<'a> {
+        Box::pin(async move {
+            let Ok(_permit) = self.permits.acquire().await else {
+                return Answer::unavailable("provgate is shutting down its Gitea client");
+            };
+            self.client.commit(&question.owner, &question.repo, &question.sha).await
+        })
     }
 }
 

@@ -1,112 +1,56 @@
-//! Recording and replaying look-ups, so a past decision can be reproduced
-//! exactly and the quick start runs with no network.
-//!
-//! A recording holds the clock the run used and every answer it got; a
-//! replay answers from it and never touches the network.
+//! Answers from a past decision, with no network: a decision record's
+//! `answers` (`crate::record`), or a 0.1 recording (`{"now", "lookups"}`,
+//! still read by `verify --replay`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Mutex;
 
-use anyhow::Context;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::lookup::{Answer, CommitKey, CommitLookup};
+use crate::lookup::{Answer, Answered, Answering, Answers, Question};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The 0.1 recording format.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Recording {
+pub struct Recording01 {
     /// The `now` the recorded run handed to the policy (RFC 3339, UTC).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub now: Option<String>,
-    pub lookups: Vec<Recorded>,
+    pub lookups: Vec<Answered>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recorded {
-    pub owner: String,
-    pub repo: String,
-    pub sha: String,
-    #[serde(flatten)]
-    pub answer: Answer,
-}
-
-impl Recording {
-    pub fn read(path: &Path) -> anyhow::Result<Recording> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read replay file {}", path.display()))?;
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("replay file {} is not a provgate recording", path.display()))
-    }
-
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let mut json = serde_json::to_vec_pretty(self)?;
-        json.push(b'\n');
-        std::fs::write(path, json).with_context(|| format!("cannot write recording {}", path.display()))
-    }
-}
-
-/// Answers from a recording; anything not in it is unavailable.
+/// Answers from a recording; a question it has no answer for is unavailable.
+#[derive(Clone, Debug, Default)]
 pub struct Replay {
-    answers: BTreeMap<CommitKey, Answer>,
+    answers: BTreeMap<Question, Answer>,
 }
 
 impl Replay {
-    pub fn new(recording: &Recording) -> Replay {
-        let answers = recording
-            .lookups
-            .iter()
-            .map(|r| (CommitKey::new(&r.owner, &r.repo, &r.sha), r.answer.clone()))
-            .collect();
-        Replay { answers }
-    }
-}
-
-impl CommitLookup for Replay {
-    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
-        self.answers
-            .get(&CommitKey::new(owner, repo, sha))
-            .cloned()
-            .unwrap_or_else(|| Answer::Unavailable(format!("replay has no answer for {owner}/{repo}@{sha}")))
-    }
-}
-
-/// Passes look-ups through and keeps every answer for [`Recorder::recording`].
-pub struct Recorder<L> {
-    inner: L,
-    log: Mutex<BTreeMap<CommitKey, Answer>>,
-}
-
-impl<L: CommitLookup> Recorder<L> {
-    pub fn new(inner: L) -> Self {
-        Recorder {
-            inner,
-            log: Mutex::new(BTreeMap::new()),
+    pub fn new<'a>(answered: impl IntoIterator<Item = &'a Answered>) -> Replay {
+        Replay {
+            answers: answered
+                .into_iter()
+                .map(|a| (a.question.clone(), a.answer.clone()))
+                .collect(),
         }
     }
 
-    pub fn recording(&self, now: Option<String>) -> Recording {
-        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let lookups = log
-            .iter()
-            .map(|(k, a)| Recorded {
-                owner: k.owner.clone(),
-                repo: k.repo.clone(),
-                sha: k.sha.clone(),
-                answer: a.clone(),
-            })
-            .collect();
-        Recording { now, lookups }
+    fn lookup(&self, q: &Question) -> Answer {
+        self.answers.get(q).cloned().unwrap_or_else(|| {
+            Answer::unavailable(format!(
+                "the record has no answer for commit {} in {}/{} (no network during a replay)",
+                q.sha, q.owner, q.repo
+            ))
+        })
     }
 }
 
-impl<L: CommitLookup> CommitLookup for Recorder<L> {
-    fn commit(&self, owner: &str, repo: &str, sha: &str) -> Answer {
-        let answer = self.inner.commit(owner, repo, sha);
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(CommitKey::new(owner, repo, sha), answer.clone());
-        answer
+impl Answers for Replay {
+    fn at_hand(&self, question: &Question) -> Option<Answer> {
+        Some(self.lookup(question))
+    }
+
+    fn answer<'a>(&'a self, question: &'a Question) -> Answering<'a> {
+        Box::pin(std::future::ready(self.lookup(question)))
     }
 }
 
@@ -115,17 +59,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replay_answers_recorded_lookups_and_nothing_else() {
-        let recorder = Recorder::new(crate::lookup::NoLookup("offline"));
-        recorder.commit("o", "r", "abc");
-        let recording = recorder.recording(Some("2026-11-20T00:00:00Z".into()));
-        let json = serde_json::to_string(&recording).unwrap();
-        assert!(json.contains(r#""answer":"unavailable","reason":"offline""#), "{json}");
-        let back: Recording = serde_json::from_str(&json).unwrap();
-        let replay = Replay::new(&back);
-        assert_eq!(replay.commit("o", "r", "abc"), Answer::Unavailable("offline".into()));
-        assert!(
-            matches!(replay.commit("o", "r", "def"), Answer::Unavailable(why) if why.contains("replay has no answer"))
+    fn a_replay_answers_what_it_recorded_and_nothing_else() {
+        let recorded: Recording01 = serde_json::from_str(
+            r#"{"now": "2026-11-20T00:00:00Z", "lookups": [
+                {"owner": "o", "repo": "r", "sha": "abc", "answer": "not_found", "reason": "404"},
+                {"owner": "o", "repo": "r", "sha": "def", "answer": "found"}]}"#,
+        )
+        .expect("a 0.1 recording parses");
+        let replay = Replay::new(&recorded.lookups);
+        assert_eq!(
+            replay.at_hand(&Question::new("o", "r", "abc")),
+            Some(Answer::not_found("404"))
         );
+        assert_eq!(replay.at_hand(&Question::new("o", "r", "def")), Some(Answer::Found));
+        assert!(matches!(
+            replay.at_hand(&Question::new("o", "x", "def")),
+            Some(Answer::Unavailable { reason }) if reason.contains("no answer")
+        ));
     }
 }

@@ -7,7 +7,7 @@ pub mod sandbox;
 pub mod slot;
 
 pub use artifact::{Artifact, Origin};
-pub use sandbox::{Description, Limits, Policy};
+pub use sandbox::{Description, Limits, Policy, Run, Step};
 
 /// Everything that makes the policy unusable. All of it is exit code 3.
 #[derive(Debug, thiserror::Error)]
@@ -26,4 +26,11 @@ pub enum PolicyError {
     Settings { origin: String, reason: String },
     #[error("the policy was stopped: {0}")]
     Trap(String),
+    /// It asked more questions, or in more rounds, than a verdict may.
+    #[error("the policy was stopped: {0}")]
+    Limit(String),
+    /// It broke the ask/answer protocol (asked nothing, asked again what it
+    /// was told, refused its own answers).
+    #[error("the policy misbehaved: {0}")]
+    Protocol(String),
 }

@@ -1,55 +1,64 @@
 //! Running the policy component under wasmtime.
 //!
 //! Compiled once per process (or loaded from the code cache), linked once
-//! into a pre-instantiated handle, then one fresh instance per verdict so no
-//! state can leak between subjects. Every evaluation runs with a time budget
-//! (wall time in the guest), a memory cap and a cap on look-ups; hitting any
-//! of them traps, and the trap is reported, never retried.
+//! into a pre-instantiated handle, then a fresh instance per verdict so no
+//! state can leak between subjects. The component imports nothing: an
+//! instance is a [`Run`] that either has its verdict or waits for answers
+//! (`crate::judge` answers them). Every call into the guest runs with a
+//! time budget (wall time in the guest) and a memory cap; hitting either
+//! traps, and the trap is reported, never retried.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
     UpdateDeadline,
 };
 
-use crate::lookup::{Answer, CommitLookup};
+use crate::lookup::{Answer, Answered, Question};
 use crate::policy::{Artifact, PolicyError, cache::CodeCache};
 use crate::subject::Subject;
-use crate::verdict::{Finding, Mode, Outcome, PolicyRef, Status, Verdict, VerdictSubject};
+use crate::verdict::{Decided, Finding, Mode, Outcome, PolicyRef, Status};
 
 wasmtime::component::bindgen!({
     world: "provgate",
     path: "../wit",
-    imports: { "provgate:policy/lookup.commit-exists": trappable },
     // The subject is lowered straight from the host's own strings.
     ownership: Borrowing { duplicate_if_necessary: true },
 });
 
-use self::provgate::policy::lookup as wit_lookup;
 use exports::provgate::policy::rules as wit;
 
 /// The WIT world every artifact must implement.
-pub const WORLD: &str = "provgate:policy/provgate@0.1.0";
+pub const WORLD: &str = "provgate:policy/provgate@0.2.0";
+
+/// The interfaces of worlds this host no longer runs, and what to say.
+const OLD_WORLDS: [(&str, &str); 2] = [
+    ("provgate:policy/rules@0.1.0", "provgate:policy/provgate@0.1.0"),
+    ("provgate:policy/lookup@0.1.0", "provgate:policy/provgate@0.1.0"),
+];
 
 /// Per-evaluation bounds.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Wall time one evaluation may spend in the guest, not counting the time
-    /// the host spends answering its look-ups (a slow Gitea is bounded by its
-    /// own time-out). A usual subject takes about 10 µs, four 1 MiB labels a
-    /// few ms: a second leaves room for a thread descheduled on an overloaded
-    /// machine and still stops an endless loop soon (Kubewarden's policy
-    /// time-out, also epoch-based, defaults to two).
+    /// Wall time one call into the guest may take (the host answers
+    /// questions between calls, outside the guest). A usual subject takes
+    /// about 10 µs, four 1 MiB labels a few ms: a second leaves room for a
+    /// thread descheduled on an overloaded machine and still stops an
+    /// endless loop soon (Kubewarden's policy time-out, also epoch-based,
+    /// defaults to two).
     pub time_budget: Duration,
     /// Linear memory one instance may grow to.
     pub memory_bytes: usize,
-    /// Commit look-ups one evaluation may ask for; the rules need one.
-    pub max_lookups: u32,
+    /// Questions one verdict may ask in all (SPEC §3); the rules ask one,
+    /// two when a repository moved.
+    pub max_questions: usize,
+    /// Rounds of questions one verdict may ask (SPEC §3).
+    pub max_rounds: usize,
 }
 
 impl Default for Limits {
@@ -57,25 +66,21 @@ impl Default for Limits {
         Limits {
             time_budget: Duration::from_secs(1),
             memory_bytes: 64 << 20,
-            max_lookups: 4,
+            max_questions: 4,
+            max_rounds: 2,
         }
     }
 }
 
-/// The store's data: what one evaluation may touch.
+/// The store's data: what one instance may touch.
 struct Sandbox {
-    lookup: Arc<dyn CommitLookup>,
-    lookups: u32,
-    max_lookups: u32,
     limits: StoreLimits,
     clock: Clock,
 }
 
-/// The guest's time so far in one evaluation: wall time since it started,
-/// less the time spent in the host's look-ups.
+/// The time the current call into the guest has taken.
 struct Clock {
     started: Instant,
-    in_lookups: Duration,
     budget: Duration,
 }
 
@@ -83,13 +88,12 @@ impl Clock {
     fn start(budget: Duration) -> Clock {
         Clock {
             started: Instant::now(),
-            in_lookups: Duration::ZERO,
             budget,
         }
     }
 
     fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.in_lookups)
+        self.started.elapsed()
     }
 }
 
@@ -101,7 +105,7 @@ impl fmt::Display for OutOfTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "it ran past its time budget ({} ms in the guest for one evaluation)",
+            "it ran past its time budget ({} ms in the guest for one call)",
             self.0.as_millis()
         )
     }
@@ -133,31 +137,6 @@ fn start_ticking(engine: &Engine) -> std::io::Result<()> {
         .map(drop)
 }
 
-impl wit_lookup::Host for Sandbox {
-    fn commit_exists(
-        &mut self,
-        owner: String,
-        repo: String,
-        sha: String,
-    ) -> wasmtime::Result<wit_lookup::CommitAnswer> {
-        self.lookups += 1;
-        if self.lookups > self.max_lookups {
-            wasmtime::bail!(
-                "the policy asked for more than {} commit look-ups in one evaluation",
-                self.max_lookups
-            );
-        }
-        let asked = Instant::now();
-        let answer = self.lookup.commit(&owner, &repo, &sha);
-        self.clock.in_lookups += asked.elapsed();
-        Ok(match answer {
-            Answer::Found => wit_lookup::CommitAnswer::Found,
-            Answer::NotFound(why) => wit_lookup::CommitAnswer::NotFound(why),
-            Answer::Unavailable(why) => wit_lookup::CommitAnswer::Unavailable(why),
-        })
-    }
-}
-
 /// What `describe` says about an artifact, plus its digest and world.
 #[derive(Clone, Debug, Serialize)]
 pub struct Description {
@@ -165,7 +144,7 @@ pub struct Description {
     pub version: String,
     pub digest: String,
     pub world: String,
-    pub rules: Vec<String>,
+    pub rules: Vec<&'static str>,
     pub settings: SettingsView,
 }
 
@@ -188,9 +167,10 @@ pub struct Policy {
     reference: Arc<PolicyRef>,
 }
 
-/// Instances that may be alive at once (a server evaluates on up to 512
-/// blocking threads; each may wait on a slow Gitea).
-const POOL_SLOTS: u32 = 512;
+/// Instances that may be alive at once. An instance lives only while the
+/// guest computes (microseconds) and is never held while an answer is
+/// awaited, so this bounds runtime threads evaluating at once, not requests.
+const POOL_SLOTS: u32 = 128;
 
 fn engine_config(limits: &Limits, pooling: bool) -> Config {
     let mut config = Config::new();
@@ -260,66 +240,69 @@ impl Policy {
             None => Component::new(&engine, &artifact.bytes).map_err(|e| format!("{e:#}")),
         }
         .map_err(invalid)?;
-        let mut linker = Linker::new(&engine);
-        wit_lookup::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
-            .map_err(|e| invalid(format!("{e:#}")))?;
+        if let Some(old) = old_world(&engine, &component) {
+            return Err(invalid(format!(
+                "it implements the world {old}, and this provgate runs {WORLD} policies (the guest imports \
+                 nothing and asks its questions instead); rebuild it from provgate 0.2's rules with \
+                 `provgate policy build --settings <its settings> --out <file>`"
+            )));
+        }
+        let linker = Linker::new(&engine);
         let pre = linker
             .instantiate_pre(&component)
             .and_then(ProvgatePre::new)
             .map_err(|e| {
                 invalid(format!(
-                    "it does not implement the world {WORLD} with only its look-up import: {e:#}"
+                    "it does not implement the world {WORLD}, which imports nothing: {e:#}"
                 ))
             })?;
 
-        let mut policy = Policy {
+        let (name, version, rules, settings) = {
+            let (mut store, bindings) = instantiate(&engine, &pre, &limits)?;
+            let described = bindings
+                .provgate_policy_rules()
+                .call_describe(&mut store)
+                .map_err(|e| trap(&e))?;
+            let d = described.map_err(|reason| PolicyError::Settings {
+                origin: artifact.origin.to_string(),
+                reason,
+            })?;
+            let settings = SettingsView {
+                gitea_base_url: d.settings.gitea_base_url,
+                allowed_owners: d.settings.allowed_owners,
+                created_max_skew_seconds: d.settings.created_max_skew_seconds,
+                on_unavailable: match d.settings.on_unavailable {
+                    wit::OnUnavailable::Deny => "deny",
+                    wit::OnUnavailable::Allow => "allow",
+                },
+            };
+            (
+                d.name,
+                d.version,
+                d.rules.into_iter().map(rule_name).collect(),
+                settings,
+            )
+        };
+        let reference = Arc::new(PolicyRef {
+            name: name.clone(),
+            version: version.clone(),
+            digest: artifact.digest.clone(),
+        });
+        Ok(Policy {
+            description: Description {
+                name,
+                version,
+                digest: artifact.digest.clone(),
+                world: WORLD.into(),
+                rules,
+                settings,
+            },
             engine,
             pre,
             limits,
-            description: Description {
-                name: String::new(),
-                version: String::new(),
-                digest: artifact.digest.clone(),
-                world: WORLD.into(),
-                rules: Vec::new(),
-                settings: SettingsView {
-                    gitea_base_url: String::new(),
-                    allowed_owners: Vec::new(),
-                    created_max_skew_seconds: 0,
-                    on_unavailable: "deny",
-                },
-            },
             artifact,
-            reference: Arc::default(),
-        };
-        let lookup: Arc<dyn CommitLookup> = Arc::new(crate::lookup::NoLookup("describe asks nothing"));
-        let (mut store, bindings) = policy.instantiate(lookup)?;
-        let described = bindings
-            .provgate_policy_rules()
-            .call_describe(&mut store)
-            .map_err(|e| trap(&e))?;
-        let d = described.map_err(|reason| PolicyError::Settings {
-            origin: policy.artifact.origin.to_string(),
-            reason,
-        })?;
-        policy.description.name = d.name;
-        policy.description.version = d.version;
-        policy.description.rules = d.rules;
-        policy.description.settings = SettingsView {
-            gitea_base_url: d.settings.gitea_base_url,
-            allowed_owners: d.settings.allowed_owners,
-            created_max_skew_seconds: d.settings.created_max_skew_seconds,
-            on_unavailable: match d.settings.on_unavailable {
-                wit::OnUnavailable::Deny => "deny",
-                wit::OnUnavailable::Allow => "allow",
-            },
-        };
-        policy.reference = Arc::new(PolicyRef {
-            name: policy.description.name.clone(),
-            version: policy.description.version.clone(),
-            digest: policy.artifact.digest.clone(),
-        });
-        Ok(policy)
+            reference,
+        })
     }
 
     pub fn artifact(&self) -> &Artifact {
@@ -330,83 +313,45 @@ impl Policy {
         &self.description
     }
 
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Name, version and digest, as every verdict of this policy carries them.
     pub fn reference(&self) -> &Arc<PolicyRef> {
         &self.reference
     }
 
-    fn instantiate(&self, lookup: Arc<dyn CommitLookup>) -> Result<(Store<Sandbox>, Provgate), PolicyError> {
-        let sandbox = Sandbox {
-            lookup,
-            lookups: 0,
-            max_lookups: self.limits.max_lookups,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .instances(4)
-                .memories(4)
-                .tables(4)
-                .table_elements(100_000)
-                .build(),
-            clock: Clock::start(self.limits.time_budget),
-        };
-        let mut store = Store::new(&self.engine, sandbox);
-        store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|store| {
-            let clock = &store.data().clock;
-            let used = clock.guest_time();
-            if used > clock.budget {
-                return Err(OutOfTime(clock.budget).into());
-            }
-            Ok(UpdateDeadline::Continue(1))
-        });
-        let bindings = self.pre.instantiate(&mut store).map_err(|e| trap(&e))?;
-        Ok((store, bindings))
-    }
-
-    /// Judges one subject in a fresh instance. The verdict's decision is the
-    /// guest's; the host only adds the subject and policy it already knows.
-    pub fn evaluate(
+    /// Starts judging `subject` in a fresh instance, with the answers an
+    /// earlier instance was given for it (none at first).
+    pub fn start(
         &self,
         subject: &Subject,
         mode: Mode,
         now: SystemTime,
-        lookup: Arc<dyn CommitLookup>,
-    ) -> Result<Verdict, PolicyError> {
-        let (mut store, bindings) = self.instantiate(lookup)?;
-        self.call(&mut store, &bindings, subject, mode, now)
-    }
-
-    /// One instance kept across evaluations, for calibration only: state
-    /// could leak between subjects, so real decisions never use it.
-    #[doc(hidden)]
-    pub fn warm_instance(&self, lookup: Arc<dyn CommitLookup>) -> Result<WarmInstance<'_>, PolicyError> {
-        let (store, bindings) = self.instantiate(lookup)?;
-        Ok(WarmInstance {
-            policy: self,
-            store,
-            bindings,
-        })
-    }
-
-    fn call(
-        &self,
-        store: &mut Store<Sandbox>,
-        bindings: &Provgate,
-        subject: &Subject,
-        mode: Mode,
-        now: SystemTime,
-    ) -> Result<Verdict, PolicyError> {
+        answers: &[Answered],
+    ) -> Result<Run<'_>, PolicyError> {
+        let (mut store, bindings) = instantiate(&self.engine, &self.pre, &self.limits)?;
         let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         let labels: Vec<(&str, &str)> = subject.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let answers: Vec<wit::Answered<'_>> = answers
+            .iter()
+            .map(|a| wit::Answered {
+                question: wit::QuestionParam {
+                    owner: &a.question.owner,
+                    repo: &a.question.repo,
+                    sha: &a.question.sha,
+                },
+                answer: lower_answer(&a.answer),
+            })
+            .collect();
         let input = wit::Subject {
             reference: &subject.reference,
             digest: &subject.digest,
             labels: &labels,
             pin: subject.pin.as_ref().map(|p| wit::Pin {
                 runtime: p.runtime.as_deref(),
-                digest: &p.digest,
+                digest: p.digest.as_deref(),
                 source_sha: p.source_sha.as_deref(),
             }),
             now: wit::Instant {
@@ -418,70 +363,207 @@ impl Policy {
             Mode::Enforce => wit::Mode::Enforce,
             Mode::LogOnly => wit::Mode::LogOnly,
         };
-        let out = bindings
+        let step = bindings
             .provgate_policy_rules()
-            .call_evaluate(&mut *store, input, wit_mode)
-            .map_err(|e| trap(&e))?
-            .map_err(|reason| PolicyError::Settings {
-                origin: self.artifact.origin.to_string(),
-                reason,
-            })?;
-        check_size(&out)?;
-        let data = store.data();
-        tracing::debug!(
-            guest_time_us = data.clock.guest_time().as_micros() as u64,
-            lookups = data.lookups,
-            "evaluated"
+            .call_evaluate(&mut store, input, wit_mode, &answers)
+            .map_err(|e| during("evaluate", trap(&e)))?
+            .map_err(|reason| self.settings_error(reason))?;
+        let step = self.lift(step, &store)?;
+        Ok(Run {
+            policy: self,
+            store,
+            bindings,
+            step: Some(step),
+        })
+    }
+
+    fn settings_error(&self, reason: String) -> PolicyError {
+        PolicyError::Settings {
+            origin: self.artifact.origin.to_string(),
+            reason,
+        }
+    }
+
+    fn lift(&self, step: wit::Step, store: &Store<Sandbox>) -> Result<Step, PolicyError> {
+        tracing::trace!(
+            guest_time_us = store.data().clock.guest_time().as_micros() as u64,
+            "guest call"
         );
-        Ok(Verdict {
-            subject: VerdictSubject {
-                reference: subject.reference.clone(),
-                digest: subject.digest.clone(),
-                platform: None,
-                platform_digest: None,
-            },
-            policy: self.reference.clone(),
-            mode,
-            status: match out.status {
-                wit::Status::Verified => Status::Verified,
-                wit::Status::Rejected => Status::Rejected,
-                wit::Status::Indeterminate => Status::Indeterminate,
-            },
-            allowed: out.allowed,
-            event: out.event,
-            findings: out
-                .findings
-                .into_iter()
-                .map(|f| Finding {
-                    rule: f.rule,
-                    outcome: match f.outcome {
-                        wit::Outcome::Pass => Outcome::Pass,
-                        wit::Outcome::Fail => Outcome::Fail,
-                        wit::Outcome::Indeterminate => Outcome::Indeterminate,
-                        wit::Outcome::Skipped => Outcome::Skipped,
+        Ok(match step {
+            wit::Step::Ask(questions) => {
+                if questions.len() > self.limits.max_questions {
+                    return Err(PolicyError::Limit(format!(
+                        "it asked {} questions at once; a verdict may ask at most {}",
+                        questions.len(),
+                        self.limits.max_questions
+                    )));
+                }
+                Step::Ask(
+                    questions
+                        .into_iter()
+                        .map(|q| Question {
+                            owner: q.owner,
+                            repo: q.repo,
+                            sha: q.sha,
+                        })
+                        .collect(),
+                )
+            }
+            wit::Step::Verdict(out) => {
+                check_size(&out)?;
+                Step::Verdict(Decided {
+                    status: match out.status {
+                        wit::Status::Verified => Status::Verified,
+                        wit::Status::Rejected => Status::Rejected,
+                        wit::Status::Indeterminate => Status::Indeterminate,
                     },
-                    message: f.message,
+                    allowed: out.allowed,
+                    event: event_name(out.event).into(),
+                    findings: out
+                        .findings
+                        .into_iter()
+                        .map(|f| Finding {
+                            rule: rule_name(f.rule).into(),
+                            outcome: match f.outcome {
+                                wit::Outcome::Pass => Outcome::Pass,
+                                wit::Outcome::Fail => Outcome::Fail,
+                                wit::Outcome::Indeterminate => Outcome::Indeterminate,
+                                wit::Outcome::Skipped => Outcome::Skipped,
+                            },
+                            message: f.message,
+                        })
+                        .collect(),
                 })
-                .collect(),
+            }
         })
     }
 }
 
-#[doc(hidden)]
-pub struct WarmInstance<'p> {
+/// Where one instance's evaluation stands.
+#[derive(Debug)]
+pub enum Step {
+    /// The guest's decision: status, allowed, event and findings.
+    Verdict(Decided),
+    /// The guest needs these answered, in this order.
+    Ask(Vec<Question>),
+}
+
+/// One fresh instance judging one subject. Dropping it frees the instance:
+/// the pipeline drops it rather than hold it while an answer is awaited.
+pub struct Run<'p> {
     policy: &'p Policy,
     store: Store<Sandbox>,
     bindings: Provgate,
+    step: Option<Step>,
 }
 
-impl WarmInstance<'_> {
-    pub fn evaluate(&mut self, subject: &Subject, mode: Mode, now: SystemTime) -> Result<Verdict, PolicyError> {
-        let data = self.store.data_mut();
-        data.lookups = 0;
-        data.clock = Clock::start(self.policy.limits.time_budget);
-        self.store.set_epoch_deadline(1);
-        self.policy.call(&mut self.store, &self.bindings, subject, mode, now)
+impl Run<'_> {
+    /// The latest step; taken once.
+    pub fn take_step(&mut self) -> Option<Step> {
+        self.step.take()
     }
+
+    /// Goes on in the same instance with the answers to the questions just
+    /// asked, in the order asked.
+    pub fn resume(&mut self, answers: &[Answer]) -> Result<(), PolicyError> {
+        let lowered: Vec<wit::Answer<'_>> = answers.iter().map(lower_answer).collect();
+        self.store.data_mut().clock = Clock::start(self.policy.limits.time_budget);
+        self.store.set_epoch_deadline(1);
+        let step = self
+            .bindings
+            .provgate_policy_rules()
+            .call_resume(&mut self.store, &lowered)
+            .map_err(|e| during("resume", trap(&e)))?
+            .map_err(|reason| PolicyError::Protocol(format!("it could not go on with its answers: {reason}")))?;
+        self.step = Some(self.policy.lift(step, &self.store)?);
+        Ok(())
+    }
+}
+
+fn lower_answer(answer: &Answer) -> wit::Answer<'_> {
+    match answer {
+        Answer::Found => wit::Answer::Found,
+        Answer::NotFound { reason } => wit::Answer::NotFound(reason),
+        Answer::Unavailable { reason } => wit::Answer::Unavailable(reason),
+        Answer::Moved { moved_to } => wit::Answer::Moved(wit::MovedTo {
+            owner: &moved_to.owner,
+            repo: &moved_to.repo,
+        }),
+    }
+}
+
+/// A fresh store and instance, with the limits of one verdict.
+fn instantiate(
+    engine: &Engine,
+    pre: &ProvgatePre<Sandbox>,
+    limits: &Limits,
+) -> Result<(Store<Sandbox>, Provgate), PolicyError> {
+    let sandbox = Sandbox {
+        limits: StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .trap_on_grow_failure(true)
+            .instances(4)
+            .memories(4)
+            .tables(4)
+            .table_elements(100_000)
+            .build(),
+        clock: Clock::start(limits.time_budget),
+    };
+    let mut store = Store::new(engine, sandbox);
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|store| {
+        let clock = &store.data().clock;
+        if clock.guest_time() > clock.budget {
+            return Err(OutOfTime(clock.budget).into());
+        }
+        Ok(UpdateDeadline::Continue(1))
+    });
+    let bindings = pre.instantiate(&mut store).map_err(|e| trap(&e))?;
+    Ok((store, bindings))
+}
+
+/// The rule id as the verdict JSON spells it (SPEC §3).
+fn rule_name(rule: wit::RuleId) -> &'static str {
+    match rule {
+        wit::RuleId::LabelsPresent => "labels.present",
+        wit::RuleId::RevisionFormat => "revision.format",
+        wit::RuleId::DigestFormat => "digest.format",
+        wit::RuleId::CreatedFormat => "created.format",
+        wit::RuleId::RunIdFormat => "run_id.format",
+        wit::RuleId::SourceTrusted => "source.trusted",
+        wit::RuleId::RevisionResolves => "revision.resolves",
+        wit::RuleId::PinConsistent => "pin.consistent",
+        wit::RuleId::TagConsistent => "tag.consistent",
+    }
+}
+
+/// The event as the verdict JSON spells it (SPEC §4).
+fn event_name(event: wit::Event) -> &'static str {
+    match event {
+        wit::Event::Unlabeled => "redeploy.verify.unlabeled",
+        wit::Event::Malformed => "redeploy.verify.malformed",
+        wit::Event::UntrustedSource => "redeploy.verify.untrusted_source",
+        wit::Event::PinMismatch => "redeploy.verify.pin_mismatch",
+        wit::Event::Unresolved => "redeploy.verify.unresolved",
+        wit::Event::Unavailable => "redeploy.verify.unavailable",
+        wit::Event::Reachable => "redeploy.verify.reachable",
+    }
+}
+
+/// The world of an artifact built for an older provgate, named by the
+/// interfaces it imports or exports.
+fn old_world(engine: &Engine, component: &Component) -> Option<&'static str> {
+    let ty = component.component_type();
+    let names: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .chain(ty.exports(engine).map(|(name, _)| name.to_string()))
+        .collect();
+    OLD_WORLDS
+        .iter()
+        .find(|(interface, _)| names.iter().any(|n| n == interface))
+        .map(|(_, world)| *world)
 }
 
 /// Findings one verdict may carry: the rules give one each.
@@ -500,18 +582,21 @@ fn check_size(out: &wit::Verdict) -> Result<(), PolicyError> {
             out.findings.len()
         )));
     }
-    let text = out.event.len()
-        + out
-            .findings
-            .iter()
-            .map(|f| f.rule.len() + f.message.len())
-            .sum::<usize>();
+    let text = out.findings.iter().map(|f| f.message.len()).sum::<usize>();
     if text > MAX_VERDICT_TEXT {
         return Err(PolicyError::Trap(format!(
             "it returned a verdict with {text} bytes of text (at most {MAX_VERDICT_TEXT})"
         )));
     }
     Ok(())
+}
+
+/// Names the export a trap happened in.
+fn during(call: &str, error: PolicyError) -> PolicyError {
+    match error {
+        PolicyError::Trap(what) => PolicyError::Trap(format!("{what} (in its `{call}` call)")),
+        other => other,
+    }
 }
 
 /// A trap or limit hit, in words an operator can act on.

@@ -8,14 +8,14 @@
 //! - each distinct `image@digest` is fetched once (async, at most
 //!   `--concurrency` fetches at a time), and the pins that share it wait for
 //!   that one fetch without holding a slot;
-//! - evaluations run on blocking threads, at most `--concurrency` at a
-//!   time; the first pin of an image is judged before the others that share
-//!   it, so that they find its commit look-up already answered instead of
-//!   each holding a slot while they wait for it; identical pins of one
-//!   image (same runtime and source_sha) share one evaluation;
+//! - each pin is judged by `crate::judge`, on the runtime's workers (an
+//!   instance lives only while the guest computes); the first pin of an
+//!   image is judged before the others that share it, so that they find its
+//!   commit look-up already answered; identical pins of one image (same
+//!   runtime and source_sha) share one evaluation;
 //! - every (owner, repo, sha) is asked of Gitea once per run, whatever the
-//!   answer (a [`Cache`] with [`CachePolicy::per_run`]), on a runtime of its own so that busy
-//!   registry fetches cannot delay a look-up into its time-out;
+//!   answer (the look-up stack with [`CachePolicy::per_run`]), at most
+//!   `--gitea-concurrency` at a time;
 //! - rows are written to stdout in input order as they complete, one whole
 //!   JSON line each; a pin that cannot be fetched or judged is an `error`
 //!   row, never the end of the run.
@@ -44,11 +44,12 @@ use tokio::task::JoinSet;
 use crate::cli::{NetworkArgs, PolicyArgs};
 use crate::exit::{Exit, Failure};
 use crate::input::{self, registry};
-use crate::lookup::CommitLookup;
-use crate::lookup::cache::{Cache, CachePolicy};
-use crate::lookup::gitea::{BlockingGitea, GiteaClient, Token};
+use crate::judge::judge;
+use crate::lookup::cache::CachePolicy;
 use crate::lookup::replay::Replay;
+use crate::lookup::{Source, Stack};
 use crate::policy::Policy;
+use crate::record::Record;
 use crate::subject::{Pin, Subject};
 use crate::verdict::{Mode, PolicyRef};
 
@@ -92,6 +93,11 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
+    /// Write the decision record of every verdict to FILE, one JSON line
+    /// each (`provgate replay FILE` decides them again).
+    #[arg(long, value_name = "FILE")]
+    pub records: Option<PathBuf>,
+
     /// Write suggested `{runtime, digest, source_sha}` rows (JSON lines) for
     /// pins without a source_sha whose image revision passes revision.format
     /// and revision.resolves. Nothing is sent to the control plane.
@@ -108,7 +114,8 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub network: NetworkArgs,
 
-    /// Answer Gitea look-ups (and the clock) from a recording; no Gitea traffic.
+    /// Answer Gitea look-ups (and the clock) from a decision record or a 0.1
+    /// recording; no Gitea traffic.
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
 }
@@ -172,25 +179,14 @@ impl Images {
 pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
     let started = Instant::now();
     let registry = args.network.registry()?;
-    let gitea_timeout = args.network.gitea_timeout()?;
     let images = Images::new(args)?;
-    let (replay, now) = super::replay_and_clock(args.replay.as_deref())?;
+    let replay = args.replay.as_deref().map(super::Replayed::read).transpose()?;
+    let now = replay.as_ref().and_then(|r| r.now).unwrap_or_else(SystemTime::now);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("provgate-audit")
         .build()
         .context("cannot start the async runtime")
-        .map_err(Failure::usage)?;
-    // Gitea look-ups get a runtime of their own, so that their I/O and
-    // time-outs are driven even while the registry fetches keep the main
-    // runtime's workers busy: a look-up's time-out must measure Gitea, not
-    // this process.
-    let gitea_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .thread_name("provgate-gitea")
-        .build()
-        .context("cannot start the async runtime for Gitea look-ups")
         .map_err(Failure::usage)?;
 
     // The pins, all checked before anything is judged.
@@ -238,18 +234,16 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
     let policy = Arc::new(super::load_policy(&args.policy, super::Verdicts::Many)?);
     let policy_ref = policy.reference().clone();
     // Fail on an unwritable path now, not after the whole fleet was judged.
-    let report_file = create(&args.report, "--report")?;
-    let backfill_file = create(&args.backfill, "--backfill")?;
+    let report_file = super::create(&args.report, "--report")?;
+    let backfill_file = super::create(&args.backfill, "--backfill")?;
+    let records_file = super::create(&args.records, "--records")?;
 
-    let answers: Arc<dyn CommitLookup> = match &replay {
-        Some(recording) => Arc::new(Replay::new(recording)),
-        None => {
-            let base = &policy.description().settings.gitea_base_url;
-            let client = GiteaClient::new(base, Token::from_env(), gitea_timeout).map_err(Failure::usage)?;
-            Arc::new(BlockingGitea::on(client, gitea_runtime.handle().clone()))
-        }
+    let answers = match &replay {
+        Some(replayed) => Source::Replay(Replay::new(&replayed.answers)),
+        None => args.network.gitea()?,
     };
-    let lookup = Arc::new(Cache::new(answers, CachePolicy::per_run()));
+    let base = &policy.description().settings.gitea_base_url;
+    let lookup = Arc::new(Stack::build(answers, base, CachePolicy::per_run()).map_err(Failure::usage)?);
 
     let concurrency = args.concurrency as usize;
     let ctx = Arc::new(Ctx {
@@ -257,8 +251,8 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
         lookup: lookup.clone(),
         now,
         registry,
+        keep_records: records_file.is_some(),
         fetch_slots: Semaphore::new(concurrency),
-        eval_slots: Semaphore::new(concurrency),
         images: Mutex::new(HashMap::new()),
         fetches: AtomicU64::new(0),
         fetch_failures: AtomicU64::new(0),
@@ -294,6 +288,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
     );
     let mut sink = Sink {
         out: std::io::stdout(),
+        records: records_file,
         policy: &policy_ref,
         tally: Tally::default(),
         bar: bar.clone(),
@@ -307,8 +302,8 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
     // is on screen even if a file cannot be written.
     let mut traffic = Vec::new();
     let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let stats = &lookup.stats;
-    let asked = n(&stats.found) + n(&stats.not_found) + n(&stats.unavailable);
+    let stats = lookup.stats();
+    let asked = stats.asked();
     match &args.replay {
         None => traffic.push(format!(
             "Gitea: {} looked up (found {}, not found {}, unavailable {}); {} reused within the run",
@@ -406,16 +401,6 @@ fn plural(n: u64, what: &str) -> String {
     }
 }
 
-fn create(path: &Option<PathBuf>, flag: &str) -> Result<Option<std::fs::File>, Failure> {
-    path.as_ref()
-        .map(|p| {
-            std::fs::File::create(p)
-                .with_context(|| format!("cannot create {flag} {}", p.display()))
-                .map_err(Failure::usage)
-        })
-        .transpose()
-}
-
 /// One pin to judge, with the repository it is looked for in.
 struct Job {
     pin: PinRow,
@@ -424,10 +409,9 @@ struct Job {
     reference: Result<String, String>,
 }
 
-/// A fetched image: the subject without a pin, and the platform judged.
+/// A fetched image: the subject without a pin.
 struct Image {
     subject: Subject,
-    platform: Option<(String, String)>,
 }
 
 /// The shared state of one distinct `image@digest`.
@@ -460,11 +444,12 @@ impl ImageCell {
 /// What every judging task shares.
 struct Ctx {
     policy: Arc<Policy>,
-    lookup: Arc<Cache<Arc<dyn CommitLookup>>>,
+    lookup: Arc<Stack>,
     now: SystemTime,
     registry: registry::RegistryOptions,
+    /// Whether each verdict's decision record is kept (`--records`).
+    keep_records: bool,
     fetch_slots: Semaphore,
-    eval_slots: Semaphore,
     images: Mutex<HashMap<String, Arc<ImageCell>>>,
     fetches: AtomicU64,
     fetch_failures: AtomicU64,
@@ -518,7 +503,6 @@ impl Ctx {
         match registry::fetch(reference, &self.registry).await {
             Ok(fetched) => Ok(Arc::new(Image {
                 subject: fetched.subject,
-                platform: fetched.platform,
             })),
             Err(e) => {
                 self.fetch_failures.fetch_add(1, Ordering::Relaxed);
@@ -529,32 +513,21 @@ impl Ctx {
     }
 
     async fn evaluate(&self, image: &Arc<Image>, pin: &PinRow) -> Judged {
-        let _slot = self.eval_slots.acquire().await.expect("the semaphore is never closed");
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         let mut subject = image.subject.clone();
         subject.pin = Some(Pin {
             runtime: Some(pin.runtime.clone()),
-            digest: pin.digest.clone(),
+            digest: Some(pin.digest.clone()),
             source_sha: pin.source_sha.clone(),
         });
-        let policy = self.policy.clone();
-        let lookup: Arc<dyn CommitLookup> = self.lookup.clone();
-        let now = self.now;
-        let evaluated =
-            tokio::task::spawn_blocking(move || policy.evaluate(&subject, Mode::LogOnly, now, lookup)).await;
-        match evaluated {
-            Ok(Ok(mut verdict)) => {
-                if let Some((platform, digest)) = &image.platform {
-                    verdict.subject.platform = Some(platform.clone());
-                    verdict.subject.platform_digest = Some(digest.clone()).filter(|d| !d.is_empty());
-                }
-                Judged::Verdict {
-                    verdict: Arc::new(verdict),
-                    revision: image.subject.labels.get(report::REVISION).cloned(),
-                }
-            }
-            Ok(Err(e)) => Judged::Error(format!("the policy could not judge it: {e}")),
-            Err(e) => Judged::Error(format!("the evaluation failed: {e}")),
+        let answers = self.lookup.answers();
+        match judge(&self.policy, &subject, Mode::LogOnly, self.now, &*answers).await {
+            Ok(decision) => Judged::Verdict {
+                record: self.keep_records.then(|| Arc::new(Record::new(&decision, &subject))),
+                verdict: Arc::new(decision.verdict),
+                revision: image.subject.labels.get(report::REVISION).cloned(),
+            },
+            Err(e) => Judged::Error(format!("the policy could not judge it: {e}")),
         }
     }
 }
@@ -569,6 +542,8 @@ enum End {
 /// Where finished rows go, in order.
 struct Sink<'a> {
     out: std::io::Stdout,
+    /// `--records`.
+    records: Option<std::fs::File>,
     policy: &'a PolicyRef,
     tally: Tally,
     bar: ProgressBar,
@@ -588,6 +563,17 @@ impl Sink<'_> {
             .and_then(|()| out.flush())
             .context("cannot write to standard output")
             .map_err(Failure::usage)?;
+        if let (
+            Some(file),
+            report::Judged::Verdict {
+                record: Some(record), ..
+            },
+        ) = (&mut self.records, &row.judged)
+        {
+            file.write_all(&record.line())
+                .context("cannot write --records")
+                .map_err(Failure::usage)?;
+        }
         self.tally.add(&row);
         self.bar.inc(1);
         Ok(())

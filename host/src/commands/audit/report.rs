@@ -31,6 +31,8 @@ pub enum Judged {
     Verdict {
         verdict: Arc<Verdict>,
         revision: Option<String>,
+        /// Its decision record, when the audit keeps them (`--records`).
+        record: Option<Arc<crate::record::Record>>,
     },
     /// The pin could not be judged: its image could not be fetched, say.
     Error(String),
@@ -66,7 +68,7 @@ impl RowStatus {
 impl Row {
     pub fn status(&self) -> RowStatus {
         match &self.judged {
-            Judged::Verdict { verdict, .. } => match verdict.status {
+            Judged::Verdict { verdict, .. } => match verdict.decided.status {
                 Status::Verified => RowStatus::Verified,
                 Status::Rejected => RowStatus::Rejected,
                 Status::Indeterminate => RowStatus::Indeterminate,
@@ -110,11 +112,12 @@ impl Row {
     /// `source_sha` and the guest found the image's revision well-formed and
     /// present on Gitea.
     pub fn backfill(&self) -> Option<Backfill> {
-        let Judged::Verdict { verdict, revision } = &self.judged else {
+        let Judged::Verdict { verdict, revision, .. } = &self.judged else {
             return None;
         };
         let passed = |rule: &str| {
             verdict
+                .decided
                 .findings
                 .iter()
                 .any(|f| f.rule == rule && f.outcome == Outcome::Pass)
@@ -217,7 +220,7 @@ impl Tally {
             .entry(status)
             .or_default() += 1;
         let event = match &row.judged {
-            Judged::Verdict { verdict, .. } => verdict.event.clone(),
+            Judged::Verdict { verdict, .. } => verdict.decided.event.to_string(),
             Judged::Error(_) => "error (not judged by the policy)".to_string(),
         };
         *self.by_event.entry(event).or_default() += 1;
@@ -227,19 +230,20 @@ impl Tally {
             self.backfill.push(b);
         }
         let notable = match &row.judged {
-            Judged::Verdict { verdict, .. } if verdict.status == Status::Verified => return,
+            Judged::Verdict { verdict, .. } if verdict.decided.status == Status::Verified => return,
             Judged::Verdict { verdict, .. } => Notable {
                 place: place(&row.pin),
                 runtime: row.pin.runtime.clone(),
                 reference: row.reference.clone(),
                 source_sha: row.pin.source_sha.clone(),
                 status,
-                event: Some(verdict.event.clone()),
+                event: Some(verdict.decided.event.to_string()),
                 problems: verdict
+                    .decided
                     .findings
                     .iter()
                     .filter(|f| matches!(f.outcome, Outcome::Fail | Outcome::Indeterminate))
-                    .map(|f| (f.rule.clone(), f.outcome.as_str(), f.message.clone()))
+                    .map(|f| (f.rule.to_string(), f.outcome.as_str(), f.message.clone()))
                     .collect(),
                 error: None,
             },

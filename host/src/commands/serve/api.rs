@@ -19,7 +19,8 @@ use subtle::ConstantTimeEq;
 
 use super::{MAX_BODY_BYTES, Shared};
 use crate::input::registry::{self, FetchError};
-use crate::lookup::CommitLookup;
+use crate::judge::judge;
+use crate::record::Record;
 use crate::subject::{Pin, Subject};
 use crate::verdict::Mode;
 
@@ -31,6 +32,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(guarded)
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
@@ -92,6 +94,7 @@ fn route_label(path: &str) -> &'static str {
     match path {
         "/v1/verify" => "/v1/verify",
         "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
         "/metrics" => "/metrics",
         _ => "other",
     }
@@ -128,10 +131,16 @@ async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
+/// Ready once a policy is loaded, which `serve` does before it listens.
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let active = shared.active();
+    Json(json!({ "status": "ready", "policy": active.policy.artifact().digest })).into_response()
+}
+
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such route; provgate serves POST /v1/verify, GET /healthz and GET /metrics",
+        "no such route; provgate serves POST /v1/verify, GET /healthz, GET /readyz and GET /metrics",
     )
 }
 
@@ -168,13 +177,13 @@ async fn verify(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesReje
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
 
-    let (subject, platform, input) = match request.input {
-        Input::Subject(subject) => (subject, None, "subject"),
+    let (subject, input) = match request.input {
+        Input::Subject(subject) => (subject, "subject"),
         Input::Image { reference, pin } => match fetch(&shared, &reference).await {
             Ok(fetched) => {
                 let mut subject = fetched.subject;
                 subject.pin = pin;
-                (subject, fetched.platform, "image")
+                (subject, "image")
             }
             Err(response) => return response,
         },
@@ -182,30 +191,22 @@ async fn verify(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesReje
 
     let active = shared.active();
     let mode = request.mode;
-    let judged = tokio::task::spawn_blocking(move || {
-        let lookup: Arc<dyn CommitLookup> = active.lookup.clone();
-        active.policy.evaluate(&subject, mode, SystemTime::now(), lookup)
-    })
-    .await;
-    let mut verdict = match judged {
-        Ok(Ok(verdict)) => verdict,
-        Ok(Err(e)) => {
+    let answers = active.lookup.answers();
+    let decision = match judge(&active.policy, &subject, mode, SystemTime::now(), &*answers).await {
+        Ok(decision) => decision,
+        Err(e) => {
             tracing::error!("the policy failed: {e}");
             return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the policy failed: {e}"));
         }
-        Err(e) => {
-            tracing::error!("the evaluation did not finish: {e}");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "the evaluation did not finish");
-        }
     };
-    if let Some((platform, digest)) = platform {
-        verdict.subject.platform = Some(platform);
-        verdict.subject.platform_digest = Some(digest).filter(|d| !d.is_empty());
+    if let Some(log) = &shared.settings.decision_log {
+        log.write(&Record::new(&decision, &subject));
     }
+    let verdict = decision.verdict;
     let judged = Judged {
-        event: verdict.event.clone(),
+        event: verdict.decided.event.to_string(),
         mode: verdict.mode,
-        allowed: verdict.allowed,
+        allowed: verdict.decided.allowed,
         input,
     };
     let mut response = Json(verdict).into_response();
@@ -336,6 +337,7 @@ fn parse_subject(value: &Value) -> Result<Subject, String> {
             .filter(|p| !p.is_null())
             .map(|p| pin(p, "subject.pin"))
             .transpose()?,
+        platform: None,
     })
 }
 
@@ -343,11 +345,12 @@ fn pin(value: &Value, name: &str) -> Result<Pin, String> {
     let object = object(value, name)?;
     let prefix = format!("{name}.");
     only_fields(object, &prefix, &["runtime", "digest", "source_sha"])?;
-    Ok(Pin {
-        runtime: optional_string(object, &prefix, "runtime")?,
-        digest: required_string(object, &prefix, "digest")?,
-        source_sha: optional_string(object, &prefix, "source_sha")?,
-    })
+    Pin::new(
+        optional_string(object, &prefix, "runtime")?,
+        optional_string(object, &prefix, "digest")?,
+        optional_string(object, &prefix, "source_sha")?,
+    )
+    .map_err(|e| format!("field \"{name}\": {e}"))
 }
 
 fn object<'v>(value: &'v Value, name: &str) -> Result<&'v Map<String, Value>, String> {
@@ -419,7 +422,9 @@ mod tests {
         let image = parse(br#"{"mode": "enforce", "image": "r.example/a:b", "pin": {"digest": "sha256:x"}}"#)
             .expect("image form");
         assert_eq!(image.mode, Mode::Enforce);
-        assert!(matches!(image.input, Input::Image { ref pin, .. } if pin.as_ref().unwrap().digest == "sha256:x"));
+        assert!(
+            matches!(image.input, Input::Image { ref pin, .. } if pin.as_ref().unwrap().digest.as_deref() == Some("sha256:x"))
+        );
 
         let subject = parse(
             br#"{"mode": "log-only", "subject": {"reference": "r/a:b", "digest": "sha256:y",
@@ -446,7 +451,7 @@ mod tests {
         assert!(err(json!({"mode": "enforce", "subject": s})).contains("\"k\""));
         let s = json!({"reference": "r", "digest": "d", "labels": {}, "pinn": {}});
         assert!(err(json!({"mode": "enforce", "subject": s})).contains("\"subject.pinn\""));
-        assert!(err(json!({"mode": "enforce", "image": "a", "pin": {}})).contains("\"pin.digest\""));
+        assert!(err(json!({"mode": "enforce", "image": "a", "pin": {}})).contains("\"pin\": a pin needs"));
         assert!(parse(b"{not json").unwrap_err().contains("not valid JSON"));
         assert!(parse(b"[]").unwrap_err().contains("JSON object"));
     }

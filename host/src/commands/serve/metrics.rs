@@ -192,12 +192,14 @@ impl std::fmt::Debug for Live {
 
 impl Collector for Live {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let (mut found, mut not_found, mut unavailable, mut hits) = (0u64, 0u64, 0u64, 0u64);
-        for cache in self.caches.lock().unwrap_or_else(|e| e.into_inner()).values() {
-            found += cache.stats.found.load(Ordering::Relaxed);
-            not_found += cache.stats.not_found.load(Ordering::Relaxed);
-            unavailable += cache.stats.unavailable.load(Ordering::Relaxed);
-            hits += cache.stats.hits.load(Ordering::Relaxed);
+        let (mut found, mut not_found, mut unavailable, mut moved, mut hits) = (0u64, 0u64, 0u64, 0u64, 0u64);
+        for stack in self.caches.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            let stats = stack.stats();
+            found += stats.found.load(Ordering::Relaxed);
+            not_found += stats.not_found.load(Ordering::Relaxed);
+            unavailable += stats.unavailable.load(Ordering::Relaxed);
+            moved += stats.moved.load(Ordering::Relaxed);
+            hits += stats.hits.load(Ordering::Relaxed);
         }
 
         let counter = ConstCounter::new(0u64);
@@ -207,7 +209,12 @@ impl Collector for Live {
             None,
             counter.metric_type(),
         )?;
-        for (outcome, n) in [("found", found), ("not_found", not_found), ("unavailable", unavailable)] {
+        for (outcome, n) in [
+            ("found", found),
+            ("not_found", not_found),
+            ("unavailable", unavailable),
+            ("moved", moved),
+        ] {
             ConstCounter::new(n).encode(lookups.encode_family(&OutcomeLabels { outcome })?)?;
         }
         ConstCounter::new(hits).encode(encoder.encode_descriptor(

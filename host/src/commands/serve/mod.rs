@@ -3,11 +3,14 @@
 //!
 //! One process, one policy at a time, one look-up cache shared by every
 //! request. A request's path is the CLI's: a subject (fetched from an allowed
-//! registry, or given as facts) → a fresh instance of the policy on a
-//! blocking thread (wasmtime is synchronous; its Gitea look-ups run on this
-//! server's runtime through [`BlockingGitea::on`]) → the verdict JSON. A slow
-//! Gitea or registry answer occupies one blocking thread or one task, never
-//! the accept loop or another request.
+//! registry, or given as facts) → `crate::judge` (a fresh instance of the
+//! policy, run on the worker for the microseconds the guest computes) → the
+//! verdict JSON. A question whose answer is cached is answered in the same
+//! instance at once; one that needs Gitea is awaited as a future after the
+//! instance is dropped, queued behind `--gitea-concurrency`. So a slow Gitea
+//! or registry answer holds no thread and no instance, and never holds up a
+//! request that does not need it. Credential helpers run as child processes
+//! under the registry time-out.
 //!
 //! - [`api`]: the routes, request parsing, auth and the per-request log line.
 //! - [`metrics`]: the Prometheus registry.
@@ -30,15 +33,17 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::cli::{NetworkArgs, PolicyArgs, seconds};
 use crate::exit::{Exit, Failure};
 use crate::input::registry::RegistryOptions;
-use crate::lookup::cache::{Cache, CachePolicy};
-use crate::lookup::gitea::{BlockingGitea, GiteaClient, Token};
+use crate::lookup::cache::CachePolicy;
+use crate::lookup::gitea::Token;
+use crate::lookup::{Source, Stack};
 use crate::policy::Policy;
+use crate::record::Record;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Routes: POST /v1/verify, GET /healthz, GET /metrics.\n\n\
+#[command(after_help = "Routes: POST /v1/verify, GET /healthz, GET /readyz, GET /metrics.\n\n\
     Signals: SIGHUP reloads --policy (a failing artifact is refused and the old one keeps serving); \
     SIGTERM or Ctrl-C stops accepting, lets requests in flight finish and exits 0.\n\n\
     Examples:\n  \
@@ -71,6 +76,11 @@ pub struct ServeArgs {
     /// server exits anyway.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub shutdown_timeout: f64,
+
+    /// Append the decision record of every verdict to FILE (`-`: standard
+    /// output), one JSON line each, for `provgate replay`.
+    #[arg(long, value_name = "FILE|-")]
+    pub decision_log: Option<String>,
 }
 
 pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
@@ -87,8 +97,11 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
             );
         }
     }
+    let decision_log = args.decision_log.as_deref().map(DecisionLog::open).transpose()?;
     let settings = Settings {
-        gitea_timeout: args.network.gitea_timeout()?,
+        gitea_timeout: seconds(args.network.gitea_timeout, "--gitea-timeout")?,
+        gitea_concurrency: args.network.gitea_concurrency as usize,
+        decision_log,
         registry: args.network.registry()?,
         shutdown_timeout: seconds(args.shutdown_timeout, "--shutdown-timeout")?,
         policy_path: args.policy.policy.clone(),
@@ -116,6 +129,8 @@ pub fn run(args: &ServeArgs) -> Result<Exit, Failure> {
 /// What the command line decided, checked.
 struct Settings {
     gitea_timeout: Duration,
+    gitea_concurrency: usize,
+    decision_log: Option<DecisionLog>,
     registry: RegistryOptions,
     shutdown_timeout: Duration,
     policy_path: Option<PathBuf>,
@@ -127,22 +142,21 @@ struct Settings {
     gitea_token: Option<Token>,
 }
 
-/// The policy that judges requests, with the look-up cache for its Gitea.
+/// The policy that judges requests, with the look-up stack for its Gitea.
 /// Swapped as a whole on reload; requests in flight keep the one they took.
 pub(crate) struct Active {
     pub policy: Policy,
-    pub lookup: Arc<Cache<BlockingGitea>>,
+    pub lookup: Arc<Stack>,
 }
 
-/// One look-up cache per Gitea base URL ever configured (a reload may point
+/// One look-up stack per Gitea base URL ever configured (a reload may point
 /// the policy at another Gitea), so answers and counters survive reloads.
-pub(crate) type Caches = Mutex<HashMap<String, Arc<Cache<BlockingGitea>>>>;
+pub(crate) type Caches = Mutex<HashMap<String, Arc<Stack>>>;
 
 pub(crate) struct Shared {
     settings: Settings,
     active: Arc<RwLock<Arc<Active>>>,
     caches: Arc<Caches>,
-    handle: tokio::runtime::Handle,
     metrics: metrics::Metrics,
 }
 
@@ -152,29 +166,25 @@ impl Shared {
         self.active.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The shared look-up cache for `policy`'s Gitea, created on first use.
-    fn cache_for(
-        caches: &Caches,
-        settings: &Settings,
-        handle: &tokio::runtime::Handle,
-        policy: &Policy,
-    ) -> anyhow::Result<Arc<Cache<BlockingGitea>>> {
+    /// The shared look-up stack for `policy`'s Gitea, created on first use.
+    fn cache_for(caches: &Caches, settings: &Settings, policy: &Policy) -> anyhow::Result<Arc<Stack>> {
         let base = &policy.description().settings.gitea_base_url;
         let mut caches = caches.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(cache) = caches.get(base) {
-            return Ok(cache.clone());
+        if let Some(stack) = caches.get(base) {
+            return Ok(stack.clone());
         }
-        let client = GiteaClient::new(base, settings.gitea_token.clone(), settings.gitea_timeout)?;
-        let cache = Arc::new(Cache::new(
-            BlockingGitea::on(client, handle.clone()),
-            CachePolicy::server(),
-        ));
-        caches.insert(base.clone(), cache.clone());
-        Ok(cache)
+        let source = Source::Gitea {
+            token: settings.gitea_token.clone(),
+            timeout: settings.gitea_timeout,
+            concurrency: settings.gitea_concurrency,
+        };
+        let stack = Arc::new(Stack::build(source, base, CachePolicy::server())?);
+        caches.insert(base.clone(), stack.clone());
+        Ok(stack)
     }
 
     fn activate(&self, policy: Policy) -> anyhow::Result<()> {
-        let lookup = Shared::cache_for(&self.caches, &self.settings, &self.handle, &policy)?;
+        let lookup = Shared::cache_for(&self.caches, &self.settings, &policy)?;
         let active = Arc::new(Active { policy, lookup });
         *self.active.write().unwrap_or_else(|e| e.into_inner()) = active;
         Ok(())
@@ -182,16 +192,14 @@ impl Shared {
 }
 
 async fn serve(listen: &str, settings: Settings, policy: Policy) -> Result<Exit, Failure> {
-    let handle = tokio::runtime::Handle::current();
     let caches: Arc<Caches> = Arc::default();
-    let lookup = Shared::cache_for(&caches, &settings, &handle, &policy).map_err(Failure::usage)?;
+    let lookup = Shared::cache_for(&caches, &settings, &policy).map_err(Failure::usage)?;
     let active = Arc::new(RwLock::new(Arc::new(Active { policy, lookup })));
     let metrics = metrics::Metrics::new(active.clone(), caches.clone());
     let shared = Arc::new(Shared {
         settings,
         active,
         caches,
-        handle,
         metrics,
     });
 
@@ -296,11 +304,10 @@ async fn reload(shared: &Arc<Shared>) {
         shared.metrics.reloaded("builtin");
         return;
     };
-    let args = PolicyArgs {
-        policy: Some(path.clone()),
-        policy_digest: shared.settings.policy_digest.clone(),
-    };
-    let loaded = tokio::task::spawn_blocking(move || super::load_policy(&args, super::Verdicts::Many)).await;
+    let (load_path, digest) = (path.clone(), shared.settings.policy_digest.clone());
+    let loaded =
+        tokio::task::spawn_blocking(move || super::load(Some(&load_path), digest.as_deref(), super::Verdicts::Many))
+            .await;
     let refused = |reason: String| {
         tracing::warn!(
             policy = %path.display(),
@@ -322,6 +329,48 @@ async fn reload(shared: &Arc<Shared>) {
         }
         Ok(Err(failure)) => refused(format!("{:#}", failure.error)),
         Err(e) => refused(format!("loading it failed: {e}")),
+    }
+}
+
+/// `--decision-log`: records are handed to a thread of their own that
+/// writes and flushes them, so no request waits on the disk.
+pub(crate) struct DecisionLog {
+    lines: std::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl DecisionLog {
+    fn open(target: &str) -> Result<DecisionLog, Failure> {
+        let mut out: Box<dyn std::io::Write + Send> = if target == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(target)
+                    .with_context(|| format!("cannot open --decision-log {target}"))
+                    .map_err(Failure::usage)?,
+            )
+        };
+        let (lines, received) = std::sync::mpsc::channel::<Vec<u8>>();
+        let target = target.to_owned();
+        std::thread::Builder::new()
+            .name("provgate-decisions".into())
+            .spawn(move || {
+                while let Ok(line) = received.recv() {
+                    // One whole line per write; the OS appends it at once.
+                    if let Err(e) = out.write_all(&line).and_then(|()| out.flush()) {
+                        tracing::error!(target = %target, "cannot write the decision log: {e}");
+                    }
+                }
+            })
+            .context("cannot start the decision-log writer")
+            .map_err(Failure::usage)?;
+        Ok(DecisionLog { lines })
+    }
+
+    pub(crate) fn write(&self, record: &Record) {
+        let _ = self.lines.send(record.line());
     }
 }
 

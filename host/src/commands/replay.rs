@@ -1,0 +1,217 @@
+//! `provgate replay` (SPEC §4a): decide recorded decisions again, with
+//! their own `now` and answers and no network, and say which differ.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use serde::Serialize;
+
+use crate::exit::{Exit, Failure};
+use crate::judge::judge;
+use crate::lookup::replay::Replay;
+use crate::policy::{Artifact, Policy};
+use crate::record::{self, Record};
+use crate::text::quote;
+use crate::verdict::{Decided, Verdict};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each record is decided again with the artifact it names (found by digest: \
+    the built-in one, or --policy), its own `now` and its recorded answers; nothing goes to Gitea or \
+    a registry. With --policy OTHER, every record is decided by OTHER instead: \"what would OTHER \
+    have decided?\". One line per record whose decision differs (status, allowed, event or a \
+    finding), then a summary on stderr.\n\n\
+    Exit codes: 0 every decision agrees, 1 some differ, 2 unreadable records, 3 an artifact cannot \
+    be found or fails.\n\n\
+    Examples:\n  \
+    provgate verify \"$IMAGE\" --record decision.json && provgate replay decision.json\n  \
+    provgate audit --pins pins.json --records audit.jsonl … && provgate replay audit.jsonl --policy new.wasm\n  \
+    provgate serve … --decision-log - | provgate replay - --format json"
+)]
+pub struct ReplayArgs {
+    /// Decision records: JSON lines (`verify --record`, `audit --records`,
+    /// `serve --decision-log`), or `-` for standard input.
+    #[arg(value_name = "RECORDS|-")]
+    pub records: String,
+
+    /// Decide every record with this artifact instead of its own.
+    #[arg(long, value_name = "PATH")]
+    pub policy: Option<PathBuf>,
+
+    /// text: one line per differing record. json: one line
+    /// `{"id", "recorded": verdict, "replayed": verdict}` per differing record.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReplayFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplayFormat {
+    Text,
+    Json,
+}
+
+#[derive(Serialize)]
+struct Differs<'a> {
+    id: &'a str,
+    recorded: &'a Verdict,
+    replayed: &'a Verdict,
+}
+
+pub fn run(args: &ReplayArgs) -> Result<Exit, Failure> {
+    let what = if args.records == "-" {
+        "standard input".to_string()
+    } else {
+        args.records.clone()
+    };
+    let bytes = crate::input::read_file_or_stdin(&args.records).map_err(Failure::usage)?;
+    let records = record::read_all(&bytes, &what).map_err(Failure::usage)?;
+    drop(bytes);
+
+    let chosen = match &args.policy {
+        Some(path) => Some(super::load(Some(path), None, super::Verdicts::Many)?),
+        None => None,
+    };
+    let mut own: HashMap<String, Policy> = HashMap::new();
+    let runtime = super::current_thread()?;
+    let mut stdout = std::io::stdout().lock();
+    let (mut agree, mut differ) = (0usize, 0usize);
+    for (n, record) in records.iter().enumerate() {
+        let policy = match &chosen {
+            Some(policy) => policy,
+            None => recorded_policy(&mut own, record, n)?,
+        };
+        let replayed = runtime
+            .block_on(decide(policy, record))
+            .map_err(|e| Failure::policy(anyhow!(e).context(format!("{what}: record {} ({})", n + 1, record.id))))?;
+        let edited = record.computed_id() != record.id;
+        if same(&record.verdict.decided, &replayed.decided) {
+            agree += 1;
+            if edited {
+                tracing::warn!(record = n + 1, id = %record.id, "the record's content does not hash to its id: it was edited");
+            }
+            continue;
+        }
+        differ += 1;
+        let written = match args.format {
+            ReplayFormat::Json => serde_json::to_writer(
+                &mut stdout,
+                &Differs {
+                    id: &record.id,
+                    recorded: &record.verdict,
+                    replayed: &replayed,
+                },
+            )
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(stdout)),
+            ReplayFormat::Text => writeln!(stdout, "{}", difference(record, &replayed, edited)),
+        };
+        match written {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+            other => other
+                .context("cannot write to standard output")
+                .map_err(Failure::usage)?,
+        }
+    }
+    let _ = stdout.flush();
+    let with = match &chosen {
+        Some(policy) => format!("policy {}", policy.artifact().digest),
+        None => "each record's own policy".to_string(),
+    };
+    eprintln!(
+        "provgate: replayed {} with {with}: {agree} agree, {differ} differ",
+        plural(records.len(), "record")
+    );
+    Ok(if differ == 0 { Exit::Allowed } else { Exit::Denied })
+}
+
+/// The artifact a record names, by digest: only the built-in one can be
+/// found without `--policy` until artifacts come from a registry.
+fn recorded_policy<'a>(own: &'a mut HashMap<String, Policy>, record: &Record, n: usize) -> Result<&'a Policy, Failure> {
+    let digest = &record.policy.digest;
+    if !own.contains_key(digest) {
+        let builtin = Artifact::builtin();
+        if builtin.digest != *digest {
+            return Err(Failure::policy(anyhow!(
+                "record {} was decided by policy {} ({} {}), which is not built into this provgate \
+                 (built in: {}); give that artifact with --policy FILE",
+                n + 1,
+                quote(digest),
+                quote(&record.policy.name),
+                quote(&record.policy.version),
+                builtin.digest
+            )));
+        }
+        own.insert(digest.clone(), super::load_artifact(builtin, super::Verdicts::Many)?);
+    }
+    own.get(digest)
+        .ok_or_else(|| Failure::policy(anyhow!("policy {} was not loaded", quote(digest))))
+}
+
+async fn decide(policy: &Policy, record: &Record) -> Result<Verdict, crate::policy::PolicyError> {
+    let now = record::parse_now(&record.now).map_err(|e| crate::policy::PolicyError::Load(format!("{e:#}")))?;
+    let answers = Replay::new(&record.answers);
+    let decision = judge(policy, &record.subject.subject(), record.mode, now, &answers).await?;
+    Ok(decision.verdict)
+}
+
+fn same(a: &Decided, b: &Decided) -> bool {
+    a == b
+}
+
+/// One line: which record, what it said, what it says now, and the rules
+/// whose outcome changed.
+fn difference(record: &Record, replayed: &Verdict, edited: bool) -> String {
+    let say = |d: &Decided| {
+        format!(
+            "{} ({}, {})",
+            d.status.as_str(),
+            d.event,
+            if d.allowed { "allowed" } else { "denied" }
+        )
+    };
+    let recorded = &record.verdict.decided;
+    let changed: Vec<String> = recorded
+        .findings
+        .iter()
+        .filter_map(|before| {
+            let after = replayed.decided.findings.iter().find(|f| f.rule == before.rule);
+            match after {
+                Some(after) if after.outcome != before.outcome => Some(format!(
+                    "{} {} → {}",
+                    before.rule,
+                    before.outcome.as_str(),
+                    after.outcome.as_str()
+                )),
+                Some(after) if after.message != before.message => Some(format!("{} message", before.rule)),
+                Some(_) => None,
+                None => Some(format!("{} gone", before.rule)),
+            }
+        })
+        .collect();
+    let mut line = format!(
+        "differs  {}  {}: recorded {}, replayed {}",
+        record.id,
+        quote(&record.subject.reference),
+        say(recorded),
+        say(&replayed.decided)
+    );
+    if !changed.is_empty() {
+        line.push_str("; ");
+        line.push_str(&changed.join(", "));
+    }
+    if edited {
+        line.push_str(" (the record was edited: its content does not hash to its id)");
+    }
+    line
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
