@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, Func, Linker, TypedFunc};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
     UpdateDeadline,
@@ -160,6 +160,12 @@ pub struct SettingsView {
 pub struct Policy {
     engine: Engine,
     pre: ProvgatePre<Sandbox>,
+    /// `evaluate` and `resume`, found once: an instance's functions are
+    /// fetched by index and called without a type check per instance
+    /// (`ProvgatePre::new` checked the types; the bindings' per-instance
+    /// `load` checked them again for every verdict).
+    evaluate: ComponentExportIndex,
+    resume: ComponentExportIndex,
     limits: Limits,
     artifact: Artifact,
     description: Description,
@@ -257,8 +263,17 @@ impl Policy {
                 ))
             })?;
 
+        let export = |name: &str| {
+            let rules = component.get_export_index(None, RULES);
+            component
+                .get_export_index(rules.as_ref(), name)
+                .ok_or_else(|| invalid(format!("it does not export {RULES}#{name}")))
+        };
+        let (evaluate, resume) = (export("evaluate")?, export("resume")?);
+
         let (name, version, rules, settings) = {
-            let (mut store, bindings) = instantiate(&engine, &pre, &limits)?;
+            let mut store = new_store(&engine, &limits);
+            let bindings = pre.instantiate(&mut store).map_err(|e| trap(&e))?;
             let described = bindings
                 .provgate_policy_rules()
                 .call_describe(&mut store)
@@ -299,6 +314,8 @@ impl Policy {
             },
             engine,
             pre,
+            evaluate,
+            resume,
             limits,
             artifact,
             reference,
@@ -331,7 +348,19 @@ impl Policy {
         now: SystemTime,
         answers: &[Answered],
     ) -> Result<Run<'_>, PolicyError> {
-        let (mut store, bindings) = instantiate(&self.engine, &self.pre, &self.limits)?;
+        let mut store = new_store(&self.engine, &self.limits);
+        let instance = self.pre.instance_pre().instantiate(&mut store).map_err(|e| trap(&e))?;
+        let func = |store: &mut Store<Sandbox>, index: &ComponentExportIndex| {
+            instance
+                .get_func(store, index)
+                .ok_or_else(|| PolicyError::Protocol("an instance lacks a function its component exports".into()))
+        };
+        let (evaluate, resume) = (func(&mut store, &self.evaluate)?, func(&mut store, &self.resume)?);
+        // SAFETY: `ProvgatePre::new` checked at load that the component's
+        // `evaluate` has exactly this type, and these are that export of an
+        // instance of that component.
+        let evaluate =
+            unsafe { TypedFunc::<EvaluateParams<'_>, (Result<wit::Step, String>,)>::new_unchecked(evaluate) };
         let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         let labels: Vec<(&str, &str)> = subject.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let answers: Vec<wit::Answered<'_>> = answers
@@ -363,16 +392,15 @@ impl Policy {
             Mode::Enforce => wit::Mode::Enforce,
             Mode::LogOnly => wit::Mode::LogOnly,
         };
-        let step = bindings
-            .provgate_policy_rules()
-            .call_evaluate(&mut store, input, wit_mode, &answers)
-            .map_err(|e| during("evaluate", trap(&e)))?
-            .map_err(|reason| self.settings_error(reason))?;
+        let (step,) = evaluate
+            .call(&mut store, (input, wit_mode, &answers))
+            .map_err(|e| during("evaluate", trap(&e)))?;
+        let step = step.map_err(|reason| self.settings_error(reason))?;
         let step = self.lift(step, &store)?;
         Ok(Run {
             policy: self,
             store,
-            bindings,
+            resume,
             step: Some(step),
         })
     }
@@ -453,7 +481,8 @@ pub enum Step {
 pub struct Run<'p> {
     policy: &'p Policy,
     store: Store<Sandbox>,
-    bindings: Provgate,
+    /// This instance's `resume`.
+    resume: Func,
     step: Option<Step>,
 }
 
@@ -469,12 +498,14 @@ impl Run<'_> {
         let lowered: Vec<wit::Answer<'_>> = answers.iter().map(lower_answer).collect();
         self.store.data_mut().clock = Clock::start(self.policy.limits.time_budget);
         self.store.set_epoch_deadline(1);
-        let step = self
-            .bindings
-            .provgate_policy_rules()
-            .call_resume(&mut self.store, &lowered)
-            .map_err(|e| during("resume", trap(&e)))?
-            .map_err(|reason| PolicyError::Protocol(format!("it could not go on with its answers: {reason}")))?;
+        // SAFETY: as for `evaluate` in `Policy::start`.
+        let resume =
+            unsafe { TypedFunc::<(&[wit::Answer<'_>],), (Result<wit::Step, String>,)>::new_unchecked(self.resume) };
+        let (step,) = resume
+            .call(&mut self.store, (&lowered,))
+            .map_err(|e| during("resume", trap(&e)))?;
+        let step =
+            step.map_err(|reason| PolicyError::Protocol(format!("it could not go on with its answers: {reason}")))?;
         self.step = Some(self.policy.lift(step, &self.store)?);
         Ok(())
     }
@@ -492,12 +523,8 @@ fn lower_answer(answer: &Answer) -> wit::Answer<'_> {
     }
 }
 
-/// A fresh store and instance, with the limits of one verdict.
-fn instantiate(
-    engine: &Engine,
-    pre: &ProvgatePre<Sandbox>,
-    limits: &Limits,
-) -> Result<(Store<Sandbox>, Provgate), PolicyError> {
+/// A fresh store with the limits of one verdict.
+fn new_store(engine: &Engine, limits: &Limits) -> Store<Sandbox> {
     let sandbox = Sandbox {
         limits: StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
@@ -519,9 +546,14 @@ fn instantiate(
         }
         Ok(UpdateDeadline::Continue(1))
     });
-    let bindings = pre.instantiate(&mut store).map_err(|e| trap(&e))?;
-    Ok((store, bindings))
+    store
 }
+
+/// `evaluate`'s parameters, lowered from the host's own strings.
+type EvaluateParams<'a> = (wit::Subject<'a>, wit::Mode, &'a [wit::Answered<'a>]);
+
+/// The interface every artifact exports.
+const RULES: &str = "provgate:policy/rules@0.2.0";
 
 /// The rule id as the verdict JSON spells it (SPEC §3).
 fn rule_name(rule: wit::RuleId) -> &'static str {
