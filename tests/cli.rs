@@ -1480,3 +1480,34 @@ fn no_part_of_the_token_reaches_a_record_stdout_or_stderr_even_when_gitea_echoes
         assert_eq!(r.authorization.as_deref(), Some(format!("token {SECRET}").as_str()));
     }
 }
+
+#[test]
+fn a_record_written_over_its_own_input_file_is_written_after_the_input_was_read() {
+    // Output files are opened (so an unwritable path fails early) but
+    // emptied only when the output is ready.
+    let dir = tempfile::tempdir().unwrap();
+    let both = dir.path().join("image-and-record.json");
+    std::fs::copy(repo_root().join("docs/examples/verified.json"), &both).unwrap();
+    let both = both.to_str().unwrap();
+    let replay = repo_root().join("docs/examples/verified.record.json");
+    let replay = replay.to_str().unwrap();
+    let o = provgate(
+        &[
+            "verify",
+            "--inspect",
+            both,
+            "--replay",
+            replay,
+            "--record",
+            both,
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(verdict_json(&o)["status"], "verified");
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(both).unwrap()).unwrap();
+    assert_eq!(record["record"], "provgate.decision/1");
+    assert_eq!(record["verdict"]["status"], "verified");
+}

@@ -170,13 +170,17 @@ def build_policy(gitea_port, workdir):
     return out
 
 
-async def isolation(args):
-    gitea = await Gitea(args.delay).start()
+async def serve_for(gitea, workdir, gitea_concurrency):
+    """`provgate serve` with a policy whose Gitea is `gitea`: (process, port)."""
     global GITEA_HOST
     GITEA_HOST = "127.0.0.1:%d" % gitea.port
+    return await start_serve(build_policy(gitea.port, workdir), gitea_concurrency)
+
+
+async def isolation(args):
+    gitea = await Gitea(args.delay).start()
     with tempfile.TemporaryDirectory() as tmp:
-        policy = build_policy(gitea.port, tmp)
-        proc, port = await start_serve(policy, args.gitea_concurrency)
+        proc, port = await serve_for(gitea, tmp, args.gitea_concurrency)
         status, warm, _ = await post(port, subject(sha_of(0)))
         assert status == 200, status
         pending = [asyncio.create_task(post(port, subject(sha_of(i + 1)))) for i in range(args.pending)]
@@ -212,11 +216,8 @@ async def isolation(args):
 
 async def burst(args):
     gitea = await Gitea(args.delay).start()
-    global GITEA_HOST
-    GITEA_HOST = "127.0.0.1:%d" % gitea.port
     with tempfile.TemporaryDirectory() as tmp:
-        policy = build_policy(gitea.port, tmp)
-        proc, port = await start_serve(policy, args.gitea_concurrency)
+        proc, port = await serve_for(gitea, tmp, args.gitea_concurrency)
         started = time.perf_counter()
         results = await asyncio.gather(*(post(port, subject(sha_of(i))) for i in range(args.requests)))
         wall = time.perf_counter() - started
@@ -243,11 +244,8 @@ async def cached(args):
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     gitea = await Gitea(0).start()
-    global GITEA_HOST
-    GITEA_HOST = "127.0.0.1:%d" % gitea.port
     with tempfile.TemporaryDirectory() as tmp:
-        policy = build_policy(gitea.port, tmp)
-        proc, port = await start_serve(policy, args.gitea_concurrency)
+        proc, port = await serve_for(gitea, tmp, args.gitea_concurrency)
         body = subject(sha_of(0))
         status, _, _ = await post(port, body)
         assert status == 200

@@ -96,16 +96,43 @@ pub fn load_artifact(artifact: Artifact, verdicts: Verdicts) -> Result<Policy, F
     })
 }
 
-/// A file for writing a run's output, created now so that an unwritable
-/// path fails before any work is done.
-pub fn create(path: &Option<PathBuf>, flag: &str) -> Result<Option<std::fs::File>, Failure> {
+/// A file for writing a run's output, opened now so that an unwritable
+/// path fails before any work is done, and emptied only when the output is
+/// ready ([`Output::replace`]): a path that is also an input (`--inspect
+/// x.json --record x.json`) is read before it is overwritten.
+pub fn create(path: &Option<PathBuf>, flag: &str) -> Result<Option<Output>, Failure> {
     path.as_ref()
         .map(|p| {
-            std::fs::File::create(p)
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(p)
+                .map(Output)
                 .with_context(|| format!("cannot create {flag} {}", p.display()))
                 .map_err(Failure::usage)
         })
         .transpose()
+}
+
+/// An output file opened by [`create`].
+pub struct Output(std::fs::File);
+
+impl Output {
+    /// Replaces the file's content with `bytes`.
+    pub fn replace(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::{Seek, Write};
+        self.0.set_len(0)?;
+        self.0.rewind()?;
+        self.0.write_all(bytes)?;
+        self.0.flush()
+    }
+
+    /// Appends to what this run has written so far (the first write of a
+    /// run goes through [`Output::replace`]).
+    pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        std::io::Write::write_all(&mut self.0, bytes)
+    }
 }
 
 /// A runtime for a command that does its work on one thread.

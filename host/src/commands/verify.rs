@@ -46,8 +46,7 @@ pub fn run(args: &VerifyArgs) -> Result<Exit, Failure> {
     let (decision, subject) = decision;
 
     if let (Some(path), Some(mut file)) = (&args.record, record_file) {
-        file.write_all(&Record::new(&decision, &subject).line())
-            .and_then(|()| file.flush())
+        file.replace(&Record::new(&decision, &subject).line())
             .with_context(|| format!("cannot write --record {}", path.display()))
             .map_err(Failure::usage)?;
     }

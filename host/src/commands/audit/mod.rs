@@ -236,7 +236,13 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
     // Fail on an unwritable path now, not after the whole fleet was judged.
     let report_file = super::create(&args.report, "--report")?;
     let backfill_file = super::create(&args.backfill, "--backfill")?;
-    let records_file = super::create(&args.records, "--records")?;
+    let mut records_file = super::create(&args.records, "--records")?;
+    if let Some(file) = &mut records_file {
+        // The inputs are read: records are appended row by row from here.
+        file.replace(b"")
+            .context("cannot empty --records")
+            .map_err(Failure::usage)?;
+    }
 
     let answers = match &replay {
         Some(replayed) => Source::Replay(Replay::new(&replayed.answers)),
@@ -354,8 +360,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
     let _ = report::summary(&mut std::io::stderr().lock(), &info, &tally);
 
     if let (Some(path), Some(mut file)) = (&args.report, report_file) {
-        file.write_all(report::markdown(&info, &tally).as_bytes())
-            .and_then(|()| file.flush())
+        file.replace(report::markdown(&info, &tally).as_bytes())
             .with_context(|| format!("cannot write --report {}", path.display()))
             .map_err(Failure::usage)?;
     }
@@ -365,8 +370,7 @@ pub fn run(args: &AuditArgs) -> Result<Exit, Failure> {
             serde_json::to_writer(&mut text, row).expect("a backfill row serialises");
             text.push(b'\n');
         }
-        file.write_all(&text)
-            .and_then(|()| file.flush())
+        file.replace(&text)
             .with_context(|| format!("cannot write --backfill {}", path.display()))
             .map_err(Failure::usage)?;
     }
@@ -543,7 +547,7 @@ enum End {
 struct Sink<'a> {
     out: std::io::Stdout,
     /// `--records`.
-    records: Option<std::fs::File>,
+    records: Option<super::Output>,
     policy: &'a PolicyRef,
     tally: Tally,
     bar: ProgressBar,
@@ -570,7 +574,7 @@ impl Sink<'_> {
             },
         ) = (&mut self.records, &row.judged)
         {
-            file.write_all(&record.line())
+            file.append(&record.line())
                 .context("cannot write --records")
                 .map_err(Failure::usage)?;
         }
