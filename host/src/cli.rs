@@ -25,6 +25,7 @@ use crate::verdict::Mode;
         Examples:\n  \
         provgate verify --inspect image.json --format json\n  \
         skopeo inspect docker://reg/app:tag | provgate verify --inspect - --mode log-only\n  \
+        provgate verify reg/app:tag --record decision.json && provgate replay decision.json\n  \
         provgate policy inspect"
 )]
 pub struct Cli {
