@@ -386,17 +386,7 @@ fn records_hold_one_decision_per_judged_pin_none_for_error_rows_and_replay_agree
             assert_eq!(record["verdict"][field], row[field], "{field}: {record}\n{row}");
         }
     }
-    let answers: Vec<Vec<&str>> = lines
-        .iter()
-        .map(|r| {
-            r["answers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a["answer"].as_str().unwrap())
-                .collect()
-        })
-        .collect();
+    let answers = answer_kinds(&lines);
     assert_eq!(
         answers,
         [vec!["found"], vec![], vec!["found"], vec!["not_found"], vec!["found"]],

@@ -246,3 +246,19 @@ pub fn policy_for(gitea_base_url: &str, dir: &std::path::Path) -> String {
         &serde_json::json!({"gitea_base_url": gitea_base_url, "allowed_owners": ["molecule-ai"]}),
     )
 }
+
+/// The kind of every answer (`found`, `not_found`, …) each decision record
+/// holds, record by record.
+pub fn answer_kinds(records: &[serde_json::Value]) -> Vec<Vec<&str>> {
+    records
+        .iter()
+        .map(|r| {
+            r["answers"]
+                .as_array()
+                .expect("a record's answers")
+                .iter()
+                .map(|a| a["answer"].as_str().expect("an answer's kind"))
+                .collect()
+        })
+        .collect()
+}
