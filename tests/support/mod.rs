@@ -162,6 +162,11 @@ pub fn provgate_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd.args(args)
         .current_dir(repo_root())
         .env("PROVGATE_CACHE_DIR", cache_dir())
+        // The caller's own registry credentials never reach a test: no
+        // auth file, and a docker config directory without a config.json,
+        // unless the test names its own below.
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env("DOCKER_CONFIG", empty_docker_config())
         .env_remove("GITEA_TOKEN")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -171,6 +176,13 @@ pub fn provgate_command(args: &[&str], env: &[(&str, &str)]) -> Command {
         cmd.env(k, v);
     }
     cmd
+}
+
+/// A docker config directory with no `config.json` in it.
+pub fn empty_docker_config() -> PathBuf {
+    let dir = repo_root().join("target").join("test-empty-docker-config");
+    std::fs::create_dir_all(&dir).expect("create the empty docker config directory");
+    dir
 }
 
 /// The labels a good build of `revision` carries.
