@@ -31,7 +31,10 @@ pub struct Replayed {
 impl Replayed {
     pub fn read(path: &Path) -> Result<Replayed, Failure> {
         let what = format!("replay file {}", path.display());
-        let bytes = std::fs::read(path)
+        let bytes = path
+            .to_str()
+            .ok_or_else(|| anyhow!("{what}: the path is not UTF-8"))
+            .and_then(crate::input::read_file_or_stdin)
             .with_context(|| format!("cannot read {what}"))
             .map_err(Failure::usage)?;
         let value: serde_json::Value = serde_json::from_slice(&bytes)

@@ -87,7 +87,7 @@ pub fn run(args: &ReplayArgs) -> Result<Exit, Failure> {
             .block_on(decide(policy, record))
             .map_err(|e| Failure::policy(anyhow!(e).context(format!("{what}: record {} ({})", n + 1, record.id))))?;
         let edited = record.computed_id() != record.id;
-        if same(&record.verdict.decided, &replayed.decided) {
+        if record.verdict.decided == replayed.decided {
             agree += 1;
             if edited {
                 tracing::warn!(record = n + 1, id = %record.id, "the record's content does not hash to its id: it was edited");
@@ -155,10 +155,6 @@ async fn decide(policy: &Policy, record: &Record) -> Result<Verdict, crate::poli
     let answers = Replay::new(&record.answers);
     let decision = judge(policy, &record.subject.subject(), record.mode, now, &answers).await?;
     Ok(decision.verdict)
-}
-
-fn same(a: &Decided, b: &Decided) -> bool {
-    a == b
 }
 
 /// One line: which record, what it said, what it says now, and the rules

@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 
 use super::{Answer, Answering, Answers, Question};
 use crate::exit::error_chain;
+use crate::text::quote;
 
 /// How long one look-up may take, from connecting to the last body byte.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -432,14 +433,14 @@ fn check_request(owner: &str, repo: &str, sha: &str) -> Result<(), String> {
             return Err(format!(
                 "the {what} name {} is not a plain Gitea name (up to 255 letters, digits, '.', '_', '-'; not '.' or '..'); \
                  provgate did not ask Gitea",
-                quoted(name)
+                quote(name)
             ));
         }
     }
     if !(sha.len() == 40 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))) {
         return Err(format!(
             "the revision {} is not 40 lower-case hexadecimal characters; provgate did not ask Gitea",
-            quoted(sha)
+            quote(sha)
         ));
     }
     Ok(())
@@ -493,16 +494,6 @@ fn shorten(text: &str, max: usize) -> String {
         short.push('…');
     }
     short
-}
-
-/// A caller-supplied value quoted and shortened for a reason.
-fn quoted(value: &str) -> String {
-    const MAX: usize = 80;
-    if value.chars().count() > MAX {
-        format!("{:?}…", value.chars().take(MAX).collect::<String>())
-    } else {
-        format!("{value:?}")
-    }
 }
 
 /// Gitea as an [`Answers`]: at most `concurrency` look-ups in flight at

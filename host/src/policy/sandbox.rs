@@ -418,25 +418,17 @@ impl Policy {
             "guest call"
         );
         Ok(match step {
-            wit::Step::Ask(questions) => {
-                if questions.len() > self.limits.max_questions {
-                    return Err(PolicyError::Limit(format!(
-                        "it asked {} questions at once; a verdict may ask at most {}",
-                        questions.len(),
-                        self.limits.max_questions
-                    )));
-                }
-                Step::Ask(
-                    questions
-                        .into_iter()
-                        .map(|q| Question {
-                            owner: q.owner,
-                            repo: q.repo,
-                            sha: q.sha,
-                        })
-                        .collect(),
-                )
-            }
+            // The limits on questions are checked in one place, `crate::judge`.
+            wit::Step::Ask(questions) => Step::Ask(
+                questions
+                    .into_iter()
+                    .map(|q| Question {
+                        owner: q.owner,
+                        repo: q.repo,
+                        sha: q.sha,
+                    })
+                    .collect(),
+            ),
             wit::Step::Verdict(out) => {
                 check_size(&out)?;
                 Step::Verdict(Decided {

@@ -22,6 +22,7 @@ use crate::input::registry::{self, FetchError};
 use crate::judge::judge;
 use crate::record::Record;
 use crate::subject::{Pin, Subject};
+use crate::text::quote;
 use crate::verdict::Mode;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -279,7 +280,7 @@ pub(super) fn parse(body: &[u8]) -> Result<VerifyRequest, String> {
             other => {
                 return Err(format!(
                     "unknown mode {}: expected \"enforce\" or \"log-only\"",
-                    quoted(other)
+                    quote(other)
                 ));
             }
         },
@@ -323,7 +324,7 @@ fn parse_subject(value: &Value) -> Result<Subject, String> {
             .iter()
             .map(|(key, value)| match value {
                 Value::String(value) => Ok((key.clone(), value.clone())),
-                _ => Err(format!("label \"subject.labels\"[{}] must be a string", quoted(key))),
+                _ => Err(format!("label \"subject.labels\"[{}] must be a string", quote(key))),
             })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err("field \"subject.labels\" must be an object of strings".into()),
@@ -362,8 +363,8 @@ fn object<'v>(value: &'v Value, name: &str) -> Result<&'v Map<String, Value>, St
 fn only_fields(object: &Map<String, Value>, prefix: &str, known: &[&str]) -> Result<(), String> {
     match object.keys().find(|k| !known.contains(&k.as_str())) {
         Some(key) => Err(format!(
-            "unknown field \"{prefix}{}\"; expected {}",
-            shorten(key),
+            "unknown field {}; expected {}",
+            quote(&format!("{prefix}{key}")),
             known
                 .iter()
                 .map(|k| format!("\"{prefix}{k}\""))
@@ -393,20 +394,6 @@ fn optional_string(object: &Map<String, Value>, prefix: &str, key: &str) -> Resu
         None | Some(Value::Null) => Ok(None),
         Some(value) => string(value, &format!("{prefix}{key}")).map(Some),
     }
-}
-
-/// A caller's value, quoted and cut short for an error message.
-fn quoted(value: &str) -> String {
-    format!("{:?}", shorten(value))
-}
-
-fn shorten(value: &str) -> String {
-    const MAX: usize = 80;
-    let mut short: String = value.chars().take(MAX).collect();
-    if value.chars().count() > MAX {
-        short.push('…');
-    }
-    short
 }
 
 #[cfg(test)]
