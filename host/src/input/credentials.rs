@@ -54,6 +54,7 @@
 //! stdout or stdin cut out; stdout itself is never shown, as it is where
 //! secrets are.
 
+use crate::text::quote;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
@@ -253,7 +254,8 @@ pub async fn for_registry(registry: &str, sources: &AuthSources) -> Result<Crede
     if let Some((entry, helper)) = config.helper_for(key, registry) {
         if helper.contains(['/', '\0']) {
             return Err(file_error(format!(
-                "{entry} is {helper:?}, which is not a helper name (docker-credential-NAME, looked up on PATH)"
+                "{entry} is {}, which is not a helper name (docker-credential-NAME, looked up on PATH)",
+                quote(helper)
             )));
         }
         return from_helper(helper, key, sources).await;
@@ -261,7 +263,7 @@ pub async fn for_registry(registry: &str, sources: &AuthSources) -> Result<Crede
     match config.auth_entry_for(key, registry) {
         Some((name, entry)) => entry
             .credentials()
-            .map_err(|why| file_error(format!("auths[{name:?}].{why}"))),
+            .map_err(|why| file_error(format!("auths[{}].{why}", quote(name)))),
         None => Ok(Credentials::Anonymous),
     }
 }
@@ -338,7 +340,7 @@ impl ConfigFile {
                     let helper = match helper {
                         Value::Null => String::new(),
                         Value::String(helper) => helper.clone(),
-                        _ => return Err(format!("credHelpers[{registry:?}] is not a string")),
+                        _ => return Err(format!("credHelpers[{}] is not a string", quote(registry))),
                     };
                     config.cred_helpers.insert(registry.clone(), helper);
                 }
@@ -352,8 +354,9 @@ impl ConfigFile {
                     let entry = match entry {
                         Value::Null => AuthEntry::default(),
                         Value::Object(entry) => {
-                            let text =
-                                |name: &'static str| string_field(entry, name, || format!("auths[{key:?}].{name}"));
+                            let text = |name: &'static str| {
+                                string_field(entry, name, || format!("auths[{}].{name}", quote(key)))
+                            };
                             AuthEntry {
                                 auth: text("auth")?,
                                 username: text("username")?,
@@ -361,7 +364,7 @@ impl ConfigFile {
                                 identity_token: text("identitytoken")?,
                             }
                         }
-                        _ => return Err(format!("auths[{key:?}] is not an object")),
+                        _ => return Err(format!("auths[{}] is not an object", quote(key))),
                     };
                     config.auths.insert(key.clone(), entry);
                 }
@@ -380,7 +383,7 @@ impl ConfigFile {
         }
         match named {
             Some((_, helper)) if helper.is_empty() => None,
-            Some((entry, helper)) => Some((format!("credHelpers[{entry:?}]"), helper.as_str())),
+            Some((entry, helper)) => Some((format!("credHelpers[{}]", quote(entry)), helper.as_str())),
             None if self.creds_store.is_empty() => None,
             None => Some(("\"credsStore\"".into(), self.creds_store.as_str())),
         }

@@ -431,7 +431,7 @@ impl Ctx<'_> {
             .ok_or_else(|| self.unusable(what, format!("a redirect (HTTP {status}) without a Location")))?;
         let next = from
             .join(location)
-            .map_err(|e| self.unusable(what, format!("a redirect to {location:?}: {e}")))?;
+            .map_err(|e| self.unusable(what, format!("a redirect to {}: {e}", crate::text::quote(location))))?;
         if count > MAX_REDIRECTS {
             return Err(self.unusable(
                 what,
