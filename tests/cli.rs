@@ -627,7 +627,7 @@ fn policy_build_from_the_project_settings_reproduces_the_builtin_artifact() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let built = std::fs::read(&out).unwrap();
     assert_eq!(
-        provgate::policy::artifact::sha256_digest(&built),
+        provgate::digest::sha256_digest(&built),
         provgate::policy::Artifact::builtin().digest
     );
 }
@@ -1264,7 +1264,7 @@ fn replay_with_another_policy_reports_only_the_records_it_would_decide_different
     assert_eq!(lines.len(), 1, "{out}");
     assert!(lines[0].contains(labs_record["id"].as_str().unwrap()), "{out}");
     assert!(lines[0].contains("source.trusted fail → pass"), "{out}");
-    let wider_digest = provgate::policy::artifact::sha256_digest(&std::fs::read(&wider).unwrap());
+    let wider_digest = provgate::digest::sha256_digest(&std::fs::read(&wider).unwrap());
     assert!(stderr(&o).contains(&wider_digest), "{}", stderr(&o));
     assert!(stderr(&o).contains("1 agree, 1 differ"), "{}", stderr(&o));
 

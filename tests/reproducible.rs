@@ -13,7 +13,7 @@ mod guest;
 use std::path::Path;
 
 use provgate::policy::Artifact;
-use provgate::policy::artifact::sha256_digest;
+use provgate::digest::sha256_digest;
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -124,7 +124,7 @@ impl Server {
             .enable_all()
             .build()
             .unwrap();
-        provgate::tls::install_provider();
+        provgate::http::install_provider();
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(60))

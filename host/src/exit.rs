@@ -68,19 +68,3 @@ impl fmt::Debug for Failure {
         write!(f, "exit {}: {:#}", self.exit as i32, self.error)
     }
 }
-
-/// Every message in an error's chain, once each: a top-level text alone
-/// ("error sending request") rarely says what to fix, and layers often
-/// repeat their cause's text.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let text = err.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    parts.join(": ")
-}

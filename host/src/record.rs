@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::judge::Decision;
 use crate::lookup::Answered;
-use crate::policy::artifact::sha256_digest;
+use crate::digest::sha256_digest;
 use crate::subject::{Pin, Platform, Subject};
 use crate::verdict::{Mode, PolicyRef, Verdict};
 

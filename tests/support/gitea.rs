@@ -167,7 +167,7 @@ impl GiteaStandIn {
                     .build()
                     .expect("stand-in runtime");
                 // provgate builds its HTTP clients on rustls/ring; so does this relay.
-                provgate::tls::install_provider();
+                provgate::http::install_provider();
                 runtime.block_on(async move {
                     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind stand-in");
                     let raw_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind raw source");

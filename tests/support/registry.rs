@@ -322,7 +322,7 @@ impl Registry {
             .enable_all()
             .build()
             .unwrap();
-        provgate::tls::install_provider();
+        provgate::http::install_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .no_proxy()

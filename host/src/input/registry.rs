@@ -44,7 +44,8 @@ use serde_json::Value;
 
 use crate::input::credentials::{self, AuthSources};
 use crate::input::inspect::{self, InspectOptions, normalize_platform};
-use crate::policy::artifact::sha256_digest;
+use crate::digest::sha256_digest;
+use crate::http::CappedError;
 use crate::subject::Subject;
 
 /// Manifests and configs are small; anything bigger is refused.
@@ -287,21 +288,21 @@ fn client_for(opts: &RegistryOptions) -> Result<Clients, String> {
     if let Some((_, found)) = clients.iter().find(|(k, _)| *k == key) {
         return Ok(found.clone());
     }
-    crate::tls::install_provider();
+    crate::http::install_provider();
     let connect_timeout = opts.timeout.min(Duration::from_secs(10));
     let oci = Client::new(ClientConfig {
         protocol: ClientProtocol::HttpsExcept(opts.insecure.clone()),
         platform_resolver: None,
         connect_timeout: Some(connect_timeout),
         read_timeout: Some(opts.timeout),
-        user_agent: crate::tls::USER_AGENT,
+        user_agent: crate::http::USER_AGENT,
         ..ClientConfig::default()
     });
-    let http = crate::tls::client_builder()
+    let http = crate::http::client_builder()
         .connect_timeout(connect_timeout)
         .read_timeout(opts.timeout)
         .build()
-        .map_err(|e| format!("cannot build an HTTP client: {}", crate::exit::error_chain(&e)))?;
+        .map_err(|e| format!("cannot build an HTTP client: {}", crate::http::error_chain(&e)))?;
     let built = Clients { oci, http };
     clients.push((key, built.clone()));
     Ok(built)
@@ -375,7 +376,7 @@ impl Ctx<'_> {
                     None => request,
                 };
             }
-            let response = request
+            let mut response = request
                 .send()
                 .await
                 .map_err(|e| self.error(OciDistributionError::RequestError(e), what))?;
@@ -394,7 +395,7 @@ impl Ctx<'_> {
                 }
             }
             if status != StatusCode::OK {
-                let body = read_prefix(response, MAX_ERROR_BYTES).await;
+                let body = crate::http::read_prefix(&mut response, MAX_ERROR_BYTES).await;
                 return Err(self.error(status_error(status, &body, url.as_str()), what));
             }
             let header = response
@@ -450,21 +451,15 @@ impl Ctx<'_> {
             what: what.into(),
             limit: MAX_DOCUMENT_BYTES,
         };
-        if response.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64) {
-            return Err(too_large());
-        }
-        let mut bytes = Vec::new();
-        loop {
-            let chunk = response.chunk().await.map_err(|e| FetchError::Unreachable {
-                registry: self.registry.into(),
-                reason: format!("reading {what}: {}", request_error(&e)),
-            })?;
-            let Some(chunk) = chunk else { return Ok(bytes) };
-            if bytes.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        crate::http::read_capped(&mut response, MAX_DOCUMENT_BYTES)
+            .await
+            .map_err(|e| match e {
+                CappedError::Declared(_) | CappedError::TooLarge => too_large(),
+                CappedError::Read(e) => FetchError::Unreachable {
+                    registry: self.registry.into(),
+                    reason: format!("reading {what}: {}", request_error(&e)),
+                },
+            })
     }
 
     /// A blob, read up to the cap and checked against its digest.
@@ -718,18 +713,6 @@ fn status_error(status: StatusCode, body: &[u8], url: &str) -> OciDistributionEr
     }
 }
 
-/// Up to `limit` bytes of a body (an error answer's, for its message).
-async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    while bytes.len() < limit {
-        match response.chunk().await {
-            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk[..chunk.len().min(limit - bytes.len())]),
-            _ => break,
-        }
-    }
-    bytes
-}
-
 /// oci-client's digest verification error, "… Expected X, got Y", as (X, Y):
 /// its error type is not public.
 fn mismatch(text: &str) -> Option<(String, String)> {
@@ -743,7 +726,7 @@ fn request_error(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".to_string()
     } else {
-        crate::exit::error_chain(e)
+        crate::http::error_chain(e)
     }
 }
 

@@ -19,7 +19,7 @@ use reqwest::{Response, StatusCode, Url};
 use tokio::sync::Semaphore;
 
 use super::{Answer, Answering, Answers, Question};
-use crate::exit::error_chain;
+use crate::http::{CappedError, error_chain, read_capped};
 use crate::text::quote;
 
 /// How long one look-up may take, from connecting to the last body byte.
@@ -108,7 +108,7 @@ impl GiteaClient {
             }
             None => None,
         };
-        let http = crate::tls::client_builder()
+        let http = crate::http::client_builder()
             .connect_timeout(timeout)
             .build()
             .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client for Gitea: {e}"))?;
@@ -235,9 +235,9 @@ impl GiteaClient {
             .headers()
             .get(CONTENT_TYPE)
             .map(|v| asked.outside(printable(v.as_bytes())));
-        let body = match read_capped(&mut response).await {
+        let body = match read_capped(&mut response, MAX_BODY_BYTES).await {
             Ok(body) => body,
-            Err(BodyError::Declared(len)) => {
+            Err(CappedError::Declared(len)) => {
                 return Answer::unavailable(format!(
                     "Gitea at {} declared a {len}-byte answer about {}, more than the {} KiB provgate reads",
                     asked.base,
@@ -245,7 +245,7 @@ impl GiteaClient {
                     MAX_BODY_BYTES / 1024
                 ));
             }
-            Err(BodyError::TooLarge) => {
+            Err(CappedError::TooLarge) => {
                 return Answer::unavailable(format!(
                     "Gitea at {} sent more than the {} KiB provgate reads about {}",
                     asked.base,
@@ -253,7 +253,7 @@ impl GiteaClient {
                     asked.what()
                 ));
             }
-            Err(BodyError::Read(e)) => {
+            Err(CappedError::Read(e)) => {
                 return Answer::unavailable(format!(
                     "Gitea at {} broke off its answer about {} ({}); try again later",
                     asked.base,
@@ -399,30 +399,6 @@ impl Asked<'_> {
             ),
         }
     }
-}
-
-enum BodyError {
-    Declared(u64),
-    TooLarge,
-    Read(reqwest::Error),
-}
-
-/// Reads at most [`MAX_BODY_BYTES`]. Content-Length is only a shortcut for
-/// refusing early: chunked or lying answers are counted as they arrive.
-async fn read_capped(response: &mut Response) -> Result<Vec<u8>, BodyError> {
-    if let Some(len) = response.content_length()
-        && len > MAX_BODY_BYTES as u64
-    {
-        return Err(BodyError::Declared(len));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(BodyError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// Refuses, before any request, what cannot be a plain owner, repository or

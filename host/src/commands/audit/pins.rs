@@ -15,7 +15,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use crate::exit::error_chain;
+use crate::http::{CappedError, error_chain, read_capped, read_prefix};
 use crate::input::MAX_INPUT_BYTES;
 
 /// The environment variable whose value is sent as `Authorization: Bearer …`
@@ -243,7 +243,7 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         Some(token) => text.replace(token.as_str(), "***"),
         None => text,
     };
-    let http = crate::tls::client_builder()
+    let http = crate::http::client_builder()
         .connect_timeout(timeout)
         .build()
         .map_err(|e| anyhow!("cannot set up the HTTP client: {e}"))?;
@@ -273,13 +273,7 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         })?;
         let status = response.status();
         if !status.is_success() {
-            let mut excerpt = Vec::new();
-            while excerpt.len() < 4096 {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
-                    _ => break,
-                }
-            }
+            let excerpt = read_prefix(&mut response, 4096).await;
             let excerpt = printable(&scrub(String::from_utf8_lossy(&excerpt).into_owned()), 200);
             let hint = match (status, &token) {
                 (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, None) => {
@@ -298,30 +292,20 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
             };
             bail!("the control plane answered HTTP {status} for {shown}{hint}{said}; no pin was judged");
         }
-        if let Some(len) = response.content_length()
-            && len > MAX_INPUT_BYTES
-        {
-            bail!(
+        read_capped(&mut response, MAX_INPUT_BYTES as usize).await.map_err(|e| match e {
+            CappedError::Declared(len) => anyhow!(
                 "{shown} declared {len} bytes of pins, more than the {} MiB provgate reads",
                 MAX_INPUT_BYTES >> 20
-            );
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| {
-            anyhow!(
+            ),
+            CappedError::TooLarge => anyhow!(
+                "{shown} sent more than the {} MiB of pins provgate reads",
+                MAX_INPUT_BYTES >> 20
+            ),
+            CappedError::Read(e) => anyhow!(
                 "reading pins from {shown} broke off: {}",
                 scrub(error_chain(&e.without_url()))
-            )
-        })? {
-            if (body.len() + chunk.len()) as u64 > MAX_INPUT_BYTES {
-                bail!(
-                    "{shown} sent more than the {} MiB of pins provgate reads",
-                    MAX_INPUT_BYTES >> 20
-                );
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+            ),
+        })
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
