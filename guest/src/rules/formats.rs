@@ -3,7 +3,7 @@
 
 use crate::model::RuleId;
 use crate::model::{Finding, Instant, Outcome, Provenance, Subject};
-use crate::rules::time::{format_utc, parse_rfc3339};
+use crate::rfc3339::{format_utc, parse_rfc3339};
 use crate::rules::{
     CREATED, ID_CREATED_FORMAT, ID_DIGEST_FORMAT, ID_REVISION_FORMAT, ID_RUN_ID_FORMAT, REVISION, RUN_ID,
 };
