@@ -19,13 +19,6 @@
 //! `now_or_never`: with every answer ready it completes without waiting, so
 //! no runtime is timed. Figures: docs/benchmarks.md.
 
-#[path = "../tests/support/gitea.rs"]
-#[allow(dead_code)]
-mod gitea;
-#[path = "../tests/support/wat_guest.rs"]
-#[allow(dead_code)]
-mod wat_guest;
-
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -38,6 +31,7 @@ use provgate::judge::{Decision, judge};
 use provgate::lookup::cache::{Cache, CachePolicy};
 use provgate::lookup::gitea::{Gitea, GiteaClient};
 use provgate::lookup::replay::Replay;
+use provgate_testkit::{gitea, wat_guest};
 use provgate::lookup::{Answer, Answered, Answering, Answers, Question, Source, Stack};
 use provgate::policy::{Artifact, Limits, Origin, Policy, Step, cache::CodeCache, slot};
 use provgate::subject::Subject;

@@ -17,7 +17,6 @@
 //! each property N cases, the near-miss one 2N, the fully random one N/2,
 //! the at-hand-or-awaited one N/4 and the megabyte one N/16.
 
-mod support;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,9 +33,9 @@ use provgate::policy::{Artifact, Limits, Origin, Policy, cache::CodeCache, slot}
 use provgate::subject::{Pin, Subject};
 use provgate::verdict::Mode;
 use provgate_guest::model::{self, CommitAnswer};
-use provgate_guest::rules::source::is_plain_name;
+use provgate_guest::url::is_plain_name;
 use provgate_guest::settings::Settings;
-use support::{CREATED, DIGEST, REVISION, RUN_ID, SHA, SOURCE};
+use provgate_testkit::{CREATED, DIGEST, REVISION, RUN_ID, SHA, SOURCE};
 
 /// The clock of the rule tests (2026-11-23T10:00:00Z); most cases sit near it.
 const NOW_SECS: i64 = 1_795_428_000;
@@ -88,7 +87,7 @@ fn settings_of(artifact: &Artifact) -> Settings {
 fn builtin() -> &'static UnderTest {
     static UT: OnceLock<UnderTest> = OnceLock::new();
     UT.get_or_init(|| {
-        let policy = support::policy();
+        let policy = provgate_testkit::policy();
         UnderTest {
             settings: settings_of(policy.artifact()),
             policy,
@@ -107,7 +106,7 @@ fn other() -> &'static UnderTest {
             Origin::File(PathBuf::from("differential-other-settings.wasm")),
         );
         let policy = POLICY.get_or_init(|| {
-            Policy::load(artifact, Limits::default(), Some(&CodeCache::new(support::cache_dir())))
+            Policy::load(artifact, Limits::default(), Some(&CodeCache::new(provgate_testkit::cache_dir())))
                 .expect("the built-in rules load with OTHER's settings")
         });
         UnderTest {
@@ -216,7 +215,7 @@ fn host_decision(ut: &UnderTest, case: &Case, pace: Pace) -> Result<Decision, St
         pace,
         asked: Mutex::new(Vec::new()),
     };
-    let decision = support::decide(ut.policy, &case.subject, case.mode, case.now, &forge).map_err(|e| e.to_string())?;
+    let decision = provgate_testkit::decide(ut.policy, &case.subject, case.mode, case.now, &forge).map_err(|e| e.to_string())?;
     let heard = forge.asked.into_inner().expect("question log lock");
     let given: Vec<&Question> = decision.answers.iter().map(|a| &a.question).collect();
     if given != heard.iter().collect::<Vec<_>>() {
@@ -588,7 +587,7 @@ impl Created {
                 fraction,
                 zone,
             } => {
-                let utc = provgate_guest::rules::time::format_utc(now_seconds.saturating_add(*delta));
+                let utc = provgate_guest::rfc3339::format_utc(now_seconds.saturating_add(*delta));
                 let mut s = utc.strip_suffix('Z').expect("format_utc ends in Z").to_string();
                 if *lower_t {
                     s = s.replacen('T', "t", 1);
@@ -1534,9 +1533,9 @@ fn guest_and_native_agree_on_labels_up_to_a_megabyte() {
 
 fn good_case() -> Case {
     Case {
-        subject: support::good_subject(),
+        subject: provgate_testkit::good_subject(),
         mode: Mode::Enforce,
-        now: support::now(),
+        now: provgate_testkit::now(),
         forge: Forge::Found,
     }
 }

@@ -1,5 +1,5 @@
 //! `provgate verify IMAGE_REF` against a REAL registry (Debian's
-//! `docker-registry`, see `support/registry.rs`): references, manifest
+//! `docker-registry`, see `testkit/src/registry.rs`): references, manifest
 //! kinds, platforms, auth, integrity and failures, each through the real
 //! `provgate` binary (SPEC §5, issue 3).
 //!
@@ -8,17 +8,16 @@
 //! `REGISTRY_AUTH_FILE` (which comes before it) is removed: the developer's
 //! own credentials are never read.
 
-mod support;
 
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::registry::{
+use provgate_testkit::registry::{
     Format, HungHelper, Pushed, Registry, Scratch, eventually, process_dead, sha256_digest, write_docker_config,
 };
-use support::*;
+use provgate_testkit::*;
 
 const REPO: &str = "molecule-ai/app";
 /// A second commit, for an image whose tag names another revision.
@@ -245,7 +244,7 @@ fn tag_at_digest_reference_lets_the_digest_win_and_still_checks_the_tag() {
 // ---------------------------------------------------------------------------
 // Multi-platform images
 
-fn push_two_platforms(reg: &Registry, format: Format) -> support::registry::PushedIndex {
+fn push_two_platforms(reg: &Registry, format: Format) -> provgate_testkit::registry::PushedIndex {
     reg.push_index(
         REPO,
         &staging(SHA),
@@ -329,7 +328,7 @@ fn docker_v2_manifest_is_judged() {
     let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let pushed = push_good(&reg, Format::Docker);
     let (_, content_type, _) = reg.get_manifest(REPO, &staging(SHA));
-    assert_eq!(content_type, support::registry::DOCKER_MANIFEST);
+    assert_eq!(content_type, provgate_testkit::registry::DOCKER_MANIFEST);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
     let o = verify(&reg, &reference, &[], &scratch);
@@ -345,7 +344,7 @@ fn docker_manifest_list_is_judged_per_platform() {
     let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let list = push_two_platforms(&reg, Format::Docker);
     let (_, content_type, _) = reg.get_manifest(REPO, &staging(SHA));
-    assert_eq!(content_type, support::registry::DOCKER_LIST);
+    assert_eq!(content_type, provgate_testkit::registry::DOCKER_LIST);
     let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
     let o = verify(&reg, &reference, &[], &scratch);
@@ -367,7 +366,7 @@ fn docker_manifest_list_is_judged_per_platform() {
 // Auth
 
 fn assert_no_credentials(o: &Output) {
-    let auth = support::registry::base64(format!("{USER}:{PASSWORD}").as_bytes());
+    let auth = provgate_testkit::registry::base64(format!("{USER}:{PASSWORD}").as_bytes());
     for secret in [PASSWORD, auth.as_str()] {
         assert!(!stdout(o).contains(secret), "a credential in stdout: {}", stdout(o));
         assert!(!stderr(o).contains(secret), "a credential in stderr: {}", stderr(o));
@@ -442,7 +441,7 @@ fn basic_auth_registry_without_any_docker_config_exits_4() {
 /// `{"auths": {host: user:password}}` written to `scratch/name`.
 fn auth_file(scratch: &Scratch, name: &str, host: &str, password: &str) -> String {
     let path = scratch.path(name);
-    let auth = support::registry::base64(format!("{USER}:{password}").as_bytes());
+    let auth = provgate_testkit::registry::base64(format!("{USER}:{password}").as_bytes());
     std::fs::write(&path, json!({"auths": {host: {"auth": auth}}}).to_string()).unwrap();
     path.to_str().unwrap().to_string()
 }
@@ -867,7 +866,7 @@ fn harness_pushes_exactly_the_digests_it_reports() {
     let pushed = push_good(&reg, Format::Oci);
     let (status, content_type, body) = reg.get_manifest(REPO, &staging(SHA));
     assert_eq!(status, 200);
-    assert_eq!(content_type, support::registry::OCI_MANIFEST);
+    assert_eq!(content_type, provgate_testkit::registry::OCI_MANIFEST);
     assert_eq!(sha256_digest(&body), pushed.manifest_digest);
     let manifest: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(manifest["config"]["digest"], pushed.config_digest.as_str());
@@ -875,7 +874,7 @@ fn harness_pushes_exactly_the_digests_it_reports() {
     let index = push_two_platforms(&reg, Format::Oci);
     let (status, content_type, body) = reg.get_manifest(REPO, &staging(SHA));
     assert_eq!(status, 200);
-    assert_eq!(content_type, support::registry::OCI_INDEX);
+    assert_eq!(content_type, provgate_testkit::registry::OCI_INDEX);
     assert_eq!(sha256_digest(&body), index.index_digest);
 
     let config = std::fs::read(reg.blob_path(&pushed.config_digest)).unwrap();

@@ -9,7 +9,6 @@
 //! Time bounds here are generous upper limits for a loaded 2-core machine,
 //! never measurements; the load figures are in docs/serve.md.
 
-mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -19,9 +18,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::gitea::GiteaStandIn;
-use support::registry::{Format, HungHelper, Registry, process_dead, process_gone};
-use support::*;
+use provgate_testkit::gitea::GiteaStandIn;
+use provgate_testkit::registry::{Format, HungHelper, Registry, process_dead, process_gone};
+use provgate_testkit::*;
 
 /// How long a server may take to print its address (the first start in a
 /// fresh checkout compiles the policy).
@@ -49,7 +48,7 @@ struct Refused {
 }
 
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<Vec<String>>>, mpsc::Receiver<String>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_provgate"));
+    let mut cmd = Command::new(provgate_testkit::provgate_bin());
     cmd.arg("serve")
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
@@ -322,7 +321,7 @@ fn build_policy(gitea: &GiteaStandIn, dir: &Path, name: &str, skew: u32) -> Path
 }
 
 fn digest_of(path: &Path) -> String {
-    support::registry::sha256_digest(&std::fs::read(path).unwrap())
+    provgate_testkit::registry::sha256_digest(&std::fs::read(path).unwrap())
 }
 
 /// The four labels of an image built from `owner/repo` at `sha`.

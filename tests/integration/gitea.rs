@@ -1,10 +1,9 @@
-mod support;
 
 use std::time::{Duration, Instant};
 
 use provgate::lookup::gitea::{DEFAULT_TIMEOUT, Gitea, GiteaClient, Token};
 use provgate::lookup::{Answer, Answers, Question};
-use support::gitea::{EVIL_HOST, GiteaStandIn};
+use provgate_testkit::gitea::{EVIL_HOST, GiteaStandIn};
 
 const SHA: &str = "3f786850e387550fdab836ed7e6dc881de23001b";
 const OTHER_SHA: &str = "89e6c98d92887913cadf06b2adb97f26cde4849b";

@@ -3,19 +3,19 @@
 //! Every file under `host/fuzz/seeds/<target>/` (hand-written seeds) and
 //! `tests/data/fuzz/<target>/` (inputs a fuzz run found) goes through the
 //! same check, with the same invariants, as the cargo-fuzz target of that
-//! name (host/fuzz/fuzz_targets/<target>.rs): `support/fuzz_checks.rs` is
+//! name (host/fuzz/fuzz_targets/<target>.rs): `testkit/src/fuzz_checks.rs` is
 //! shared by both. This is the CI smoke of the fuzzers; it runs in well
 //! under a second. How to fuzz for real: docs/fuzzing.md.
 
-#[path = "support/fuzz_checks.rs"]
-mod fuzz_checks;
+use provgate_testkit::fuzz_checks;
 
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use provgate_guest::model::{CommitAnswer, Mode, RuleId};
-use provgate_guest::rules::source::{is_plain_name, trusted_repo};
+use provgate_guest::rules::source::trusted_repo;
+use provgate_guest::url::is_plain_name;
 use provgate_guest::settings::{OnUnavailable, Settings};
 
 fn root() -> PathBuf {

@@ -1,6 +1,6 @@
 //! Registries that lie (issue 7, registry side): `provgate verify` through
-//! the lying proxy of `support/registry_liar.rs`, standing in front of a
-//! REAL registry (Debian's `docker-registry`, `support/registry.rs`).
+//! the lying proxy of `testkit/src/registry_liar.rs`, standing in front of a
+//! REAL registry (Debian's `docker-registry`, `testkit/src/registry.rs`).
 //!
 //! - slow drips end at the total `--registry-timeout`, not at a per-read one;
 //! - redirects: blob redirects are followed anywhere (the bytes are checked
@@ -16,18 +16,15 @@
 //! hanging the suite. That is the only clock these tests look at.
 
 #[allow(dead_code)]
-#[path = "support/registry_liar.rs"]
-mod registry_liar;
-mod support;
 
 use std::io::Read;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use registry_liar::{Liar, Lie, Route};
+use provgate_testkit::registry_liar::{Liar, Lie, Route};
 use serde_json::Value;
-use support::registry::{Format, Pushed, Registry, Scratch, base64, sha256_digest, write_docker_config};
-use support::*;
+use provgate_testkit::registry::{Format, Pushed, Registry, Scratch, base64, sha256_digest, write_docker_config};
+use provgate_testkit::*;
 
 const REPO: &str = "molecule-ai/app";
 const OTHER_SHA: &str = "0f6c2d4be1a9387e5b2d7c1f4a6e8b9d0c3f5a71";
@@ -59,7 +56,7 @@ fn verify(reference: &str, insecure: &[&str], extra: &[&str], scratch: &Scratch)
     watched(&args, &[("DOCKER_CONFIG", scratch.docker_config().to_str().unwrap())])
 }
 
-/// The provgate binary as `support::provgate_env` runs it, but without a
+/// The provgate binary as `provgate_testkit::provgate_env` runs it, but without a
 /// `REGISTRY_AUTH_FILE` from the caller's environment (it would come before
 /// the test's `DOCKER_CONFIG`), and killed (and the test failed) if it has
 /// not finished within [`WATCHDOG`].

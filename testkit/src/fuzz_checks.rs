@@ -1,6 +1,6 @@
 //! The invariants the fuzz targets (host/fuzz) check, shared with the
 //! regression test that replays their seeds and findings
-//! (tests/fuzz_regressions.rs). Each check takes the fuzzer's raw bytes,
+//! (tests/integration/fuzz_regressions.rs). Each check takes the fuzzer's raw bytes,
 //! runs one parser and panics when an invariant breaks; "no panic" alone is
 //! not the bar.
 //!
@@ -16,13 +16,12 @@
 //! - `source_url`: line 1 a source label; line 2, if any, the Gitea base URL
 //!   of the settings it is checked against.
 //! - `evaluate`: lines, see [`evaluate`].
-#![allow(dead_code)]
-
 use provgate::input::inspect::{self, DEFAULT_PLATFORM, InspectOptions, Shape};
 use provgate::input::registry::parse_reference;
 use provgate_guest::model::{self, CommitAnswer, Event, Mode, Outcome, Provenance, Question, RuleId, Status, Verdict};
 use provgate_guest::rules::consistency::{self, tag_of};
-use provgate_guest::rules::source::{self, Base, is_plain_name, trusted_repo};
+use provgate_guest::rules::source::{self, trusted_repo};
+use provgate_guest::url::{Base, is_plain_name};
 use provgate_guest::rules::{self, RULE_IDS};
 use provgate_guest::settings::{KEYS, OnUnavailable, Settings};
 use serde_json::Value;

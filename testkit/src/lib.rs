@@ -1,10 +1,14 @@
-//! Shared test support: the Gitea stand-in, the built-in policy, subjects
-//! and the CLI binary.
-#![allow(dead_code)]
+//! What provgate's tests and benches share: stand-ins for the peers a user
+//! would have (Gitea, a lying registry, the control plane), the harness of
+//! the real registry, WAT guests that misbehave, the fuzz targets'
+//! invariants, and the helpers below — the built-in policy, good subjects,
+//! scripted answers and the `provgate` binary run as a user runs it.
 
 pub mod cp;
+pub mod fuzz_checks;
 pub mod gitea;
 pub mod registry;
+pub mod registry_liar;
 pub mod wat_guest;
 
 use std::collections::BTreeMap;
@@ -158,7 +162,7 @@ pub fn provgate(args: &[&str], stdin: Option<&[u8]>) -> Output {
 /// The `provgate` command the tests run: the shared code cache, no token,
 /// no log filter from the caller's environment, output piped, `env` added.
 pub fn provgate_command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_provgate"));
+    let mut cmd = Command::new(provgate_bin());
     cmd.args(args)
         .current_dir(repo_root())
         .env("PROVGATE_CACHE_DIR", cache_dir())
@@ -176,6 +180,17 @@ pub fn provgate_command(args: &[&str], env: &[(&str, &str)]) -> Command {
         cmd.env(k, v);
     }
     cmd
+}
+
+/// The `provgate` binary of the build these tests belong to: cargo builds
+/// it next to the directory that holds the test executables.
+pub fn provgate_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executables live in <target>/<profile>/deps");
+    profile_dir.join(format!("provgate{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// A docker config directory with no `config.json` in it.

@@ -1,7 +1,6 @@
 //! Every rule of SPEC §3 and the decision of SPEC §4, judged by the built-in
 //! policy artifact (the wasm component that ships, not a native twin).
 
-mod support;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -11,7 +10,7 @@ use provgate::lookup::{Answer, Answering, Answers, Question};
 use provgate::policy::{Artifact, Limits, Origin, Policy, slot};
 use provgate::subject::{Pin, Subject};
 use provgate::verdict::{Finding, Mode, Outcome, Status, Verdict};
-use support::*;
+use provgate_testkit::*;
 
 fn judge_with(subject: &Subject, mode: Mode, answers: &dyn Answers) -> Verdict {
     verdict_of(subject, mode, answers)

@@ -1,13 +1,12 @@
 //! End to end: the real `provgate` binary on every input shape, output
 //! format and exit code of SPEC §5.
 
-mod support;
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use support::gitea::GiteaStandIn;
-use support::*;
+use provgate_testkit::gitea::GiteaStandIn;
+use provgate_testkit::*;
 
 const INDEX_ARM64_SHA: &str = "5d9ee30983e84f6012f39a955c89feab135942df";
 const LOCAL_SHA: &str = "d59ef4645ec16653e575fc13ebf5d364f53f841a";

@@ -2,7 +2,6 @@
 //! harness (Debian's `docker-registry`), the Gitea stand-in (or `--replay`
 //! where Gitea's answers don't matter) and the control-plane stand-in.
 
-mod support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -10,10 +9,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::cp::ControlPlane;
-use support::gitea::GiteaStandIn;
-use support::registry::{Format, Registry};
-use support::*;
+use provgate_testkit::cp::ControlPlane;
+use provgate_testkit::gitea::GiteaStandIn;
+use provgate_testkit::registry::{Format, Registry};
+use provgate_testkit::*;
 
 /// Builder shas: distinct 40-hex revisions.
 const SHA_A: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
@@ -544,7 +543,7 @@ fn a_progress_bar_is_drawn_when_stderr_is_a_terminal() {
     // `script` runs the audit on a pseudo-terminal (util-linux).
     let command = format!(
         "{} audit --pins {pins_file} --image-template '{}' --insecure-registry {} --replay {replay}",
-        env!("CARGO_BIN_EXE_provgate"),
+        provgate_testkit::provgate_bin().display(),
         template(&reg),
         reg.host()
     );
@@ -812,7 +811,7 @@ fn the_report_lists_policy_time_summary_and_every_pin_that_is_not_reachable() {
 /// Starts `provgate audit` with stdout and stderr piped, for tests that
 /// signal it; the same environment as [`provgate_env`].
 fn spawn_audit(args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_provgate"))
+    Command::new(provgate_testkit::provgate_bin())
         .args(args)
         .current_dir(repo_root())
         .env("PROVGATE_CACHE_DIR", cache_dir())
@@ -1014,7 +1013,7 @@ fn bench_ten_thousand_pins() {
 
     let out = Command::new("/usr/bin/time")
         .arg("-v")
-        .arg(env!("CARGO_BIN_EXE_provgate"))
+        .arg(provgate_testkit::provgate_bin())
         .args([
             "audit",
             "--pins",

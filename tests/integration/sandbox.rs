@@ -6,7 +6,6 @@
 //! answers with garbage gets no verdict, and the two paths an answer can take
 //! (at hand, into the same instance; awaited, into a fresh one) decide alike.
 
-mod support;
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -20,11 +19,11 @@ use provgate::lookup::{Answer, Answering, Answers, NoAnswers, Question};
 use provgate::policy::{Artifact, Limits, Origin, Policy, PolicyError, slot};
 use provgate::subject::Subject;
 use provgate::verdict::{Mode, Status};
-use support::wat_guest::{
+use provgate_testkit::wat_guest::{
     ASK_FIVE, ASK_ONE, FAILED, GARBAGE, MESSAGE, ONE_FINDING, SCRATCH, TEMPLATE, ZERO, encode, hostile,
     old_world_component, provgate_wit, returning, step_tag, template_component,
 };
-use support::{RUN_ID, SHA, Scripted, decide, good_subject, now};
+use provgate_testkit::{RUN_ID, SHA, Scripted, decide, good_subject, now};
 use wasmtime::component::{Component, types::ComponentItem};
 
 /// Small budgets: hostile guests should hit them quickly.
@@ -46,7 +45,7 @@ fn repo_path(relative: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------
-// Hostile guests: bodies for the WAT template of tests/support/wat_guest.rs.
+// Hostile guests: bodies for the WAT template of tests/testkit/src/wat_guest.rs.
 // ---------------------------------------------------------------------------
 
 /// Never finishes.
@@ -603,7 +602,7 @@ fn rejected_subject() -> Subject {
 
 #[test]
 fn the_restart_path_and_the_resume_path_give_the_same_verdict() {
-    let policy = support::policy();
+    let policy = provgate_testkit::policy();
     let judge = |subject: &Subject, answers: &dyn Answers| {
         decide(policy, subject, Mode::Enforce, now(), answers).expect("the built-in policy judges")
     };
@@ -876,7 +875,7 @@ fn provgate(args: &[&str]) -> Run {
     let stdout_path = dir.path().join("stdout");
     let stdout = std::fs::File::create(&stdout_path).expect("stdout file");
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_provgate"))
+    let mut child = Command::new(provgate_testkit::provgate_bin())
         .args(args)
         .env("PROVGATE_CACHE_DIR", dir.path().join("cache"))
         .env_remove("GITEA_TOKEN")

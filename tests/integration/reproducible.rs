@@ -3,13 +3,6 @@
 //! path and in another target directory, must reproduce the built-in
 //! artifact byte for byte.
 
-#[path = "../host/src/policy/slot.rs"]
-#[allow(dead_code)]
-mod slot;
-
-#[path = "../host/build/guest.rs"]
-mod guest;
-
 use std::path::Path;
 
 use provgate::policy::Artifact;
@@ -39,7 +32,7 @@ fn a_second_build_elsewhere_reproduces_the_builtin_artifact() {
     let copy = elsewhere.path().join("provgate-copy");
     copy_tree(&root, &copy);
 
-    let rebuilt = guest::build_artifact(
+    let rebuilt = provgate_policy_build::build_artifact(
         &copy,
         &elsewhere.path().join("target"),
         &copy.join("policies/molecule.json"),
