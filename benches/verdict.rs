@@ -31,12 +31,13 @@ use provgate::judge::{Decision, judge};
 use provgate::lookup::cache::{Cache, CachePolicy};
 use provgate::lookup::gitea::{Gitea, GiteaClient};
 use provgate::lookup::replay::Replay;
-use provgate_testkit::{gitea, wat_guest};
 use provgate::lookup::{Answer, Answered, Answering, Answers, Question, Source, Stack};
-use provgate::policy::{Artifact, Limits, Origin, Policy, Step, cache::CodeCache, slot};
+use provgate::policy::{Artifact, Limits, Origin, Policy, Step, cache::CodeCache};
 use provgate::subject::Subject;
 use provgate::verdict::{Mode, Status};
+use provgate_contract::slot;
 use provgate_guest::model;
+use provgate_testkit::{gitea, wat_guest};
 
 const SHA: &str = "36b68ae653f75d2ed731081e35541b6f6a0e7c0b";
 const DIGEST: &str = "sha256:8cbffb2fd0364dd51e206a3ed61d584d5a7668fb71df7469702d24b6d2536d09";

@@ -1,4 +1,6 @@
-//! Exit codes (SPEC §5), and the error type that carries one.
+//! How a run ends (SPEC §5): the exit codes, and the one error class that
+//! belongs to no module of its own, the caller's mistake. Only `main`
+//! chooses a code, from the typed error it finds in an error's chain.
 
 use std::fmt;
 
@@ -14,57 +16,23 @@ pub enum Exit {
     Policy = 3,
     /// The subject could not be fetched from its registry.
     Fetch = 4,
+    /// provgate itself could not run: the async runtime, writing the output.
+    Internal = 70,
+    /// Stopped by SIGINT (128 + 2).
+    Interrupted = 130,
+    /// Stopped by SIGTERM (128 + 15).
+    Terminated = 143,
 }
 
-/// An error on its way to `main`, with the exit code it ends in.
-pub struct Failure {
-    pub exit: Exit,
-    pub error: anyhow::Error,
-}
+/// The caller's mistake: a bad flag value, an unreadable or malformed input
+/// file, an output file that cannot be created or written. Its message (and
+/// its chain) are those of the error it wraps.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct UsageError(#[from] anyhow::Error);
 
-impl Failure {
-    pub fn usage(error: impl Into<anyhow::Error>) -> Failure {
-        Failure {
-            exit: Exit::Usage,
-            error: error.into(),
-        }
-    }
-
-    pub fn policy(error: impl Into<anyhow::Error>) -> Failure {
-        Failure {
-            exit: Exit::Policy,
-            error: error.into(),
-        }
-    }
-
-    pub fn fetch(error: impl Into<anyhow::Error>) -> Failure {
-        Failure {
-            exit: Exit::Fetch,
-            error: error.into(),
-        }
-    }
-}
-
-impl From<crate::policy::PolicyError> for Failure {
-    fn from(e: crate::policy::PolicyError) -> Failure {
-        Failure::policy(e)
-    }
-}
-
-/// A subject that could not be fetched: the caller's input (a bad
-/// reference, unusable credentials) is exit 2, the registry's failure 4.
-impl From<crate::input::registry::FetchError> for Failure {
-    fn from(e: crate::input::registry::FetchError) -> Failure {
-        if e.is_input_error() {
-            Failure::usage(e)
-        } else {
-            Failure::fetch(e)
-        }
-    }
-}
-
-impl fmt::Debug for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "exit {}: {:#}", self.exit as i32, self.error)
+impl UsageError {
+    pub fn msg(message: impl fmt::Display + fmt::Debug + Send + Sync + 'static) -> UsageError {
+        UsageError(anyhow::Error::msg(message))
     }
 }

@@ -15,9 +15,9 @@ use std::time::SystemTime;
 use anyhow::{Context, anyhow};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::sha256_digest;
 use crate::judge::Decision;
 use crate::lookup::Answered;
-use crate::digest::sha256_digest;
 use crate::subject::{Pin, Platform, Subject};
 use crate::verdict::{Mode, PolicyRef, Verdict};
 

@@ -18,12 +18,13 @@
 //! - `evaluate`: lines, see [`evaluate`].
 use provgate::input::inspect::{self, DEFAULT_PLATFORM, InspectOptions, Shape};
 use provgate::input::registry::parse_reference;
+use provgate_contract::labels;
 use provgate_guest::model::{self, CommitAnswer, Event, Mode, Outcome, Provenance, Question, RuleId, Status, Verdict};
+use provgate_guest::rules::RULE_IDS;
 use provgate_guest::rules::consistency::{self, tag_of};
 use provgate_guest::rules::source::{self, trusted_repo};
-use provgate_guest::url::{Base, is_plain_name};
-use provgate_guest::rules::{self, RULE_IDS};
 use provgate_guest::settings::{KEYS, OnUnavailable, Settings};
+use provgate_guest::url::{Base, is_plain_name};
 use serde_json::Value;
 
 /// Longest error `inspect::parse` may return, apart from the `--platform`
@@ -377,7 +378,7 @@ fn embedded_sha(tag: &str) -> Option<&str> {
 
 /// `tag.consistent` against the oracle above.
 fn check_tag_rule(reference: &str, revision: Option<&str>) {
-    let subject = native_subject(reference, DIGEST, revision.map(|r| (rules::REVISION, r)));
+    let subject = native_subject(reference, DIGEST, revision.map(|r| (labels::REVISION, r)));
     let labels = provenance(&subject);
     let finding = consistency::tag(&subject, &labels);
     let expected = match tag_of(reference).and_then(embedded_sha) {
@@ -388,7 +389,7 @@ fn check_tag_rule(reference: &str, revision: Option<&str>) {
             Some(_) => Outcome::Fail,
         },
     };
-    assert_eq!(finding.rule, rules::ID_TAG_CONSISTENT);
+    assert_eq!(finding.rule, RuleId::TagConsistent);
     assert_eq!(
         finding.outcome, expected,
         "{reference:?} with revision {revision:?}: {}",
@@ -416,10 +417,10 @@ fn native_subject<'a>(
 
 fn provenance(subject: &model::Subject) -> Provenance<'_> {
     Provenance {
-        source: subject.label(rules::SOURCE),
-        revision: subject.label(rules::REVISION),
-        created: subject.label(rules::CREATED),
-        run_id: subject.label(rules::RUN_ID),
+        source: subject.label(labels::SOURCE),
+        revision: subject.label(labels::REVISION),
+        created: subject.label(labels::CREATED),
+        run_id: subject.label(labels::RUN_ID),
     }
 }
 
@@ -489,10 +490,10 @@ pub fn source_url(data: &[u8]) {
         Err(e) => check_finding_message("trusted_repo error", e),
     }
 
-    let subject = native_subject("r/a:1", DIGEST, [(rules::SOURCE, source)]);
+    let subject = native_subject("r/a:1", DIGEST, [(labels::SOURCE, source)]);
     let (finding, repo) = source::check(&provenance(&subject), &settings);
     check_finding_message("source.trusted", &finding.message);
-    let expected = match (subject.label(rules::SOURCE), &trusted) {
+    let expected = match (subject.label(labels::SOURCE), &trusted) {
         (None, _) => Outcome::Skipped,
         (Some(_), Ok(_)) => Outcome::Pass,
         (Some(_), Err(_)) => Outcome::Fail,
@@ -626,10 +627,10 @@ pub fn decode_evaluate(data: &[u8]) -> EvaluateCase {
 
     let mut labels = Vec::new();
     for (i, key) in [
-        (3, rules::SOURCE),
-        (4, rules::REVISION),
-        (5, rules::CREATED),
-        (6, rules::RUN_ID),
+        (3, labels::SOURCE),
+        (4, labels::REVISION),
+        (5, labels::CREATED),
+        (6, labels::RUN_ID),
     ] {
         if let Some(value) = line(i) {
             labels.push((key, value));
@@ -743,20 +744,20 @@ pub fn evaluate(data: &[u8]) {
         (true, None) => resolved(&first),
         (true, Some(_)) => resolved(&control.answer(1)),
     };
-    assert_eq!(outcome(rules::ID_REVISION_RESOLVES), Some(resolves));
+    assert_eq!(outcome(RuleId::RevisionResolves), Some(resolves));
 
     // The rules whose outcome follows from the labels alone.
     let all_present = [labels.source, labels.revision, labels.created, labels.run_id]
         .iter()
         .all(Option::is_some);
     let present = if all_present { Outcome::Pass } else { Outcome::Fail };
-    assert_eq!(outcome(rules::ID_LABELS_PRESENT), Some(present));
+    assert_eq!(outcome(RuleId::LabelsPresent), Some(present));
     let revision = match labels.revision {
         None => Outcome::Skipped,
         Some(_) if revision_ok => Outcome::Pass,
         Some(_) => Outcome::Fail,
     };
-    assert_eq!(outcome(rules::ID_REVISION_FORMAT), Some(revision));
+    assert_eq!(outcome(RuleId::RevisionFormat), Some(revision));
     let digests_ok = is_sha256_digest(&subject.digest)
         && subject
             .pin
@@ -764,13 +765,13 @@ pub fn evaluate(data: &[u8]) {
             .and_then(|p| p.digest.as_deref())
             .is_none_or(is_sha256_digest);
     let digest = if digests_ok { Outcome::Pass } else { Outcome::Fail };
-    assert_eq!(outcome(rules::ID_DIGEST_FORMAT), Some(digest));
+    assert_eq!(outcome(RuleId::DigestFormat), Some(digest));
     let source = match trusted {
         None => Outcome::Skipped,
         Some(Ok(_)) => Outcome::Pass,
         Some(Err(_)) => Outcome::Fail,
     };
-    assert_eq!(outcome(rules::ID_SOURCE_TRUSTED), Some(source));
+    assert_eq!(outcome(RuleId::SourceTrusted), Some(source));
     let run_id = match labels.run_id {
         None => Outcome::Skipped,
         Some(id) if id.bytes().all(|b| b.is_ascii_digit()) && !id.starts_with('0') && id.parse::<i64>().is_ok() => {
@@ -778,12 +779,12 @@ pub fn evaluate(data: &[u8]) {
         }
         Some(_) => Outcome::Fail,
     };
-    assert_eq!(outcome(rules::ID_RUN_ID_FORMAT), Some(run_id));
+    assert_eq!(outcome(RuleId::RunIdFormat), Some(run_id));
     if subject.pin.is_none() {
-        assert_eq!(outcome(rules::ID_PIN_CONSISTENT), Some(Outcome::Skipped));
+        assert_eq!(outcome(RuleId::PinConsistent), Some(Outcome::Skipped));
     }
     let tag = consistency::tag(&subject, &labels);
-    assert_eq!(outcome(rules::ID_TAG_CONSISTENT), Some(tag.outcome));
+    assert_eq!(outcome(RuleId::TagConsistent), Some(tag.outcome));
     check_tag_rule(&subject.reference, labels.revision);
 
     // SPEC §4: status, allowed, event.

@@ -23,10 +23,7 @@ use provgate::policy::{Artifact, Limits, Policy, PolicyError, cache::CodeCache};
 use provgate::subject::Subject;
 use provgate::verdict::{Mode, Verdict};
 
-pub const SOURCE: &str = "org.opencontainers.image.source";
-pub const REVISION: &str = "org.opencontainers.image.revision";
-pub const CREATED: &str = "org.opencontainers.image.created";
-pub const RUN_ID: &str = "molecule.workflow.run_id";
+pub use provgate_contract::labels::{CREATED, REVISION, RUN_ID, SOURCE};
 
 pub const SHA: &str = "36b68ae653f75d2ed731081e35541b6f6a0e7c0b";
 pub const DIGEST: &str = "sha256:8cbffb2fd0364dd51e206a3ed61d584d5a7668fb71df7469702d24b6d2536d09";

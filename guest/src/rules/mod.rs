@@ -10,22 +10,8 @@ pub mod source;
 
 use crate::model::{CommitAnswer, Finding, Mode, Provenance, Question, RuleId, Step, Subject};
 use crate::settings::Settings;
+use provgate_contract::labels::{CREATED, REVISION, RUN_ID, SOURCE};
 use resolves::{Asking, Resolved};
-
-pub const SOURCE: &str = "org.opencontainers.image.source";
-pub const REVISION: &str = "org.opencontainers.image.revision";
-pub const CREATED: &str = "org.opencontainers.image.created";
-pub const RUN_ID: &str = "molecule.workflow.run_id";
-
-pub const ID_LABELS_PRESENT: RuleId = RuleId::LabelsPresent;
-pub const ID_REVISION_FORMAT: RuleId = RuleId::RevisionFormat;
-pub const ID_DIGEST_FORMAT: RuleId = RuleId::DigestFormat;
-pub const ID_CREATED_FORMAT: RuleId = RuleId::CreatedFormat;
-pub const ID_RUN_ID_FORMAT: RuleId = RuleId::RunIdFormat;
-pub const ID_SOURCE_TRUSTED: RuleId = RuleId::SourceTrusted;
-pub const ID_REVISION_RESOLVES: RuleId = RuleId::RevisionResolves;
-pub const ID_PIN_CONSISTENT: RuleId = RuleId::PinConsistent;
-pub const ID_TAG_CONSISTENT: RuleId = RuleId::TagConsistent;
 
 /// Every rule id, in verdict order.
 pub const RULE_IDS: [RuleId; 9] = RuleId::ALL;

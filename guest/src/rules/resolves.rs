@@ -4,8 +4,7 @@
 //! sandbox. It follows at most one rename of the repository, and only to an
 //! allowed owner: the host reports a rename, it never follows one.
 
-use crate::model::{CommitAnswer, Finding, Outcome, Question};
-use crate::rules::ID_REVISION_RESOLVES;
+use crate::model::{CommitAnswer, Finding, Outcome, Question, RuleId};
 use crate::rules::source::Repo;
 use crate::settings::Settings;
 use crate::show::show;
@@ -35,7 +34,7 @@ pub(super) fn start(repo: Option<&Repo<'_>>, revision: Outcome, sha: Option<&str
         _ => None,
     };
     let skipped = Finding::new(
-        ID_REVISION_RESOLVES,
+        RuleId::RevisionResolves,
         Outcome::Skipped,
         "not looked up: needs source.trusted and revision.format to pass",
     );
@@ -60,17 +59,17 @@ pub(super) fn resolve(answer: CommitAnswer, settings: &Settings, asking: &Asking
     Resolved::Finding(match answer {
         // Joined, not formatted: see `source::check`.
         CommitAnswer::Found => Finding::new(
-            ID_REVISION_RESOLVES,
+            RuleId::RevisionResolves,
             Outcome::Pass,
             ["commit ", sha, " exists in ", owner, "/", name, &moved, " on ", base].concat(),
         ),
         CommitAnswer::NotFound(why) => Finding::new(
-            ID_REVISION_RESOLVES,
+            RuleId::RevisionResolves,
             Outcome::Fail,
             format!("commit {sha} was not found in {owner}/{name}{moved} on {base}: {why}"),
         ),
         CommitAnswer::Unavailable(why) => Finding::new(
-            ID_REVISION_RESOLVES,
+            RuleId::RevisionResolves,
             Outcome::Indeterminate,
             format!("could not ask {base} about commit {sha} in {owner}/{name}{moved}: {why}"),
         ),
@@ -83,19 +82,19 @@ pub(super) fn resolve(answer: CommitAnswer, settings: &Settings, asking: &Asking
                 // Gitea redirects straight to a repository's current name:
                 // a second move within one verdict is not a rename.
                 Finding::new(
-                    ID_REVISION_RESOLVES,
+                    RuleId::RevisionResolves,
                     Outcome::Fail,
                     format!("{base} moved {owner}/{name}{moved} again, to {to}; provgate follows one rename only"),
                 )
             } else if !is_plain_name(&to_owner) || !is_plain_name(&to_repo) {
                 Finding::new(
-                    ID_REVISION_RESOLVES,
+                    RuleId::RevisionResolves,
                     Outcome::Fail,
                     format!("{base} says {owner}/{name} moved to {to}, which is not a plain owner/repository name"),
                 )
             } else if !settings.allowed_owners.contains(&to_owner) {
                 Finding::new(
-                    ID_REVISION_RESOLVES,
+                    RuleId::RevisionResolves,
                     Outcome::Fail,
                     format!(
                         "{owner}/{name} moved to {to} on {base}, and owner {} is not an allowed owner ({}); \

@@ -2,8 +2,7 @@
 //! configured Gitea, under an allowed owner, in the one canonical spelling
 //! ([`crate::url`]).
 
-use crate::model::{Finding, Outcome, Provenance};
-use crate::rules::ID_SOURCE_TRUSTED;
+use crate::model::{Finding, Outcome, Provenance, RuleId};
 use crate::settings::Settings;
 use crate::show::show;
 use crate::url::{default_port, is_plain_name, split_host_port, split_scheme};
@@ -119,7 +118,7 @@ pub fn check<'a>(labels: &Provenance<'a>, settings: &Settings) -> (Finding, Opti
     let Some(source) = labels.source else {
         return (
             Finding::new(
-                ID_SOURCE_TRUSTED,
+                RuleId::SourceTrusted,
                 Outcome::Skipped,
                 "no source label (see labels.present)",
             ),
@@ -140,7 +139,7 @@ pub fn check<'a>(labels: &Provenance<'a>, settings: &Settings) -> (Finding, Opti
                 " on the trusted Gitea",
             ]
             .concat();
-            (Finding::new(ID_SOURCE_TRUSTED, Outcome::Pass, msg), Some(repo))
+            (Finding::new(RuleId::SourceTrusted, Outcome::Pass, msg), Some(repo))
         }
         Err(why) => {
             let msg = format!(
@@ -148,7 +147,7 @@ pub fn check<'a>(labels: &Provenance<'a>, settings: &Settings) -> (Finding, Opti
                 show(source),
                 settings.base
             );
-            (Finding::new(ID_SOURCE_TRUSTED, Outcome::Fail, msg), None)
+            (Finding::new(RuleId::SourceTrusted, Outcome::Fail, msg), None)
         }
     }
 }

@@ -234,7 +234,7 @@ impl GiteaClient {
         let content_type = response
             .headers()
             .get(CONTENT_TYPE)
-            .map(|v| asked.outside(printable(v.as_bytes())));
+            .map(|v| asked.shown(&String::from_utf8_lossy(v.as_bytes())));
         let body = match read_capped(&mut response, MAX_BODY_BYTES).await {
             Ok(body) => body,
             Err(CappedError::Declared(len)) => {
@@ -281,7 +281,7 @@ impl GiteaClient {
                 "Gitea at {} answered about {} with another commit ({}); provgate accepts only the exact SHA",
                 asked.base,
                 asked.what(),
-                asked.outside(shorten(other, 64))
+                asked.shown(other)
             )),
             None => Answer::unavailable(format!(
                 "Gitea at {} answered HTTP 200 about {} without a commit \"sha\"; check that {} is Gitea's address",
@@ -312,6 +312,12 @@ impl Asked<'_> {
             Some(secret) if !secret.is_empty() && text.contains(secret) => text.replace(secret, "***"),
             _ => text,
         }
+    }
+
+    /// Server text quoted for a reason, the token scrubbed from it first
+    /// (quoting escapes and cuts, which would hide it from the scrub).
+    fn shown(&self, text: &str) -> String {
+        quote(&self.outside(text.to_owned()))
     }
 
     fn what(&self) -> String {
@@ -390,7 +396,7 @@ impl Asked<'_> {
                 "Gitea at {} answered HTTP {status} with a redirect to {}, which provgate does not follow; \
                  configure the URL Gitea really serves",
                 self.base,
-                self.outside(printable(host.as_bytes()))
+                self.shown(&host)
             ),
             None => format!(
                 "Gitea at {} answered HTTP {status} with a redirect, which provgate does not follow; \
@@ -455,18 +461,18 @@ fn normalise_base(base_url: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Server-supplied text, made safe for a one-line reason.
+/// A `Retry-After` value, unquoted as the header reads (`Retry-After: 60`),
+/// made safe for a one-line reason; other server text goes through
+/// `Asked::shown`.
 fn printable(bytes: &[u8]) -> String {
-    shorten(&String::from_utf8_lossy(bytes), 200)
-}
-
-fn shorten(text: &str, max: usize) -> String {
+    const MAX_CHARS: usize = 200;
+    let text = String::from_utf8_lossy(bytes);
     let mut short: String = text
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })
-        .take(max)
+        .take(MAX_CHARS)
         .collect();
-    if text.chars().count() > max {
+    if text.chars().count() > MAX_CHARS {
         short.push('…');
     }
     short

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::http::{CappedError, error_chain, read_capped, read_prefix};
 use crate::input::MAX_INPUT_BYTES;
+use crate::text::quote;
 
 /// The environment variable whose value is sent as `Authorization: Bearer …`
 /// when the pins come from a URL.
@@ -274,7 +275,7 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         let status = response.status();
         if !status.is_success() {
             let excerpt = read_prefix(&mut response, 4096).await;
-            let excerpt = printable(&scrub(String::from_utf8_lossy(&excerpt).into_owned()), 200);
+            let excerpt = scrub(String::from_utf8_lossy(&excerpt).into_owned());
             let hint = match (status, &token) {
                 (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, None) => {
                     format!(" ({TOKEN_ENV} is not set)")
@@ -285,45 +286,33 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
                 _ if status.is_redirection() => " (provgate does not follow redirects; give the final URL)".into(),
                 _ => String::new(),
             };
-            let said = if excerpt.is_empty() {
-                String::new()
-            } else {
-                format!(": {excerpt}")
+            let said = match excerpt.trim() {
+                "" => String::new(),
+                excerpt => format!(": {}", quote(excerpt)),
             };
             bail!("the control plane answered HTTP {status} for {shown}{hint}{said}; no pin was judged");
         }
-        read_capped(&mut response, MAX_INPUT_BYTES as usize).await.map_err(|e| match e {
-            CappedError::Declared(len) => anyhow!(
-                "{shown} declared {len} bytes of pins, more than the {} MiB provgate reads",
-                MAX_INPUT_BYTES >> 20
-            ),
-            CappedError::TooLarge => anyhow!(
-                "{shown} sent more than the {} MiB of pins provgate reads",
-                MAX_INPUT_BYTES >> 20
-            ),
-            CappedError::Read(e) => anyhow!(
-                "reading pins from {shown} broke off: {}",
-                scrub(error_chain(&e.without_url()))
-            ),
-        })
+        read_capped(&mut response, MAX_INPUT_BYTES as usize)
+            .await
+            .map_err(|e| match e {
+                CappedError::Declared(len) => anyhow!(
+                    "{shown} declared {len} bytes of pins, more than the {} MiB provgate reads",
+                    MAX_INPUT_BYTES >> 20
+                ),
+                CappedError::TooLarge => anyhow!(
+                    "{shown} sent more than the {} MiB of pins provgate reads",
+                    MAX_INPUT_BYTES >> 20
+                ),
+                CappedError::Read(e) => anyhow!(
+                    "reading pins from {shown} broke off: {}",
+                    scrub(error_chain(&e.without_url()))
+                ),
+            })
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
         Err(_) => bail!("{shown} did not send the pins within {timeout:?}"),
     }
-}
-
-/// Server text made safe for a one-line message.
-fn printable(text: &str, max: usize) -> String {
-    let mut short: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
-    if text.chars().count() > max {
-        short.push('…');
-    }
-    short.trim().to_string()
 }
 
 #[cfg(test)]
