@@ -5,9 +5,9 @@
 
 use anyhow::Context;
 
-use crate::exit::UsageError;
 use crate::input::{self, inspect, registry};
 use crate::subject::Subject;
+use crate::usage::UsageError;
 
 /// Where a subject's facts come from.
 pub enum Input<'a> {

@@ -21,4 +21,5 @@ pub mod policy;
 pub mod record;
 pub mod subject;
 pub mod text;
+pub mod usage;
 pub mod verdict;

@@ -18,11 +18,11 @@ use std::time::SystemTime;
 
 use anyhow::{Context, anyhow};
 
-use crate::exit::UsageError;
 use crate::lookup::Answered;
 use crate::lookup::replay::Recording01;
 use crate::policy::{Artifact, Limits, Policy, cache::CodeCache};
 use crate::record::{self, Record};
+use crate::usage::UsageError;
 
 /// How a command that ran to its end came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

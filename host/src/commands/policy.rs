@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use super::{Outcome, Verdicts};
-use crate::exit::UsageError;
 use crate::policy::{Artifact, Limits, Origin, Policy, PolicyError, cache::CodeCache};
+use crate::usage::UsageError;
 use provgate_contract::slot;
 
 #[derive(Debug, Subcommand)]

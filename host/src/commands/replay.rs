@@ -11,12 +11,12 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{Outcome, Verdicts};
-use crate::exit::UsageError;
 use crate::judge::judge;
 use crate::lookup::replay::Replay;
 use crate::policy::{Artifact, Policy, PolicyError};
 use crate::record::{self, Record};
 use crate::text::quote;
+use crate::usage::UsageError;
 use crate::verdict::{Decided, Verdict};
 
 #[derive(Debug, Args)]

@@ -9,7 +9,6 @@ use clap::Args;
 
 use super::args::{NetworkArgs, PolicyArgs};
 use super::{Outcome, Replayed, Verdicts};
-use crate::exit::UsageError;
 use crate::gather::{Input, gather};
 use crate::judge::judge;
 use crate::lookup::cache::CachePolicy;
@@ -18,6 +17,7 @@ use crate::lookup::{Source, Stack};
 use crate::output::{self, Format};
 use crate::record::Record;
 use crate::subject::{Pin, Subject};
+use crate::usage::UsageError;
 use crate::verdict::Mode;
 
 #[derive(Debug, Args)]

@@ -9,8 +9,8 @@ use clap::Args;
 use super::pins::PinRow;
 use super::report::RowStatus;
 use crate::commands::args::{NetworkArgs, PolicyArgs};
-use crate::exit::UsageError;
 use crate::text::quote;
+use crate::usage::UsageError;
 
 #[derive(Debug, Args)]
 #[command(

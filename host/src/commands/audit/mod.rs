@@ -41,12 +41,12 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Outcome, Replayed, Verdicts};
-use crate::exit::UsageError;
 use crate::input;
 use crate::lookup::cache::CachePolicy;
 use crate::lookup::replay::Replay;
 use crate::lookup::{Source, Stack};
 use crate::policy::Policy;
+use crate::usage::UsageError;
 
 use args::Images;
 use pins::Pins;

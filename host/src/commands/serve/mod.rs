@@ -38,10 +38,10 @@ use axum::Router;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::{Outcome, Verdicts};
-use crate::exit::UsageError;
 use crate::lookup::cache::CachePolicy;
 use crate::lookup::{Source, Stack};
 use crate::policy::Policy;
+use crate::usage::UsageError;
 
 use settings::Settings;
 

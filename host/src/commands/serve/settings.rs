@@ -7,11 +7,11 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::args::ServeArgs;
-use crate::exit::UsageError;
 use crate::input::registry::RegistryOptions;
 use crate::lookup::gitea::Token;
 use crate::record::Record;
 use crate::text::quote;
+use crate::usage::UsageError;
 
 pub(super) struct Settings {
     pub gitea_timeout: Duration,
