@@ -17,7 +17,6 @@
 //! each property N cases, the near-miss one 2N, the fully random one N/2,
 //! the at-hand-or-awaited one N/4 and the megabyte one N/16.
 
-
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -29,12 +28,13 @@ use proptest::sample::{Index, select};
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestCaseError, TestRunner};
 use provgate::judge::Decision;
 use provgate::lookup::{Answer, Answering, Answers, Question};
-use provgate::policy::{Artifact, Limits, Origin, Policy, cache::CodeCache, slot};
+use provgate::policy::{Artifact, Limits, Origin, Policy, cache::CodeCache};
 use provgate::subject::{Pin, Subject};
 use provgate::verdict::Mode;
+use provgate_contract::slot;
 use provgate_guest::model::{self, CommitAnswer};
-use provgate_guest::url::is_plain_name;
 use provgate_guest::settings::Settings;
+use provgate_guest::url::is_plain_name;
 use provgate_testkit::{CREATED, DIGEST, REVISION, RUN_ID, SHA, SOURCE};
 
 /// The clock of the rule tests (2026-11-23T10:00:00Z); most cases sit near it.
@@ -106,8 +106,12 @@ fn other() -> &'static UnderTest {
             Origin::File(PathBuf::from("differential-other-settings.wasm")),
         );
         let policy = POLICY.get_or_init(|| {
-            Policy::load(artifact, Limits::default(), Some(&CodeCache::new(provgate_testkit::cache_dir())))
-                .expect("the built-in rules load with OTHER's settings")
+            Policy::load(
+                artifact,
+                Limits::default(),
+                Some(&CodeCache::new(provgate_testkit::cache_dir())),
+            )
+            .expect("the built-in rules load with OTHER's settings")
         });
         UnderTest {
             settings: settings_of(policy.artifact()),
@@ -215,7 +219,8 @@ fn host_decision(ut: &UnderTest, case: &Case, pace: Pace) -> Result<Decision, St
         pace,
         asked: Mutex::new(Vec::new()),
     };
-    let decision = provgate_testkit::decide(ut.policy, &case.subject, case.mode, case.now, &forge).map_err(|e| e.to_string())?;
+    let decision =
+        provgate_testkit::decide(ut.policy, &case.subject, case.mode, case.now, &forge).map_err(|e| e.to_string())?;
     let heard = forge.asked.into_inner().expect("question log lock");
     let given: Vec<&Question> = decision.answers.iter().map(|a| &a.question).collect();
     if given != heard.iter().collect::<Vec<_>>() {

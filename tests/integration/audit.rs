@@ -2,17 +2,17 @@
 //! harness (Debian's `docker-registry`), the Gitea stand-in (or `--replay`
 //! where Gitea's answers don't matter) and the control-plane stand-in.
 
-
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use provgate_testkit::cp::ControlPlane;
 use provgate_testkit::gitea::GiteaStandIn;
 use provgate_testkit::registry::{Format, Registry};
 use provgate_testkit::*;
+use serde_json::{Value, json};
+use tempfile::TempDir;
 
 /// Builder shas: distinct 40-hex revisions.
 const SHA_A: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
@@ -90,13 +90,139 @@ fn manifest_pulls(reg: &Registry, digest: &str) -> usize {
         .count()
 }
 
+/// Pushes `molecule-ai/workspace-template-<runtime>:<tag>`, built from the
+/// repository of that name under `source_base` at `sha`; its digest.
+fn push_template(reg: &Registry, source_base: &str, runtime: &str, tag: &str, sha: &str) -> String {
+    let repo = format!("workspace-template-{runtime}");
+    push(
+        reg,
+        &format!("molecule-ai/{repo}"),
+        tag,
+        &labels(source_base, &repo, sha),
+    )
+}
+
+/// `provgate audit --pins PINS --image-template <reg's template>
+/// --insecure-registry <reg's host>` then `extra`: how every audit of
+/// images on the harness's registry begins.
+fn audit_args(reg: &Registry, pins: &str, extra: &[&str]) -> Vec<String> {
+    let (template, host) = (template(reg), reg.host());
+    let mut args = vec![
+        "audit",
+        "--pins",
+        pins,
+        "--image-template",
+        &template,
+        "--insecure-registry",
+        &host,
+    ];
+    args.extend_from_slice(extra);
+    args.into_iter().map(String::from).collect()
+}
+
+/// [`audit_args`] run as [`provgate_env`] runs it, with `stdin` and `env`.
+fn audit_env(reg: &Registry, pins: &str, extra: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
+    let args = audit_args(reg, pins, extra);
+    provgate_env(&args.iter().map(String::as_str).collect::<Vec<_>>(), stdin, env)
+}
+
+/// [`audit_args`] run with nothing on stdin and no environment of its own.
+fn audit(reg: &Registry, pins: &str, extra: &[&str]) -> Output {
+    audit_env(reg, pins, extra, None, &[])
+}
+
+/// The rows of an audit that must have exited 0.
+#[track_caller]
+fn succeeded(o: &Output) -> Vec<Value> {
+    assert_eq!(code(o), 0, "{}", stderr(o));
+    rows(o)
+}
+
+/// For audits where Gitea's answers matter: the Gitea stand-in, the
+/// registry, a temporary directory, and a policy in it whose Gitea is the
+/// stand-in.
+struct Live {
+    gitea: GiteaStandIn,
+    reg: Registry,
+    dir: TempDir,
+    policy: String,
+}
+
+impl Live {
+    fn start() -> Live {
+        let gitea = GiteaStandIn::start();
+        let reg = Registry::start();
+        let dir = tempfile::tempdir().unwrap();
+        let policy = policy_for(&gitea.base_url(), dir.path());
+        Live {
+            gitea,
+            reg,
+            dir,
+            policy,
+        }
+    }
+
+    /// The stand-in's base URL: the source the images name.
+    fn base(&self) -> String {
+        self.gitea.base_url()
+    }
+
+    /// [`audit_args`] judged by this policy, then `extra`.
+    fn args(&self, pins: &str, extra: &[&str]) -> Vec<String> {
+        let mut with_policy = vec!["--policy", self.policy.as_str()];
+        with_policy.extend_from_slice(extra);
+        audit_args(&self.reg, pins, &with_policy)
+    }
+
+    /// [`Live::args`], run.
+    fn audit(&self, pins: &str, extra: &[&str]) -> Output {
+        let args = self.args(pins, extra);
+        provgate(&args.iter().map(String::as_str).collect::<Vec<_>>(), None)
+    }
+}
+
+/// For audits where Gitea is not the point: the registry holding `good`,
+/// the python image `workspace-template-python:a` built from
+/// `molecule-ai/app` at `SHA_A` on the built-in policy's Gitea, a temporary
+/// directory, and a recording in it in which the commits given exist.
+struct Replayed {
+    reg: Registry,
+    dir: TempDir,
+    good: String,
+    replay: String,
+}
+
+impl Replayed {
+    fn start(commits: &[(&str, &str)]) -> Replayed {
+        let reg = Registry::start();
+        let dir = tempfile::tempdir().unwrap();
+        let good = push(
+            &reg,
+            "molecule-ai/workspace-template-python",
+            "a",
+            &labels(GITEA, "app", SHA_A),
+        );
+        let replay = replay_found(dir.path(), commits);
+        Replayed { reg, dir, good, replay }
+    }
+
+    /// [`audit_env`] answered from this recording, then `extra`.
+    fn audit_env(&self, pins: &str, extra: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
+        let mut replayed = vec!["--replay", self.replay.as_str()];
+        replayed.extend_from_slice(extra);
+        audit_env(&self.reg, pins, &replayed, stdin, env)
+    }
+
+    /// [`Replayed::audit_env`] with nothing on stdin and no environment of its own.
+    fn audit(&self, pins: &str, extra: &[&str]) -> Output {
+        self.audit_env(pins, extra, None, &[])
+    }
+}
+
 #[test]
 fn mixed_pins_give_one_row_each_in_input_order_with_an_error_row_and_a_backfill_row() {
-    let gitea = GiteaStandIn::start();
-    let reg = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
-    let base = gitea.base_url();
+    let live = Live::start();
+    let (gitea, reg, base) = (&live.gitea, &live.reg, live.base());
     for (repo, sha) in [
         ("workspace-template-python", SHA_A),
         ("workspace-template-go", SHA_C),
@@ -104,37 +230,17 @@ fn mixed_pins_give_one_row_each_in_input_order_with_an_error_row_and_a_backfill_
     ] {
         gitea.add_commit("molecule-ai", repo, sha);
     }
-    let python = push(
-        &reg,
-        "molecule-ai/workspace-template-python",
-        "a",
-        &labels(&base, "workspace-template-python", SHA_A),
-    );
+    let python = push_template(reg, &base, "python", "a", SHA_A);
     let node = push(
-        &reg,
+        reg,
         "molecule-ai/workspace-template-node",
         "b",
         &[("org.example.unrelated".into(), "x".into())],
     );
-    let go = push(
-        &reg,
-        "molecule-ai/workspace-template-go",
-        "c",
-        &labels(&base, "workspace-template-go", SHA_C),
-    );
-    let rust = push(
-        &reg,
-        "molecule-ai/workspace-template-rust",
-        "d",
-        &labels(&base, "workspace-template-rust", SHA_D),
-    );
+    let go = push_template(reg, &base, "go", "c", SHA_C);
+    let rust = push_template(reg, &base, "rust", "d", SHA_D);
     // Its commit is not on Gitea: no backfill suggestion even without a source_sha.
-    let java = push(
-        &reg,
-        "molecule-ai/workspace-template-java",
-        "e",
-        &labels(&base, "workspace-template-java", SHA_E),
-    );
+    let java = push_template(reg, &base, "java", "e", SHA_E);
 
     let pins = [
         json!({"runtime": "python", "digest": python, "source_sha": SHA_A, "updated_at": "2026-01-01"}),
@@ -145,26 +251,10 @@ fn mixed_pins_give_one_row_each_in_input_order_with_an_error_row_and_a_backfill_
         json!({"template_name": "python", "image_digest": python, "git_sha": SHA_A}),
         json!({"runtime": "java", "digest": java}),
     ];
-    let pins_file = write(dir.path(), "pins.json", &json!(pins).to_string());
-    let backfill = dir.path().join("backfill.jsonl");
-    let o = provgate(
-        &[
-            "audit",
-            "--pins",
-            &pins_file,
-            "--image-template",
-            &template(&reg),
-            "--insecure-registry",
-            &reg.host(),
-            "--policy",
-            &policy,
-            "--backfill",
-            backfill.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let rows = rows(&o);
+    let pins_file = write(live.dir.path(), "pins.json", &json!(pins).to_string());
+    let backfill = live.dir.path().join("backfill.jsonl");
+    let o = live.audit(&pins_file, &["--backfill", backfill.to_str().unwrap()]);
+    let rows = succeeded(&o);
     let got: Vec<(u64, &str, &str, &str)> = rows
         .iter()
         .map(|r| {
@@ -228,7 +318,7 @@ fn mixed_pins_give_one_row_each_in_input_order_with_an_error_row_and_a_backfill_
     // that is not a terminal but the summary.
     assert_eq!(gitea.hits("/git/commits/"), 4, "{:?}", gitea.requests());
     assert_eq!(gitea.hits(SHA_A), 1);
-    assert_eq!(manifest_pulls(&reg, &python), 1, "{}", reg.log());
+    assert_eq!(manifest_pulls(reg, &python), 1, "{}", reg.log());
     let err = stderr(&o);
     assert!(err.contains("7 of 7 pins judged"), "{err}");
     assert!(
@@ -249,24 +339,21 @@ fn mixed_pins_give_one_row_each_in_input_order_with_an_error_row_and_a_backfill_
 
 #[test]
 fn rows_keep_input_order_behind_a_slow_pin_and_an_unanswered_commit_is_asked_once() {
-    let gitea = GiteaStandIn::start();
-    let reg = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
-    let base = gitea.base_url();
+    let live = Live::start();
+    let (gitea, reg, base) = (&live.gitea, &live.reg, live.base());
     // Two images (one extra label apart) built from one commit of `hang`, a
     // repository the stand-in never answers for.
     let mut hanging = labels(&base, "hang", SHA_E);
-    let slow_a = push(&reg, "molecule-ai/workspace-template-python", "h1", &hanging);
+    let slow_a = push(reg, "molecule-ai/workspace-template-python", "h1", &hanging);
     hanging.push(("org.example.rebuild".into(), "2".into()));
-    let slow_b = push(&reg, "molecule-ai/workspace-template-python", "h2", &hanging);
+    let slow_b = push(reg, "molecule-ai/workspace-template-python", "h2", &hanging);
     assert_ne!(slow_a, slow_b);
     let mut pins = vec![json!({"runtime": "python", "digest": slow_a, "source_sha": SHA_E})];
     for n in 0..5 {
         let sha = format!("{n:x}").repeat(40);
         gitea.add_commit("molecule-ai", "app", &sha);
         let digest = push(
-            &reg,
+            reg,
             "molecule-ai/workspace-template-go",
             &format!("t{n}"),
             &labels(&base, "app", &sha),
@@ -274,27 +361,9 @@ fn rows_keep_input_order_behind_a_slow_pin_and_an_unanswered_commit_is_asked_onc
         pins.push(json!({"runtime": "go", "digest": digest, "source_sha": sha}));
     }
     pins.push(json!({"runtime": "python", "digest": slow_b, "source_sha": SHA_E}));
-    let pins_file = write(dir.path(), "pins.json", &json!(pins).to_string());
-    let o = provgate(
-        &[
-            "audit",
-            "--pins",
-            &pins_file,
-            "--image-template",
-            &template(&reg),
-            "--insecure-registry",
-            &reg.host(),
-            "--policy",
-            &policy,
-            "--concurrency",
-            "4",
-            "--gitea-timeout",
-            "1",
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let rows = rows(&o);
+    let pins_file = write(live.dir.path(), "pins.json", &json!(pins).to_string());
+    let o = live.audit(&pins_file, &["--concurrency", "4", "--gitea-timeout", "1"]);
+    let rows = succeeded(&o);
     let got: Vec<(u64, &str)> = rows
         .iter()
         .map(|r| (r["index"].as_u64().unwrap(), r["event"].as_str().unwrap()))
@@ -313,26 +382,13 @@ fn rows_keep_input_order_behind_a_slow_pin_and_an_unanswered_commit_is_asked_onc
 
 #[test]
 fn records_hold_one_decision_per_judged_pin_none_for_error_rows_and_replay_agrees_with_all() {
-    let gitea = GiteaStandIn::start();
-    let reg = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
-    let base = gitea.base_url();
-    gitea.add_commit("molecule-ai", "workspace-template-python", SHA_A);
-    let python = push(
-        &reg,
-        "molecule-ai/workspace-template-python",
-        "a",
-        &labels(&base, "workspace-template-python", SHA_A),
-    );
-    let node = push(&reg, "molecule-ai/workspace-template-node", "b", &[]);
+    let live = Live::start();
+    let (reg, base) = (&live.reg, live.base());
+    live.gitea.add_commit("molecule-ai", "workspace-template-python", SHA_A);
+    let python = push_template(reg, &base, "python", "a", SHA_A);
+    let node = push(reg, "molecule-ai/workspace-template-node", "b", &[]);
     // Not on Gitea: decided on a "not found" answer.
-    let java = push(
-        &reg,
-        "molecule-ai/workspace-template-java",
-        "e",
-        &labels(&base, "workspace-template-java", SHA_E),
-    );
+    let java = push_template(reg, &base, "java", "e", SHA_E);
     let pins = json!([
         {"runtime": "python", "digest": python, "source_sha": SHA_A},
         {"runtime": "node", "digest": node},
@@ -342,26 +398,10 @@ fn records_hold_one_decision_per_judged_pin_none_for_error_rows_and_replay_agree
         // The same pin again: its evaluation is shared, its record is its own.
         {"runtime": "python", "digest": python, "source_sha": SHA_A},
     ]);
-    let pins_file = write(dir.path(), "pins.json", &pins.to_string());
-    let records = dir.path().join("audit.records.jsonl");
-    let o = provgate(
-        &[
-            "audit",
-            "--pins",
-            &pins_file,
-            "--image-template",
-            &template(&reg),
-            "--insecure-registry",
-            &reg.host(),
-            "--policy",
-            &policy,
-            "--records",
-            records.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let rows = rows(&o);
+    let pins_file = write(live.dir.path(), "pins.json", &pins.to_string());
+    let records = live.dir.path().join("audit.records.jsonl");
+    let o = live.audit(&pins_file, &["--records", records.to_str().unwrap()]);
+    let rows = succeeded(&o);
     let judged: Vec<&Value> = rows.iter().filter(|r| r["status"] != "error").collect();
     assert_eq!((rows.len(), judged.len()), (6, 5), "{}", stdout(&o));
 
@@ -392,7 +432,7 @@ fn records_hold_one_decision_per_judged_pin_none_for_error_rows_and_replay_agree
         "{text}"
     );
 
-    let o = provgate(&["replay", records.to_str().unwrap(), "--policy", &policy], None);
+    let o = provgate(&["replay", records.to_str().unwrap(), "--policy", &live.policy], None);
     assert_eq!(code(&o), 0, "stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
     assert!(stderr(&o).contains("replayed 5 records"), "{}", stderr(&o));
     assert!(stderr(&o).contains("5 agree, 0 differ"), "{}", stderr(&o));
@@ -400,40 +440,17 @@ fn records_hold_one_decision_per_judged_pin_none_for_error_rows_and_replay_agree
 
 #[test]
 fn fail_on_turns_the_exit_code_to_1_only_for_the_statuses_named() {
-    let reg = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let source = "https://git.moleculesai.app";
-    let good = push(
-        &reg,
-        "molecule-ai/workspace-template-python",
-        "a",
-        &labels(source, "app", SHA_A),
-    );
-    let unlabeled = push(&reg, "molecule-ai/workspace-template-node", "b", &[]);
-    let replay = replay_found(dir.path(), &[("app", SHA_A)]);
+    let replayed = Replayed::start(&[("app", SHA_A)]);
+    let unlabeled = push(&replayed.reg, "molecule-ai/workspace-template-node", "b", &[]);
     let pins = format!(
         "{}\n{}\n",
-        json!({"runtime": "python", "digest": good, "source_sha": SHA_A}),
+        json!({"runtime": "python", "digest": replayed.good, "source_sha": SHA_A}),
         json!({"runtime": "node", "digest": unlabeled})
     );
-    let pins_file = write(dir.path(), "pins.jsonl", &pins);
-    let (tmpl, host) = (template(&reg), reg.host());
+    let pins_file = write(replayed.dir.path(), "pins.jsonl", &pins);
     let run = |fail_on: &[&str]| {
-        let mut args = vec![
-            "audit",
-            "--pins",
-            &pins_file,
-            "--image-template",
-            &tmpl,
-            "--insecure-registry",
-            &host,
-            "--replay",
-            &replay,
-        ];
-        for f in fail_on {
-            args.extend(["--fail-on", f]);
-        }
-        provgate(&args, None)
+        let extra: Vec<&str> = fail_on.iter().flat_map(|f| ["--fail-on", f]).collect();
+        replayed.audit(&pins_file, &extra)
     };
     let plain = run(&[]);
     assert_eq!(
@@ -461,63 +478,29 @@ fn fail_on_error_fails_when_an_image_cannot_be_fetched() {
         &json!({"runtime": "python", "digest": ABSENT}).to_string(),
     );
     let replay = replay_found(dir.path(), &[]);
-    let args = [
-        "audit",
-        "--pins",
-        &pins_file,
-        "--image-template",
-        &template(&reg),
-        "--insecure-registry",
-        &reg.host(),
-        "--replay",
-        &replay,
-    ];
-    let o = provgate(&args, None);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(rows(&o)[0]["status"], "error");
-    let mut failing = args.to_vec();
-    failing.extend(["--fail-on", "error"]);
-    assert_eq!(code(&provgate(&failing, None)), 1);
+    let o = audit(&reg, &pins_file, &["--replay", &replay]);
+    assert_eq!(succeeded(&o)[0]["status"], "error");
+    let failing = audit(&reg, &pins_file, &["--replay", &replay, "--fail-on", "error"]);
+    assert_eq!(code(&failing), 1);
 }
 
 #[test]
 fn malformed_rows_are_named_by_line_and_skipped_and_the_rest_is_judged() {
-    let reg = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let good = push(
-        &reg,
-        "molecule-ai/workspace-template-python",
-        "a",
-        &labels("https://git.moleculesai.app", "app", SHA_A),
-    );
-    let replay = replay_found(dir.path(), &[("app", SHA_A)]);
+    let replayed = Replayed::start(&[("app", SHA_A)]);
+    let good = &replayed.good;
     let pins = format!(
         "{}\n{{\"runtime\": \"python\", \"digest\": \n\n{}\n[\"not\", \"an\", \"object\"]\n{}\n",
         json!({"runtime": "python", "digest": good, "source_sha": SHA_A}),
         json!({"runtime": "node"}),
         json!({"template_name": "python", "image_digest": good, "git_sha": SHA_A}),
     );
-    let o = provgate(
-        &[
-            "audit",
-            "--pins",
-            "-",
-            "--image-template",
-            &template(&reg),
-            "--insecure-registry",
-            &reg.host(),
-            "--replay",
-            &replay,
-        ],
-        Some(pins.as_bytes()),
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = replayed.audit_env("-", &[], Some(pins.as_bytes()), &[]);
+    let rows = succeeded(&o);
     let err = stderr(&o);
     for needle in ["line 2", "line 4", "line 5", "no digest", "3 malformed rows skipped"] {
         assert!(err.contains(needle), "{needle:?} missing from: {err}");
     }
     assert!(!err.contains("line 1:") && !err.contains("line 6:"), "{err}");
-    let rows = rows(&o);
     let lines: Vec<u64> = rows.iter().map(|r| r["line"].as_u64().unwrap()).collect();
     assert_eq!(lines, [1, 6]);
     assert!(rows.iter().all(|r| r["status"] == "verified"), "{}", stdout(&o));
@@ -525,15 +508,7 @@ fn malformed_rows_are_named_by_line_and_skipped_and_the_rest_is_judged() {
 
 #[test]
 fn a_progress_bar_is_drawn_when_stderr_is_a_terminal() {
-    let reg = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let good = push(
-        &reg,
-        "molecule-ai/workspace-template-python",
-        "a",
-        &labels("https://git.moleculesai.app", "app", SHA_A),
-    );
-    let replay = replay_found(dir.path(), &[("app", SHA_A)]);
+    let Replayed { reg, dir, good, replay } = Replayed::start(&[("app", SHA_A)]);
     let pins = format!(
         "{}\n{}\n",
         json!({"runtime": "python", "digest": good, "source_sha": SHA_A}),
@@ -643,21 +618,14 @@ fn unusable_pins_exit_2_before_anything_is_judged() {
 
 #[test]
 fn pins_from_the_control_plane_need_the_admin_token_which_is_never_printed() {
-    let reg = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let good = push(
-        &reg,
-        "molecule-ai/workspace-template-python",
-        "a",
-        &labels("https://git.moleculesai.app", "app", SHA_A),
-    );
+    let replayed = Replayed::start(&[("app", SHA_A), ("app", SHA_C)]);
+    let (good, dir) = (&replayed.good, &replayed.dir);
     let bare = push(
-        &reg,
+        &replayed.reg,
         "molecule-ai/workspace-template-node",
         "b",
-        &labels("https://git.moleculesai.app", "app", SHA_C),
+        &labels(GITEA, "app", SHA_C),
     );
-    let replay = replay_found(dir.path(), &[("app", SHA_A), ("app", SHA_C)]);
     let token = "cp-admin-7f3a91e2";
     let cp = ControlPlane::start(
         token,
@@ -668,26 +636,11 @@ fn pins_from_the_control_plane_need_the_admin_token_which_is_never_printed() {
         .to_string(),
     );
     let backfill = dir.path().join("backfill.jsonl");
-    let tmpl = template(&reg);
-    let host = reg.host();
     let url = cp.pins_url();
-    let args = [
-        "audit",
-        "--pins",
-        &url,
-        "--image-template",
-        &tmpl,
-        "--insecure-registry",
-        &host,
-        "--replay",
-        &replay,
-        "--backfill",
-        backfill.to_str().unwrap(),
-    ];
+    let run = |env: &[(&str, &str)]| replayed.audit_env(&url, &["--backfill", backfill.to_str().unwrap()], None, env);
 
-    let o = provgate_env(&args, None, &[("CP_ADMIN_API_TOKEN", token)]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let rows = rows(&o);
+    let o = run(&[("CP_ADMIN_API_TOKEN", token)]);
+    let rows = succeeded(&o);
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["status"] == "verified"), "{}", stdout(&o));
     let suggested = std::fs::read_to_string(&backfill).unwrap();
@@ -706,7 +659,7 @@ fn pins_from_the_control_plane_need_the_admin_token_which_is_never_printed() {
 
     // A wrong token: the control plane says 401 (and quotes the token back).
     let wrong = "cp-wrong-55e0c1";
-    let o = provgate_env(&args, None, &[("CP_ADMIN_API_TOKEN", wrong)]);
+    let o = run(&[("CP_ADMIN_API_TOKEN", wrong)]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("401") && err.contains("CP_ADMIN_API_TOKEN"), "{err}");
@@ -718,7 +671,7 @@ fn pins_from_the_control_plane_need_the_admin_token_which_is_never_printed() {
     assert!(stdout(&o).is_empty(), "judged without pins: {}", stdout(&o));
 
     // No token at all.
-    let o = provgate_env(&args, None, &[]);
+    let o = run(&[]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("CP_ADMIN_API_TOKEN is not set"), "{}", stderr(&o));
 
@@ -731,17 +684,9 @@ fn pins_from_the_control_plane_need_the_admin_token_which_is_never_printed() {
 
 #[test]
 fn the_report_lists_policy_time_summary_and_every_pin_that_is_not_reachable() {
-    let reg = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let source = "https://git.moleculesai.app";
-    let good = push(
-        &reg,
-        "molecule-ai/workspace-template-python",
-        "a",
-        &labels(source, "app", SHA_A),
-    );
-    let unlabeled = push(&reg, "molecule-ai/workspace-template-node", "b", &[]);
-    let replay = replay_found(dir.path(), &[("app", SHA_A)]);
+    let replayed = Replayed::start(&[("app", SHA_A)]);
+    let (reg, dir, good) = (&replayed.reg, &replayed.dir, &replayed.good);
+    let unlabeled = push(reg, "molecule-ai/workspace-template-node", "b", &[]);
     let pins = json!([
         {"runtime": "python", "digest": good, "source_sha": SHA_A},
         {"runtime": "node", "digest": unlabeled, "source_sha": SHA_C},
@@ -750,24 +695,8 @@ fn the_report_lists_policy_time_summary_and_every_pin_that_is_not_reachable() {
     ]);
     let pins_file = write(dir.path(), "pins.json", &pins.to_string());
     let report = dir.path().join("audit.md");
-    let o = provgate(
-        &[
-            "audit",
-            "--pins",
-            &pins_file,
-            "--image-template",
-            &template(&reg),
-            "--insecure-registry",
-            &reg.host(),
-            "--replay",
-            &replay,
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let policy_digest = rows(&o)[0]["policy"]["digest"].as_str().unwrap().to_string();
+    let o = replayed.audit(&pins_file, &["--report", report.to_str().unwrap()]);
+    let policy_digest = succeeded(&o)[0]["policy"]["digest"].as_str().unwrap().to_string();
     let md = std::fs::read_to_string(&report).unwrap();
     for needle in [
         "# provgate audit".to_string(),
@@ -810,7 +739,7 @@ fn the_report_lists_policy_time_summary_and_every_pin_that_is_not_reachable() {
 
 /// Starts `provgate audit` with stdout and stderr piped, for tests that
 /// signal it; the same environment as [`provgate_env`].
-fn spawn_audit(args: &[&str]) -> std::process::Child {
+fn spawn_audit(args: &[String]) -> std::process::Child {
     Command::new(provgate_testkit::provgate_bin())
         .args(args)
         .current_dir(repo_root())
@@ -833,10 +762,8 @@ fn spawn_audit(args: &[&str]) -> std::process::Child {
 fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
     const ANSWERED: usize = 2;
     const HANGING: usize = 4;
-    let gitea = GiteaStandIn::start();
-    let reg = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
+    let live = Live::start();
+    let gitea = &live.gitea;
     let mut pins = Vec::new();
     for n in 0..ANSWERED + HANGING {
         let sha = format!("{n:x}").repeat(40);
@@ -845,30 +772,19 @@ fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
             gitea.add_commit("molecule-ai", repo, &sha);
         }
         let digest = push(
-            &reg,
+            &live.reg,
             "molecule-ai/workspace-template-python",
             &format!("t{n}"),
-            &labels(&gitea.base_url(), repo, &sha),
+            &labels(&live.base(), repo, &sha),
         );
         pins.push(json!({"runtime": "python", "digest": digest, "source_sha": sha}).to_string());
     }
-    let pins_file = write(dir.path(), "pins.jsonl", &(pins.join("\n") + "\n"));
-    let report = dir.path().join("audit.md");
-    let mut child = spawn_audit(&[
-        "audit",
-        "--pins",
+    let pins_file = write(live.dir.path(), "pins.jsonl", &(pins.join("\n") + "\n"));
+    let report = live.dir.path().join("audit.md");
+    let mut child = spawn_audit(&live.args(
         &pins_file,
-        "--image-template",
-        &template(&reg),
-        "--insecure-registry",
-        &reg.host(),
-        "--policy",
-        &policy,
-        "--gitea-timeout",
-        "120",
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+        &["--gitea-timeout", "120", "--report", report.to_str().unwrap()],
+    ));
     let (line_tx, line_rx) = std::sync::mpsc::channel();
     let out = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -972,10 +888,8 @@ fn bench_ten_thousand_pins() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(500);
     let grouped = std::env::var("AUDIT_BENCH_ORDER").is_ok_and(|v| v == "grouped");
-    let gitea = GiteaStandIn::start();
-    let reg = Registry::start();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
+    let live = Live::start();
+    let gitea = &live.gitea;
     let sha = |n: usize| format!("{n:040x}");
 
     let pushing = Instant::now();
@@ -984,12 +898,7 @@ fn bench_ten_thousand_pins() {
         let runtime = format!("rt{}", d % RUNTIMES);
         let repo = format!("workspace-template-{runtime}");
         gitea.add_commit("molecule-ai", &repo, &sha(d));
-        let digest = push(
-            &reg,
-            &format!("molecule-ai/{repo}"),
-            &format!("b{d}"),
-            &labels(&gitea.base_url(), &repo, &sha(d)),
-        );
+        let digest = push_template(&live.reg, &live.base(), &runtime, &format!("b{d}"), &sha(d));
         images.push((runtime, digest));
     }
     eprintln!("pushed {digests} images in {:.1} s", pushing.elapsed().as_secs_f64());
@@ -1008,25 +917,13 @@ fn bench_ten_thousand_pins() {
         lines.push_str(&json!({"runtime": runtime, "digest": digest, "source_sha": source_sha}).to_string());
         lines.push('\n');
     }
-    let pins_file = write(dir.path(), "pins.jsonl", &lines);
+    let pins_file = write(live.dir.path(), "pins.jsonl", &lines);
     gitea.set_delay(Duration::from_millis(50));
 
     let out = Command::new("/usr/bin/time")
         .arg("-v")
         .arg(provgate_testkit::provgate_bin())
-        .args([
-            "audit",
-            "--pins",
-            &pins_file,
-            "--image-template",
-            &template(&reg),
-            "--insecure-registry",
-            &reg.host(),
-            "--policy",
-            &policy,
-            "--concurrency",
-            "32",
-        ])
+        .args(live.args(&pins_file, &["--concurrency", "32"]))
         .current_dir(repo_root())
         .env("PROVGATE_CACHE_DIR", cache_dir())
         .env_remove("GITEA_TOKEN")

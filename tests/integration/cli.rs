@@ -1,12 +1,14 @@
 //! End to end: the real `provgate` binary on every input shape, output
 //! format and exit code of SPEC §5.
 
+use std::path::Path;
+use std::process::Output;
 
-use std::path::{Path, PathBuf};
-
-use serde_json::{Value, json};
 use provgate_testkit::gitea::GiteaStandIn;
+use provgate_testkit::registry::Scratch;
 use provgate_testkit::*;
+use serde_json::{Value, json};
+use tempfile::TempDir;
 
 const INDEX_ARM64_SHA: &str = "5d9ee30983e84f6012f39a955c89feab135942df";
 const LOCAL_SHA: &str = "d59ef4645ec16653e575fc13ebf5d364f53f841a";
@@ -15,23 +17,55 @@ fn fixture(name: &str) -> String {
     format!("tests/data/inspect/{name}")
 }
 
-/// A recording in which every fixture commit exists.
-fn replay_all_found(dir: &Path) -> PathBuf {
-    let lookups: Vec<Value> = [SHA, INDEX_ARM64_SHA, LOCAL_SHA]
-        .iter()
-        .map(|sha| json!({"owner": "molecule-ai", "repo": "app", "sha": sha, "answer": "found"}))
-        .collect();
-    let path = dir.join("found.replay.json");
-    std::fs::write(
-        &path,
-        json!({"now": "2026-11-20T12:00:00Z", "lookups": lookups}).to_string(),
-    )
-    .unwrap();
-    path
+/// A recording in which every fixture commit exists (in a directory of
+/// its own, with [`Scratch::replay`] its path).
+fn replay_all_found() -> Scratch {
+    Scratch::new(&[SHA, INDEX_ARM64_SHA, LOCAL_SHA])
 }
 
-fn verdict_json(o: &std::process::Output) -> Value {
+fn verdict_json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not a verdict ({e}): {}", stdout(o)))
+}
+
+/// Exit `expected`, with both streams in the failure message.
+#[track_caller]
+fn assert_exit(o: &Output, expected: i32) {
+    assert_eq!(code(o), expected, "{}\n{}", stdout(o), stderr(o));
+}
+
+/// The verdict of a run that must have exited `expected`.
+#[track_caller]
+fn judged(o: &Output, expected: i32) -> Value {
+    assert_exit(o, expected);
+    verdict_json(o)
+}
+
+/// Stderr says `what`.
+#[track_caller]
+fn assert_says(o: &Output, what: &str) {
+    assert!(stderr(o).contains(what), "{}", stderr(o));
+}
+
+/// `provgate verify --inspect INSPECT --replay REPLAY` then `extra`: a
+/// decision on a file, Gitea's answers taken from a recording or record.
+fn verify_replayed(inspect: &str, replay: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["verify", "--inspect", inspect, "--replay", replay];
+    args.extend_from_slice(extra);
+    provgate(&args, None)
+}
+
+/// [`verify_replayed`] as JSON (`--format json`, then `extra`).
+fn verify_json(inspect: &str, replay: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["--format", "json"];
+    args.extend_from_slice(extra);
+    verify_replayed(inspect, replay, &args)
+}
+
+/// `provgate replay RECORDS` then `extra`.
+fn replay(records: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["replay", records];
+    args.extend_from_slice(extra);
+    provgate(&args, None)
 }
 
 fn outcomes(v: &Value) -> Vec<(String, String)> {
@@ -105,8 +139,8 @@ fn recording_01_at(dir: &Path, name: &str, now: &str) -> String {
 
 #[test]
 fn quick_start_verified_example_exits_0() {
-    let o = provgate(&["verify", "--inspect", VERIFIED, "--replay", VERIFIED_RECORD], None);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = verify_replayed(VERIFIED, VERIFIED_RECORD, &[]);
+    assert_exit(&o, 0);
     let out = stdout(&o);
     assert!(out.starts_with("VERIFIED"), "{out}");
     assert!(out.contains("redeploy.verify.reachable"), "{out}");
@@ -114,8 +148,8 @@ fn quick_start_verified_example_exits_0() {
 
 #[test]
 fn quick_start_rejected_example_exits_1_with_the_failing_rule_first() {
-    let o = provgate(&["verify", "--inspect", REJECTED, "--replay", REJECTED_RECORD], None);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let o = verify_replayed(REJECTED, REJECTED_RECORD, &[]);
+    assert_exit(&o, 1);
     let out = stdout(&o);
     assert!(out.starts_with("REJECTED"), "{out}");
     let first_rule_line = out
@@ -138,16 +172,13 @@ fn the_shipped_example_records_replay_as_agreeing_with_the_builtin_policy() {
         "examples.jsonl",
         &[record_at(VERIFIED_RECORD), record_at(REJECTED_RECORD)],
     );
-    let o = provgate(&["replay", &both], None);
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let o = replay(&both, &[]);
+    assert_exit(&o, 0);
     assert_eq!(stdout(&o), "");
-    assert!(stderr(&o).contains("2 agree, 0 differ"), "{}", stderr(&o));
+    assert_says(&o, "2 agree, 0 differ");
     for (record, example) in [(VERIFIED_RECORD, VERIFIED), (REJECTED_RECORD, REJECTED)] {
         let r = record_at(record);
-        let judged = provgate(
-            &["verify", "--inspect", example, "--replay", record, "--format", "json"],
-            None,
-        );
+        let judged = verify_json(example, record, &[]);
         assert_eq!(
             verdict_json(&judged),
             r["verdict"],
@@ -159,48 +190,22 @@ fn the_shipped_example_records_replay_as_agreeing_with_the_builtin_policy() {
 #[test]
 fn verify_replay_still_reads_a_0_1_recording() {
     for (example, record, exit) in [(VERIFIED, VERIFIED_RECORD, 0), (REJECTED, REJECTED_RECORD, 1)] {
-        let old = provgate(
-            &[
-                "verify",
-                "--inspect",
-                example,
-                "--replay",
-                RECORDING_01,
-                "--format",
-                "json",
-            ],
-            None,
-        );
+        let old = verify_json(example, RECORDING_01, &[]);
         assert_eq!(code(&old), exit, "{example}: {}", stderr(&old));
-        let new = provgate(
-            &["verify", "--inspect", example, "--replay", record, "--format", "json"],
-            None,
-        );
+        let new = verify_json(example, record, &[]);
         assert_eq!(verdict_json(&old), verdict_json(&new), "{example}");
     }
     // The 0.1 recording's clock is used: a created label after it is in the future.
     let dir = tempfile::tempdir().unwrap();
     let future = inspect_with_labels(dir.path(), "future", &[(CREATED, "2026-11-20T12:05:01Z")]);
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            &future,
-            "--replay",
-            RECORDING_01,
-            "--format",
-            "json",
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert_eq!(finding(&verdict_json(&o), "created.format")["outcome"], "fail");
+    let v = judged(&verify_json(&future, RECORDING_01, &[]), 1);
+    assert_eq!(finding(&v, "created.format")["outcome"], "fail");
 }
 
 #[test]
 fn every_inspect_shape_of_the_same_image_gives_the_same_verdict() {
-    let dir = tempfile::tempdir().unwrap();
-    let replay = replay_all_found(dir.path());
+    let recording = replay_all_found();
+    let replay = recording.replay();
     let replay = replay.to_str().unwrap();
     let mut verdicts = Vec::new();
     for (file, extra) in [
@@ -211,10 +216,7 @@ fn every_inspect_shape_of_the_same_image_gives_the_same_verdict() {
         ("docker-inspect.json", vec![]),
         ("oci-config.json", vec!["--digest", DIGEST]),
     ] {
-        let path = fixture(file);
-        let mut args = vec!["verify", "--inspect", &path, "--replay", replay, "--format", "json"];
-        args.extend(extra);
-        let o = provgate(&args, None);
+        let o = verify_json(&fixture(file), replay, &extra);
         assert_eq!(code(&o), 0, "{file}: {}\n{}", stdout(&o), stderr(&o));
         let v = verdict_json(&o);
         assert_eq!(v["status"], "verified", "{file}");
@@ -236,34 +238,16 @@ fn every_inspect_shape_of_the_same_image_gives_the_same_verdict() {
 
 #[test]
 fn platform_flag_selects_which_images_labels_are_judged() {
-    let dir = tempfile::tempdir().unwrap();
-    let replay = replay_all_found(dir.path());
+    let recording = replay_all_found();
+    let replay = recording.replay();
     let index = fixture("buildx-index.json");
-    let args = |platform: &'static str| {
-        vec![
-            "verify".to_string(),
-            "--inspect".into(),
-            index.clone(),
-            "--replay".into(),
-            replay.to_str().unwrap().into(),
-            "--format".into(),
-            "json".into(),
-            "--platform".into(),
-            platform.into(),
-        ]
-    };
-    let run = |platform| {
-        let a = args(platform);
-        provgate(&a.iter().map(String::as_str).collect::<Vec<_>>(), None)
-    };
+    let run = |platform| verify_json(&index, replay.to_str().unwrap(), &["--platform", platform]);
     let amd = run("linux/amd64");
-    assert_eq!(code(&amd), 0, "{}", stderr(&amd));
+    assert_exit(&amd, 0);
     assert_eq!(verdict_json(&amd)["subject"]["platform"], "linux/amd64");
 
     // The arm64 image carries another revision than the tag names.
-    let arm = run("linux/arm64");
-    assert_eq!(code(&arm), 1, "{}", stderr(&arm));
-    let v = verdict_json(&arm);
+    let v = judged(&run("linux/arm64"), 1);
     assert_eq!(v["subject"]["platform"], "linux/arm64");
     assert_eq!(v["event"], "redeploy.verify.pin_mismatch");
     assert_eq!(
@@ -273,8 +257,8 @@ fn platform_flag_selects_which_images_labels_are_judged() {
     );
 
     let missing = run("linux/s390x");
-    assert_eq!(code(&missing), 2);
-    assert!(stderr(&missing).contains("linux/s390x"), "{}", stderr(&missing));
+    assert_exit(&missing, 2);
+    assert_says(&missing, "linux/s390x");
 }
 
 #[test]
@@ -284,54 +268,27 @@ fn stdin_dash_reads_the_json_from_standard_input() {
         &["verify", "--inspect", "-", "--replay", RECORDING_01, "--format", "json"],
         Some(&skopeo),
     );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
-        verdict_json(&o)["subject"]["reference"],
+        judged(&o, 0)["subject"]["reference"],
         "git.moleculesai.app/molecule-ai/app"
     );
 }
 
 #[test]
 fn docker_inspect_of_a_local_image_needs_digest() {
-    let dir = tempfile::tempdir().unwrap();
-    let replay = replay_all_found(dir.path());
+    let recording = replay_all_found();
+    let replay = recording.replay();
     let local = fixture("docker-inspect-local.json");
-    let o = provgate(
-        &["verify", "--inspect", &local, "--replay", replay.to_str().unwrap()],
-        None,
-    );
-    assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("--digest"), "{}", stderr(&o));
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            &local,
-            "--replay",
-            replay.to_str().unwrap(),
-            "--digest",
-            DIGEST,
-        ],
-        None,
-    );
+    let o = verify_replayed(&local, replay.to_str().unwrap(), &[]);
+    assert_exit(&o, 2);
+    assert_says(&o, "--digest");
+    let o = verify_replayed(&local, replay.to_str().unwrap(), &["--digest", DIGEST]);
     assert_ne!(code(&o), 2, "{}", stderr(&o));
 }
 
 #[test]
 fn json_verdict_has_exactly_the_fields_of_spec_section_4() {
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            VERIFIED,
-            "--replay",
-            VERIFIED_RECORD,
-            "--format",
-            "json",
-        ],
-        None,
-    );
-    let v = verdict_json(&o);
+    let v = verdict_json(&verify_example(&[]));
     let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
     assert_eq!(
@@ -347,22 +304,8 @@ fn json_verdict_has_exactly_the_fields_of_spec_section_4() {
 
 #[test]
 fn log_only_mode_exits_0_for_a_rejected_image() {
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            REJECTED,
-            "--replay",
-            REJECTED_RECORD,
-            "--mode",
-            "log-only",
-            "--format",
-            "json",
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = verdict_json(&o);
+    let o = verify_replayed(REJECTED, REJECTED_RECORD, &["--mode", "log-only", "--format", "json"]);
+    let v = judged(&o, 0);
     assert_eq!(
         (v["status"].as_str(), v["allowed"].as_bool(), v["mode"].as_str()),
         (Some("rejected"), Some(true), Some("log-only"))
@@ -371,19 +314,8 @@ fn log_only_mode_exits_0_for_a_rejected_image() {
 
 #[test]
 fn github_format_prints_workflow_commands() {
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            REJECTED,
-            "--replay",
-            REJECTED_RECORD,
-            "--format",
-            "github",
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 1);
+    let o = verify_replayed(REJECTED, REJECTED_RECORD, &["--format", "github"]);
+    assert_exit(&o, 1);
     let out = stdout(&o);
     assert!(
         out.lines()
@@ -400,18 +332,8 @@ fn github_format_prints_workflow_commands() {
 }
 
 /// `verify` of the verified example, replayed, as JSON, with `extra` flags.
-fn verify_example(extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "verify",
-        "--inspect",
-        VERIFIED,
-        "--replay",
-        VERIFIED_RECORD,
-        "--format",
-        "json",
-    ];
-    args.extend(extra);
-    provgate(&args, None)
+fn verify_example(extra: &[&str]) -> Output {
+    verify_json(VERIFIED, VERIFIED_RECORD, extra)
 }
 
 #[test]
@@ -425,14 +347,12 @@ fn pin_flags_feed_pin_consistent() {
         "--pin-runtime",
         "python",
     ]);
-    assert_eq!(code(&o), 1);
-    let v = verdict_json(&o);
+    let v = judged(&o, 1);
     assert_eq!(v["event"], "redeploy.verify.pin_mismatch");
     assert_eq!(finding(&v, "pin.consistent")["outcome"], "fail");
 
     let o = verify_example(&["--pin-digest", DIGEST, "--pin-source-sha", SHA]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(finding(&verdict_json(&o), "pin.consistent")["outcome"], "pass");
+    assert_eq!(finding(&judged(&o, 0), "pin.consistent")["outcome"], "pass");
 
     let o = verify_example(&[]);
     assert_eq!(finding(&verdict_json(&o), "pin.consistent")["outcome"], "skipped");
@@ -440,15 +360,11 @@ fn pin_flags_feed_pin_consistent() {
 
 #[test]
 fn pin_source_sha_alone_enables_pin_consistent_and_compares_it_with_the_revision() {
-    let o = verify_example(&["--pin-source-sha", SHA]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = verdict_json(&o);
+    let v = judged(&verify_example(&["--pin-source-sha", SHA]), 0);
     assert_eq!(finding(&v, "pin.consistent")["outcome"], "pass", "{v}");
 
     let other = "1".repeat(40);
-    let o = verify_example(&["--pin-source-sha", &other]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
-    let v = verdict_json(&o);
+    let v = judged(&verify_example(&["--pin-source-sha", &other]), 1);
     let pin = finding(&v, "pin.consistent");
     assert_eq!(pin["outcome"], "fail", "{v}");
     assert!(pin["message"].as_str().unwrap().contains(&other), "{pin}");
@@ -457,14 +373,12 @@ fn pin_source_sha_alone_enables_pin_consistent_and_compares_it_with_the_revision
 
 #[test]
 fn pin_digest_alone_enables_pin_consistent_and_asks_for_the_source_sha() {
-    let o = verify_example(&["--pin-digest", DIGEST]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let v = verdict_json(&o);
+    let v = judged(&verify_example(&["--pin-digest", DIGEST]), 0);
     let pin = finding(&v, "pin.consistent");
     assert_eq!(pin["outcome"], "pass", "{v}");
     assert!(pin["message"].as_str().unwrap().contains("backfill"), "{pin}");
     let o = verify_example(&["--pin-digest", &format!("sha256:{}", "0".repeat(64))]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_exit(&o, 1);
 }
 
 #[test]
@@ -532,18 +446,9 @@ fn replay_file_that_is_not_a_recording_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "[1,2]").unwrap();
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            "docs/examples/verified.json",
-            "--replay",
-            bad.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("bad.json"), "{}", stderr(&o));
+    let o = verify_replayed("docs/examples/verified.json", bad.to_str().unwrap(), &[]);
+    assert_exit(&o, 2);
+    assert_says(&o, "bad.json");
 }
 
 #[test]
@@ -566,38 +471,18 @@ fn a_policy_file_that_is_not_a_component_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let bogus = dir.path().join("policy.wasm");
     std::fs::write(&bogus, b"\0asm\x01\0\0\0 definitely not a component").unwrap();
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            VERIFIED,
-            "--replay",
-            VERIFIED_RECORD,
-            "--policy",
-            bogus.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 3);
-    assert!(stderr(&o).contains("policy.wasm"), "{}", stderr(&o));
+    let o = verify_replayed(VERIFIED, VERIFIED_RECORD, &["--policy", bogus.to_str().unwrap()]);
+    assert_exit(&o, 3);
+    assert_says(&o, "policy.wasm");
 }
 
 #[test]
 fn the_builtin_digest_satisfies_policy_digest() {
     let digest = provgate::policy::Artifact::builtin().digest;
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            VERIFIED,
-            "--replay",
-            VERIFIED_RECORD,
-            "--policy-digest",
-            &digest,
-        ],
-        None,
+    assert_exit(
+        &verify_replayed(VERIFIED, VERIFIED_RECORD, &["--policy-digest", &digest]),
+        0,
     );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
 // policy build and inspect
@@ -704,42 +589,87 @@ fn policy_inspect_prints_name_digest_world_rules_and_settings() {
 
 // against a Gitea (stand-in) over the network
 
-/// The verified example with its source moved to the stand-in's host.
-fn subject_on(gitea: &GiteaStandIn, dir: &Path, repo: &str) -> String {
-    let mut v: Value = serde_json::from_slice(&std::fs::read(repo_root().join(VERIFIED)).unwrap()).unwrap();
-    v["image"]["config"]["Labels"][SOURCE] = json!(format!("{}/molecule-ai/{repo}", gitea.base_url()));
-    let path = dir.join(format!("{repo}.json"));
-    std::fs::write(&path, v.to_string()).unwrap();
-    path.to_str().unwrap().to_string()
+/// For decisions that ask a Gitea: the stand-in, a temporary directory,
+/// and a policy in it that asks the stand-in.
+struct Standin {
+    gitea: GiteaStandIn,
+    dir: TempDir,
+    policy: String,
+}
+
+impl Standin {
+    /// The policy trusting `molecule-ai` ([`policy_for`]).
+    fn start() -> Standin {
+        Standin::with_policy(|gitea, dir| policy_for(&gitea.base_url(), dir))
+    }
+
+    /// The policy `build` makes for the stand-in, in the directory.
+    fn with_policy(build: impl FnOnce(&GiteaStandIn, &Path) -> String) -> Standin {
+        let gitea = GiteaStandIn::start();
+        let dir = tempfile::tempdir().unwrap();
+        let policy = build(&gitea, dir.path());
+        Standin { gitea, dir, policy }
+    }
+
+    /// `name` in the directory.
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The verified example with its source moved to the stand-in's
+    /// `molecule-ai/<repo>`, as `<repo>.json` in the directory.
+    fn subject(&self, repo: &str) -> String {
+        let source = format!("{}/molecule-ai/{repo}", self.gitea.base_url());
+        inspect_with_labels(self.dir.path(), repo, &[(SOURCE, &source)])
+    }
+
+    /// `provgate verify --inspect SUBJECT --policy <this policy> --format
+    /// json` then `extra`, with `env`.
+    fn verify_env(&self, subject: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut args = vec![
+            "verify",
+            "--inspect",
+            subject,
+            "--policy",
+            &self.policy,
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        provgate_env(&args, None, env)
+    }
+
+    /// [`Standin::verify_env`] with no environment of its own.
+    fn verify(&self, subject: &str, extra: &[&str]) -> Output {
+        self.verify_env(subject, extra, &[])
+    }
+
+    /// [`Standin::verify`] recording the decision to `record`.
+    fn verify_recorded(&self, subject: &str, record: &Path) -> Output {
+        self.verify(subject, &["--record", record.to_str().unwrap()])
+    }
+
+    /// `provgate replay RECORDS --policy <this policy>`.
+    fn replay(&self, records: &str) -> Output {
+        replay(records, &["--policy", &self.policy])
+    }
 }
 
 #[test]
 fn record_then_replay_reproduces_the_decision_and_never_leaks_the_token() {
-    let gitea = GiteaStandIn::start();
+    let standin = Standin::start();
+    let gitea = &standin.gitea;
     let token = "pg-test-token-4b1d9c";
     gitea.add_private_commit("molecule-ai", "app", SHA, token);
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
-    let subject = subject_on(&gitea, dir.path(), "app");
-    let record = dir.path().join("run.record.json");
+    let subject = standin.subject("app");
+    let record = standin.path("run.record.json");
 
-    let o = provgate_env(
-        &[
-            "verify",
-            "--inspect",
-            &subject,
-            "--policy",
-            &policy,
-            "--format",
-            "json",
-            "--record",
-            record.to_str().unwrap(),
-            "-vv",
-        ],
-        None,
+    let o = standin.verify_env(
+        &subject,
+        &["--record", record.to_str().unwrap(), "-vv"],
         &[("GITEA_TOKEN", token)],
     );
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_exit(&o, 0);
     let recorded = std::fs::read_to_string(&record).unwrap();
     for text in [stdout(&o), stderr(&o), recorded.clone()] {
         assert!(!text.contains(token), "the token leaked: {text}");
@@ -750,47 +680,21 @@ fn record_then_replay_reproduces_the_decision_and_never_leaks_the_token() {
         Some(format!("token {token}").as_str())
     );
 
-    let replayed = provgate(
-        &[
-            "verify",
-            "--inspect",
-            &subject,
-            "--policy",
-            &policy,
-            "--format",
-            "json",
-            "--replay",
-            record.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code(&replayed), 0, "{}", stderr(&replayed));
-    assert_eq!(verdict_json(&replayed), verdict_json(&o));
-    let again = provgate(&["replay", record.to_str().unwrap(), "--policy", &policy], None);
-    assert_eq!(code(&again), 0, "{}\n{}", stdout(&again), stderr(&again));
+    let replayed = standin.verify(&subject, &["--replay", record.to_str().unwrap()]);
+    assert_eq!(judged(&replayed, 0), verdict_json(&o));
+    assert_exit(&standin.replay(record.to_str().unwrap()), 0);
     assert_eq!(gitea.hits("/git/commits/"), 1, "replay touched the network");
 }
 
 #[test]
 fn private_repo_without_token_is_rejected_with_a_hint_about_the_token() {
-    let gitea = GiteaStandIn::start();
-    gitea.add_private_commit("molecule-ai", "app", SHA, "some-token");
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
-    let subject = subject_on(&gitea, dir.path(), "app");
-    let o = provgate(
-        &["verify", "--inspect", &subject, "--policy", &policy, "--format", "json"],
-        None,
-    );
-    assert_eq!(code(&o), 1);
-    let v = verdict_json(&o);
+    let standin = Standin::start();
+    standin
+        .gitea
+        .add_private_commit("molecule-ai", "app", SHA, "some-token");
+    let v = judged(&standin.verify(&standin.subject("app"), &[]), 1);
     assert_eq!(v["event"], "redeploy.verify.unresolved");
-    let resolves = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == "revision.resolves")
-        .unwrap();
+    let resolves = finding(&v, "revision.resolves");
     assert!(
         resolves["message"].as_str().unwrap().contains("GITEA_TOKEN"),
         "{resolves}"
@@ -799,26 +703,9 @@ fn private_repo_without_token_is_rejected_with_a_hint_about_the_token() {
 
 #[test]
 fn hanging_gitea_gives_an_indeterminate_denial_after_the_timeout() {
-    let gitea = GiteaStandIn::start();
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
-    let subject = subject_on(&gitea, dir.path(), "hang");
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            &subject,
-            "--policy",
-            &policy,
-            "--format",
-            "json",
-            "--gitea-timeout",
-            "0.5",
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
-    let v = verdict_json(&o);
+    let standin = Standin::start();
+    let o = standin.verify(&standin.subject("hang"), &["--gitea-timeout", "0.5"]);
+    let v = judged(&o, 1);
     assert_eq!(
         (v["status"].as_str(), v["event"].as_str()),
         (Some("indeterminate"), Some("redeploy.verify.unavailable"))
@@ -860,25 +747,6 @@ fn a_tampered_code_cache_entry_is_ignored_and_rewritten() {
     assert_eq!(std::fs::read(&entry).unwrap(), original, "the entry was not rewritten");
 }
 
-/// `verify --inspect subject --policy policy --format json --record record`, with `env`.
-fn verify_recorded(subject: &str, policy: &str, record: &Path, env: &[(&str, &str)]) -> std::process::Output {
-    provgate_env(
-        &[
-            "verify",
-            "--inspect",
-            subject,
-            "--policy",
-            policy,
-            "--format",
-            "json",
-            "--record",
-            record.to_str().unwrap(),
-        ],
-        None,
-        env,
-    )
-}
-
 fn commit_path(owner: &str, repo: &str) -> String {
     format!("/api/v1/repos/{owner}/{repo}/git/commits/{SHA}")
 }
@@ -891,20 +759,18 @@ fn request_paths(gitea: &GiteaStandIn) -> Vec<String> {
 
 #[test]
 fn a_repository_moved_to_an_allowed_owner_is_verified_and_revision_resolves_says_it_moved() {
-    let gitea = GiteaStandIn::start();
+    let standin = Standin::with_policy(|gitea, dir| {
+        policy_with_settings(
+            dir,
+            "two-owners",
+            &json!({"gitea_base_url": gitea.base_url(), "allowed_owners": ["molecule-ai", "molecule-labs"]}),
+        )
+    });
+    let gitea = &standin.gitea;
     gitea.rename("molecule-ai", "app", "molecule-labs", "app-next");
     gitea.add_commit("molecule-labs", "app-next", SHA);
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_with_settings(
-        dir.path(),
-        "two-owners",
-        &json!({"gitea_base_url": gitea.base_url(), "allowed_owners": ["molecule-ai", "molecule-labs"]}),
-    );
-    let subject = subject_on(&gitea, dir.path(), "app");
-    let record = dir.path().join("moved.record.json");
-    let o = verify_recorded(&subject, &policy, &record, &[]);
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
-    let v = verdict_json(&o);
+    let record = standin.path("moved.record.json");
+    let v = judged(&standin.verify_recorded(&standin.subject("app"), &record), 0);
     assert_eq!(v["status"], "verified");
     let resolves = finding(&v, "revision.resolves");
     assert_eq!(resolves["outcome"], "pass", "{resolves}");
@@ -923,25 +789,17 @@ fn a_repository_moved_to_an_allowed_owner_is_verified_and_revision_resolves_says
             {"owner": "molecule-labs", "repo": "app-next", "sha": SHA, "answer": "found"},
         ])
     );
-    let replayed = provgate(&["replay", record.to_str().unwrap(), "--policy", &policy], None);
-    assert_eq!(code(&replayed), 0, "{}\n{}", stdout(&replayed), stderr(&replayed));
+    assert_exit(&standin.replay(record.to_str().unwrap()), 0);
     assert_eq!(gitea.requests().len(), 2, "replay touched the network");
 }
 
 #[test]
 fn a_repository_moved_to_an_owner_not_allowed_is_rejected_and_provgate_does_not_follow() {
-    let gitea = GiteaStandIn::start();
+    let standin = Standin::start();
+    let gitea = &standin.gitea;
     gitea.rename("molecule-ai", "app", "evil-org", "app");
     gitea.add_commit("evil-org", "app", SHA);
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
-    let subject = subject_on(&gitea, dir.path(), "app");
-    let o = provgate(
-        &["verify", "--inspect", &subject, "--policy", &policy, "--format", "json"],
-        None,
-    );
-    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
-    let v = verdict_json(&o);
+    let v = judged(&standin.verify(&standin.subject("app"), &[]), 1);
     assert_eq!(
         (v["status"].as_str(), v["allowed"].as_bool()),
         (Some("rejected"), Some(false))
@@ -953,41 +811,29 @@ fn a_repository_moved_to_an_owner_not_allowed_is_rejected_and_provgate_does_not_
         message.contains("evil-org") && message.contains("not an allowed owner"),
         "{message}"
     );
-    assert_eq!(request_paths(&gitea), [commit_path("molecule-ai", "app")]);
+    assert_eq!(request_paths(gitea), [commit_path("molecule-ai", "app")]);
 }
 
 #[test]
 fn a_move_to_a_foreign_owner_is_denied_in_enforce_even_when_on_unavailable_is_allow() {
     // 0.1 answered a redirect "unavailable", which this policy lets through.
-    let gitea = GiteaStandIn::start();
-    let dir = tempfile::tempdir().unwrap();
-    let lenient = policy_with_settings(
-        dir.path(),
-        "lenient",
-        &json!({"gitea_base_url": gitea.base_url(), "allowed_owners": ["molecule-ai"], "on_unavailable": "allow"}),
-    );
+    let lenient = Standin::with_policy(|gitea, dir| {
+        policy_with_settings(
+            dir,
+            "lenient",
+            &json!({"gitea_base_url": gitea.base_url(), "allowed_owners": ["molecule-ai"], "on_unavailable": "allow"}),
+        )
+    });
     // The policy is lenient: a Gitea failure is indeterminate and allowed.
-    let down = subject_on(&gitea, dir.path(), "e502");
-    let o = provgate(
-        &["verify", "--inspect", &down, "--policy", &lenient, "--format", "json"],
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
-    let v = verdict_json(&o);
+    let v = judged(&lenient.verify(&lenient.subject("e502"), &[]), 0);
     assert_eq!(
         (v["status"].as_str(), v["allowed"].as_bool()),
         (Some("indeterminate"), Some(true))
     );
 
-    gitea.rename("molecule-ai", "app", "evil-org", "app");
-    gitea.add_commit("evil-org", "app", SHA);
-    let moved = subject_on(&gitea, dir.path(), "app");
-    let o = provgate(
-        &["verify", "--inspect", &moved, "--policy", &lenient, "--format", "json"],
-        None,
-    );
-    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
-    let v = verdict_json(&o);
+    lenient.gitea.rename("molecule-ai", "app", "evil-org", "app");
+    lenient.gitea.add_commit("evil-org", "app", SHA);
+    let v = judged(&lenient.verify(&lenient.subject("app"), &[]), 1);
     assert_eq!(
         (v["status"].as_str(), v["allowed"].as_bool()),
         (Some("rejected"), Some(false))
@@ -997,22 +843,19 @@ fn a_move_to_a_foreign_owner_is_denied_in_enforce_even_when_on_unavailable_is_al
 
 #[test]
 fn after_a_move_the_new_place_is_asked_only_once_gitea_has_answered_the_old_one() {
-    let gitea = GiteaStandIn::start();
+    let standin = Standin::start();
+    let gitea = &standin.gitea;
     gitea.rename("molecule-ai", "app", "molecule-ai", "app-renamed");
     gitea.add_commit("molecule-ai", "app-renamed", SHA);
     // Each request stays in flight a while, so that asking both places at
     // once could not go unseen in max_in_flight.
     gitea.set_delay(std::time::Duration::from_millis(100));
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
-    let subject = subject_on(&gitea, dir.path(), "app");
-    let record = dir.path().join("renamed.record.json");
-    let o = verify_recorded(&subject, &policy, &record, &[]);
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let record = standin.path("renamed.record.json");
+    assert_exit(&standin.verify_recorded(&standin.subject("app"), &record), 0);
     // Old place first, then the new one, and never both in flight at once:
     // the second request arrived after the first was answered.
     assert_eq!(
-        request_paths(&gitea),
+        request_paths(gitea),
         [
             commit_path("molecule-ai", "app"),
             commit_path("molecule-ai", "app-renamed")
@@ -1052,31 +895,18 @@ fn is_rfc3339_nanos(text: &str) -> bool {
 
 #[test]
 fn verify_record_writes_one_line_with_the_subject_the_clock_every_answer_and_the_verdict() {
-    let gitea = GiteaStandIn::start();
+    let standin = Standin::start();
+    let gitea = &standin.gitea;
     gitea.add_commit("molecule-ai", "app", SHA);
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
-    let subject = subject_on(&gitea, dir.path(), "app");
-    let record = dir.path().join("decision.json");
+    let subject = standin.subject("app");
+    let record = standin.path("decision.json");
     let before = std::time::SystemTime::now();
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            &subject,
-            "--policy",
-            &policy,
-            "--format",
-            "json",
-            "--pin-source-sha",
-            SHA,
-            "--record",
-            record.to_str().unwrap(),
-        ],
-        None,
+    let o = standin.verify(
+        &subject,
+        &["--pin-source-sha", SHA, "--record", record.to_str().unwrap()],
     );
     let after = std::time::SystemTime::now();
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_exit(&o, 0);
     let r = record_at(&record);
 
     let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
@@ -1118,47 +948,34 @@ fn verify_record_writes_one_line_with_the_subject_the_clock_every_answer_and_the
 
 #[test]
 fn replay_of_unedited_records_exits_0_and_says_all_agree() {
-    let gitea = GiteaStandIn::start();
+    let standin = Standin::start();
+    let gitea = &standin.gitea;
     gitea.add_commit("molecule-ai", "app", SHA);
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
-    let found = dir.path().join("found.json");
-    assert_eq!(
-        code(&verify_recorded(
-            &subject_on(&gitea, dir.path(), "app"),
-            &policy,
-            &found,
-            &[]
-        )),
-        0
+    let found = standin.path("found.json");
+    assert_eq!(code(&standin.verify_recorded(&standin.subject("app"), &found)), 0);
+    let missing = standin.path("missing.json");
+    assert_eq!(code(&standin.verify_recorded(&standin.subject("gone"), &missing)), 1);
+    let both = records_file(
+        standin.dir.path(),
+        "both.jsonl",
+        &[record_at(&found), record_at(&missing)],
     );
-    let missing = dir.path().join("missing.json");
-    assert_eq!(
-        code(&verify_recorded(
-            &subject_on(&gitea, dir.path(), "gone"),
-            &policy,
-            &missing,
-            &[]
-        )),
-        1
-    );
-    let both = records_file(dir.path(), "both.jsonl", &[record_at(&found), record_at(&missing)]);
     let requests = gitea.requests().len();
 
-    let o = provgate(&["replay", &both, "--policy", &policy], None);
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let o = standin.replay(&both);
+    assert_exit(&o, 0);
     assert_eq!(stdout(&o), "");
-    assert!(stderr(&o).contains("replayed 2 records"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("2 agree, 0 differ"), "{}", stderr(&o));
+    assert_says(&o, "replayed 2 records");
+    assert_says(&o, "2 agree, 0 differ");
     assert_eq!(gitea.requests().len(), requests, "replay touched the network");
 
     // From standard input too.
     let o = provgate(
-        &["replay", "-", "--policy", &policy],
+        &["replay", "-", "--policy", &standin.policy],
         Some(&std::fs::read(&both).unwrap()),
     );
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
-    assert!(stderr(&o).contains("2 agree, 0 differ"), "{}", stderr(&o));
+    assert_exit(&o, 0);
+    assert_says(&o, "2 agree, 0 differ");
 }
 
 /// The verified example's record with its one answer turned into "not found".
@@ -1175,8 +992,8 @@ fn edited_to_not_found(dir: &Path) -> (Value, String) {
 fn replay_of_a_record_with_an_edited_answer_differs_naming_the_rule_that_changed() {
     let dir = tempfile::tempdir().unwrap();
     let (edited, path) = edited_to_not_found(dir.path());
-    let o = provgate(&["replay", &path], None);
-    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let o = replay(&path, &[]);
+    assert_exit(&o, 1);
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "{out}");
@@ -1194,15 +1011,15 @@ fn replay_of_a_record_with_an_edited_answer_differs_naming_the_rule_that_changed
         !line.contains("created.format") && !line.contains("source.trusted"),
         "{line}"
     );
-    assert!(stderr(&o).contains("1 agree, 1 differ"), "{}", stderr(&o));
+    assert_says(&o, "1 agree, 1 differ");
 }
 
 #[test]
 fn replay_format_json_prints_id_recorded_and_replayed_for_each_differing_record() {
     let dir = tempfile::tempdir().unwrap();
     let (edited, path) = edited_to_not_found(dir.path());
-    let o = provgate(&["replay", &path, "--format", "json"], None);
-    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let o = replay(&path, &["--format", "json"]);
+    assert_exit(&o, 1);
     let out = stdout(&o);
     assert_eq!(out.lines().count(), 1, "{out}");
     let d: Value = serde_json::from_str(&out).unwrap();
@@ -1230,19 +1047,8 @@ fn replay_with_another_policy_reports_only_the_records_it_would_decide_different
         &[(SOURCE, "https://git.moleculesai.app/molecule-labs/app")],
     );
     let labs_record = dir.path().join("labs.record.json");
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            &labs,
-            "--replay",
-            RECORDING_01,
-            "--record",
-            labs_record.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let o = verify_replayed(&labs, RECORDING_01, &["--record", labs_record.to_str().unwrap()]);
+    assert_exit(&o, 1);
     let labs_record = record_at(&labs_record);
     assert_eq!(labs_record["verdict"]["event"], "redeploy.verify.untrusted_source");
     let records = records_file(
@@ -1256,20 +1062,19 @@ fn replay_with_another_policy_reports_only_the_records_it_would_decide_different
         "wider",
         &json!({"gitea_base_url": GITEA, "allowed_owners": ["molecule-ai", "molecule-labs"]}),
     );
-    let o = provgate(&["replay", &records, "--policy", &wider], None);
-    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let o = replay(&records, &["--policy", &wider]);
+    assert_exit(&o, 1);
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "{out}");
     assert!(lines[0].contains(labs_record["id"].as_str().unwrap()), "{out}");
     assert!(lines[0].contains("source.trusted fail → pass"), "{out}");
     let wider_digest = provgate::digest::sha256_digest(&std::fs::read(&wider).unwrap());
-    assert!(stderr(&o).contains(&wider_digest), "{}", stderr(&o));
-    assert!(stderr(&o).contains("1 agree, 1 differ"), "{}", stderr(&o));
+    assert_says(&o, &wider_digest);
+    assert_says(&o, "1 agree, 1 differ");
 
     // Its own policy decides both as they were.
-    let o = provgate(&["replay", &records], None);
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_exit(&replay(&records, &[]), 0);
 }
 
 #[test]
@@ -1281,32 +1086,22 @@ fn replay_of_a_record_whose_policy_is_not_built_in_exits_3_naming_its_digest() {
         &json!({"gitea_base_url": GITEA, "allowed_owners": ["molecule-ai"], "created_max_skew_seconds": 60}),
     );
     let record = dir.path().join("other.json");
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            VERIFIED,
-            "--replay",
-            VERIFIED_RECORD,
-            "--policy",
-            &other,
-            "--record",
-            record.to_str().unwrap(),
-        ],
-        None,
+    let o = verify_replayed(
+        VERIFIED,
+        VERIFIED_RECORD,
+        &["--policy", &other, "--record", record.to_str().unwrap()],
     );
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_exit(&o, 0);
     let digest = record_at(&record)["policy"]["digest"].as_str().unwrap().to_string();
     assert_ne!(digest, provgate::policy::Artifact::builtin().digest);
 
-    let o = provgate(&["replay", record.to_str().unwrap()], None);
-    assert_eq!(code(&o), 3, "{}\n{}", stdout(&o), stderr(&o));
-    assert!(stderr(&o).contains(&digest), "{}", stderr(&o));
-    assert!(stderr(&o).contains("--policy"), "{}", stderr(&o));
+    let o = replay(record.to_str().unwrap(), &[]);
+    assert_exit(&o, 3);
+    assert_says(&o, &digest);
+    assert_says(&o, "--policy");
     assert_eq!(stdout(&o), "");
 
-    let o = provgate(&["replay", record.to_str().unwrap(), "--policy", &other], None);
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_exit(&replay(record.to_str().unwrap(), &["--policy", &other]), 0);
 }
 
 #[test]
@@ -1331,14 +1126,14 @@ fn replay_of_a_file_that_holds_no_decision_records_exits_2() {
     ] {
         let path = dir.path().join(format!("{name}.jsonl"));
         std::fs::write(&path, content).unwrap();
-        let o = provgate(&["replay", path.to_str().unwrap()], None);
+        let o = replay(path.to_str().unwrap(), &[]);
         assert_eq!(code(&o), 2, "{name}: {}\n{}", stdout(&o), stderr(&o));
         assert!(stderr(&o).contains(name), "{name}: {}", stderr(&o));
         assert_eq!(stdout(&o), "", "{name}");
     }
-    let o = provgate(&["replay", "no/such/records.jsonl"], None);
-    assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("no/such/records.jsonl"), "{}", stderr(&o));
+    let o = replay("no/such/records.jsonl", &[]);
+    assert_exit(&o, 2);
+    assert_says(&o, "no/such/records.jsonl");
 }
 
 // `now` at full precision: the created.format skew boundary
@@ -1352,24 +1147,11 @@ const WITHIN: &str = "2026-11-20T12:00:00.501000000Z";
 const PAST: &str = "2026-11-20T12:00:00.499000000Z";
 
 /// A record of the subject created at [`T`], decided by `verify` at `now`.
-fn record_made_at(dir: &Path, name: &str, now: &str) -> (Value, std::process::Output) {
+fn record_made_at(dir: &Path, name: &str, now: &str) -> (Value, Output) {
     let subject = inspect_with_labels(dir, "created-at-t", &[(CREATED, T)]);
     let clock = recording_01_at(dir, name, now);
     let record = dir.join(format!("{name}.record.json"));
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            &subject,
-            "--replay",
-            &clock,
-            "--format",
-            "json",
-            "--record",
-            record.to_str().unwrap(),
-        ],
-        None,
-    );
+    let o = verify_json(&subject, &clock, &["--record", record.to_str().unwrap()]);
     (record_at(&record), o)
 }
 
@@ -1384,27 +1166,26 @@ fn created_outcome(verdict: &Value) -> String {
 fn created_one_millisecond_inside_or_outside_the_skew_is_decided_and_replayed_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (within, o) = record_made_at(dir.path(), "within", WITHIN);
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_exit(&o, 0);
     assert_eq!(within["now"], WITHIN, "the record's clock lost precision");
     assert_eq!(created_outcome(&within["verdict"]), "pass");
 
     let (past, o) = record_made_at(dir.path(), "past", PAST);
-    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    assert_exit(&o, 1);
     assert_eq!(past["now"], PAST, "the record's clock lost precision");
     assert_eq!(created_outcome(&past["verdict"]), "fail");
     assert_eq!(past["verdict"]["event"], "redeploy.verify.malformed");
 
     // Each replays as it was decided.
     let both = records_file(dir.path(), "both.jsonl", &[within.clone(), past.clone()]);
-    let o = provgate(&["replay", &both], None);
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
-    assert!(stderr(&o).contains("2 agree, 0 differ"), "{}", stderr(&o));
+    let o = replay(&both, &[]);
+    assert_exit(&o, 0);
+    assert_says(&o, "2 agree, 0 differ");
     // So does `verify --replay RECORD`, judging the record's own subject.
     for (record, exit) in [(&within, 0), (&past, 1)] {
         let path = records_file(dir.path(), "one.json", std::slice::from_ref(record));
         let o = provgate(&["verify", "--replay", &path, "--format", "json"], None);
-        assert_eq!(code(&o), exit, "{}\n{}", stdout(&o), stderr(&o));
-        assert_eq!(verdict_json(&o), record["verdict"]);
+        assert_eq!(judged(&o, exit), record["verdict"]);
     }
 }
 
@@ -1418,7 +1199,7 @@ fn moving_a_records_now_by_two_milliseconds_across_the_skew_boundary_changes_its
         let (mut record, _) = record_made_at(dir.path(), "made", made_at);
         record["now"] = json!(edited_to);
         let path = records_file(dir.path(), "edited.jsonl", &[record]);
-        let o = provgate(&["replay", &path], None);
+        let o = replay(&path, &[]);
         assert_eq!(code(&o), 1, "{made_at} → {edited_to}: {}\n{}", stdout(&o), stderr(&o));
         let out = stdout(&o);
         assert_eq!(out.lines().count(), 1, "{out}");
@@ -1431,24 +1212,23 @@ fn moving_a_records_now_by_two_milliseconds_across_the_skew_boundary_changes_its
 #[test]
 fn no_part_of_the_token_reaches_a_record_stdout_or_stderr_even_when_gitea_echoes_it() {
     const SECRET: &str = "GtSecretZq8XvLp9WmRnK4";
-    let gitea = GiteaStandIn::start();
+    let standin = Standin::start();
+    let gitea = &standin.gitea;
     gitea.add_token(SECRET);
     gitea.rename("molecule-ai", "renamed", "evil-org", "renamed");
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_for(&gitea.base_url(), dir.path());
     // `echo` quotes the Authorization header back as the commit's "sha";
     // `missing` is a 404 whose reason talks about the token; `renamed`
     // redirects, the Location built from the request.
     for repo in ["echo", "missing", "renamed"] {
-        let subject = subject_on(&gitea, dir.path(), repo);
-        let record = dir.path().join(format!("{repo}.record.json"));
+        let subject = standin.subject(repo);
+        let record = standin.path(&format!("{repo}.record.json"));
         let mut args = vec!["-vv"];
         args.extend([
             "verify",
             "--inspect",
             &subject,
             "--policy",
-            &policy,
+            &standin.policy,
             "--format",
             "json",
             "--record",
@@ -1490,22 +1270,8 @@ fn a_record_written_over_its_own_input_file_is_written_after_the_input_was_read(
     let both = both.to_str().unwrap();
     let replay = repo_root().join("docs/examples/verified.record.json");
     let replay = replay.to_str().unwrap();
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            both,
-            "--replay",
-            replay,
-            "--record",
-            both,
-            "--format",
-            "json",
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(verdict_json(&o)["status"], "verified");
+    let o = verify_replayed(both, replay, &["--record", both, "--format", "json"]);
+    assert_eq!(judged(&o, 0)["status"], "verified");
     let record: Value = serde_json::from_str(&std::fs::read_to_string(both).unwrap()).unwrap();
     assert_eq!(record["record"], "provgate.decision/1");
     assert_eq!(record["verdict"]["status"], "verified");

@@ -1,7 +1,8 @@
 //! Inputs the fuzzers found (or seeded), replayed on every test run.
 //!
-//! Every file under `host/fuzz/seeds/<target>/` (hand-written seeds) and
-//! `tests/data/fuzz/<target>/` (inputs a fuzz run found) goes through the
+//! Every file under `host/fuzz/seeds/<target>/` (hand-written seeds),
+//! `tests/data/fuzz/<target>/` (inputs a fuzz run found) and, for
+//! `inspect`, `tests/data/inspect/` (the samples) goes through the
 //! same check, with the same invariants, as the cargo-fuzz target of that
 //! name (host/fuzz/fuzz_targets/<target>.rs): `testkit/src/fuzz_checks.rs` is
 //! shared by both. This is the CI smoke of the fuzzers; it runs in well
@@ -15,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use provgate_guest::model::{CommitAnswer, Mode, RuleId};
 use provgate_guest::rules::source::trusted_repo;
-use provgate_guest::url::is_plain_name;
 use provgate_guest::settings::{OnUnavailable, Settings};
+use provgate_guest::url::is_plain_name;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -25,10 +26,14 @@ fn root() -> PathBuf {
 /// Runs `check` on every input of `target`; fails naming each input that
 /// breaks an invariant. Returns how many inputs were replayed.
 fn replay(target: &str, check: fn(&[u8])) -> usize {
-    let dirs = [
+    let mut dirs = vec![
         root().join("host/fuzz/seeds").join(target),
         root().join("tests/data/fuzz").join(target),
     ];
+    // The inspect samples the CLI tests read are seeds too, read in place.
+    if target == "inspect" {
+        dirs.push(root().join("tests/data/inspect"));
+    }
     let mut files = Vec::new();
     for dir in &dirs {
         let Ok(entries) = std::fs::read_dir(dir) else { continue };

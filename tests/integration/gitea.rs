@@ -1,4 +1,3 @@
-
 use std::time::{Duration, Instant};
 
 use provgate::lookup::gitea::{DEFAULT_TIMEOUT, Gitea, GiteaClient, Token};

@@ -1,26 +1,38 @@
-//! provgate's integration tests, in one binary: each links wasmtime,
-//! cranelift, reqwest and axum, so one binary instead of one per file saves
-//! most of the suite's build. What they share lives in `testkit/`.
-//!
-//! The modules, from the rules outwards:
+//! provgate's integration tests, in one binary: each test binary links
+//! wasmtime, cranelift, reqwest and axum, so one binary instead of one per
+//! file saves most of the suite's build. What they share lives in
+//! `testkit/`. The modules, from the rules outwards (blank lines keep
+//! rustfmt from sorting them):
 
 /// Every rule and the decision, judged by the shipped component.
 mod rules;
+
 /// The sandbox's limits against hostile components built from WAT.
 mod sandbox;
+
 /// Two independent builds of the guest give the same artifact.
 mod reproducible;
+
 /// The Gitea client against the stand-in's real API paths and failure modes.
 mod gitea;
+
 /// The `provgate` binary on every input shape, format and exit code.
 mod cli;
+
 /// `verify IMAGE_REF` against a real `docker-registry`.
 mod registry;
+
 /// `verify` through a lying proxy in front of the real registry.
 mod registry_lies;
+
 /// `audit` end to end: registry, Gitea stand-in, control-plane stand-in.
 mod audit;
-/// `serve` as a process: signals, start-up, concurrency, every status.
+
+/// `serve` as a process: signals, start-up, reloads, concurrency.
 mod serve;
+
 /// The fuzzers' seeds and findings, replayed.
 mod fuzz_regressions;
+
+/// The source tree itself: modules import one way.
+mod layers;

@@ -8,16 +8,16 @@
 //! `REGISTRY_AUTH_FILE` (which comes before it) is removed: the developer's
 //! own credentials are never read.
 
-
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use provgate_testkit::registry::{
-    Format, HungHelper, Pushed, Registry, Scratch, eventually, process_dead, sha256_digest, write_docker_config,
+    Format, HungHelper, Pushed, PushedIndex, Registry, Scratch, eventually, process_dead, sha256_digest,
+    write_docker_config,
 };
 use provgate_testkit::*;
+use serde_json::{Value, json};
 
 const REPO: &str = "molecule-ai/app";
 /// A second commit, for an image whose tag names another revision.
@@ -61,15 +61,6 @@ fn verify_env(
 /// to `docker_config`.
 fn verify_with(reference: &str, extra: &[&str], scratch: &Scratch, docker_config: &Path) -> Output {
     verify_env(reference, extra, scratch, docker_config, &[])
-}
-
-/// `verify_with`, allowed to use plain HTTP to `reg`, JSON output, and the
-/// scratch's docker config.
-fn verify(reg: &Registry, reference: &str, extra: &[&str], scratch: &Scratch) -> Output {
-    let host = reg.host();
-    let mut args = vec!["--insecure-registry", host.as_str(), "--format", "json"];
-    args.extend_from_slice(extra);
-    verify_with(reference, &args, scratch, &scratch.docker_config())
 }
 
 fn verdict(o: &Output) -> Value {
@@ -145,21 +136,132 @@ fn push_good(reg: &Registry, format: Format) -> Pushed {
     reg.push_image(REPO, &staging(SHA), &good_labels(SHA), format)
 }
 
+fn push_two_platforms(reg: &Registry, format: Format) -> PushedIndex {
+    reg.push_index(
+        REPO,
+        &staging(SHA),
+        &[("linux/amd64", good_labels(SHA)), ("linux/arm64", good_labels(ARM_SHA))],
+        format,
+    )
+}
+
+/// A recording in which every commit of this file exists.
+fn scratch() -> Scratch {
+    Scratch::new(&[SHA, OTHER_SHA, ARM_SHA])
+}
+
+/// Where (almost) every test starts: a running registry, what was pushed to
+/// it, and a [`scratch`] recording with its (empty) docker config.
+struct Stage<P = Pushed> {
+    scratch: Scratch,
+    pushed: P,
+    reg: Registry,
+}
+
+impl Stage {
+    /// The good image, OCI, on an anonymous registry.
+    fn good() -> Stage {
+        Stage::with(Registry::start(), |reg| push_good(reg, Format::Oci))
+    }
+
+    /// The good image, OCI, on a registry that wants [`USER`] and [`PASSWORD`].
+    fn basic_auth() -> Stage {
+        Stage::with(Registry::start_with_basic_auth(USER, PASSWORD), |reg| {
+            push_good(reg, Format::Oci)
+        })
+    }
+}
+
+impl Stage<PushedIndex> {
+    /// The two-platform index (amd64 from `SHA`, arm64 from `ARM_SHA`) in
+    /// `format`, on an anonymous registry.
+    fn two_platforms(format: Format) -> Stage<PushedIndex> {
+        Stage::with(Registry::start(), |reg| push_two_platforms(reg, format))
+    }
+}
+
+impl<P> Stage<P> {
+    /// `reg` with whatever `push` pushes to it.
+    fn with(reg: Registry, push: impl FnOnce(&Registry) -> P) -> Stage<P> {
+        let scratch = scratch();
+        let pushed = push(&reg);
+        Stage { scratch, pushed, reg }
+    }
+
+    /// The scratch's docker config holding `user:password` for this registry.
+    fn log_in_as(&self, user: &str, password: &str) {
+        write_docker_config(&self.scratch.docker_config(), &self.reg.host(), user, password);
+    }
+
+    /// `HOST/molecule-ai/app:staging-<SHA>` on this registry.
+    fn tag(&self) -> String {
+        format!("{}/{REPO}:{}", self.reg.host(), staging(SHA))
+    }
+
+    /// `HOST/molecule-ai/app@<digest>` on this registry.
+    fn at(&self, digest: &str) -> String {
+        format!("{}/{REPO}@{digest}", self.reg.host())
+    }
+
+    /// `verify` of `reference`, allowed to use plain HTTP to this registry,
+    /// JSON output and the scratch's docker config, plus `extra`.
+    fn verify(&self, reference: &str, extra: &[&str]) -> Output {
+        self.verify_env(reference, extra, &[])
+    }
+
+    /// [`Stage::verify`] with `env` added.
+    fn verify_env(&self, reference: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        let host = self.reg.host();
+        let mut args = vec!["--insecure-registry", host.as_str(), "--format", "json"];
+        args.extend_from_slice(extra);
+        verify_env(reference, &args, &self.scratch, &self.scratch.docker_config(), env)
+    }
+
+    /// [`verify_with`] of `reference` with just `args`: plain HTTP to this
+    /// registry only if they say so, the text format unless they ask for JSON.
+    fn verify_args(&self, reference: &str, args: &[&str]) -> Output {
+        verify_with(reference, args, &self.scratch, &self.scratch.docker_config())
+    }
+
+    /// [`Stage::verify_args`] allowed plain HTTP to this registry, in the
+    /// text format, plus `extra`.
+    fn verify_text(&self, reference: &str, extra: &[&str]) -> Output {
+        let host = self.reg.host();
+        let mut args = vec!["--insecure-registry", host.as_str()];
+        args.extend_from_slice(extra);
+        self.verify_args(reference, &args)
+    }
+}
+
+/// The verdict of a run that exited `exit`.
+#[track_caller]
+fn judged(o: &Output, exit: i32) -> Value {
+    assert_exit(o, exit);
+    verdict(o)
+}
+
+/// The index's tag verified (with `--platform` if given), exiting `exit`:
+/// judged under the index digest, on the platform chosen. The verdict.
+#[track_caller]
+fn judged_on(stage: &Stage<PushedIndex>, platform: Option<&str>, exit: i32) -> Value {
+    let extra: Vec<&str> = platform.into_iter().flat_map(|p| ["--platform", p]).collect();
+    let v = judged(&stage.verify(&stage.tag(), &extra), exit);
+    assert_eq!(v["subject"]["digest"], stage.pushed.index_digest.as_str());
+    assert_eq!(v["subject"]["platform"], platform.unwrap_or("linux/amd64"));
+    v
+}
+
 // ---------------------------------------------------------------------------
 // References
 
 #[test]
 fn tag_reference_is_judged_with_its_manifest_digest() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let pushed = push_good(&reg, Format::Oci);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let stage = Stage::good();
+    let reference = stage.tag();
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_exit(&o, 0);
-    let v = verdict(&o);
+    let v = judged(&stage.verify(&reference, &[]), 0);
     assert_eq!(v["subject"]["reference"], reference.as_str());
-    assert_eq!(v["subject"]["digest"], pushed.manifest_digest.as_str());
+    assert_eq!(v["subject"]["digest"], stage.pushed.manifest_digest.as_str());
     assert_eq!(v["status"], "verified");
     assert_eq!(v["allowed"], true);
     assert_eq!(v["event"], "redeploy.verify.reachable");
@@ -169,71 +271,62 @@ fn tag_reference_is_judged_with_its_manifest_digest() {
 
 #[test]
 fn tag_reference_in_text_output_is_verified() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let pushed = push_good(&reg, Format::Oci);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
-    let host = reg.host();
+    let stage = Stage::good();
 
-    let o = verify_with(
-        &reference,
-        &["--insecure-registry", &host],
-        &scratch,
-        &scratch.docker_config(),
-    );
+    let o = stage.verify_text(&stage.tag(), &[]);
     assert_exit(&o, 0);
     let out = stdout(&o);
     assert!(out.starts_with("VERIFIED"), "{out}");
-    assert!(out.contains(&pushed.manifest_digest), "{out}");
+    assert!(out.contains(&stage.pushed.manifest_digest), "{out}");
 }
 
 #[test]
 fn digest_reference_is_judged_with_that_digest() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let pushed = push_good(&reg, Format::Oci);
-    let reference = format!("{}/{REPO}@{}", reg.host(), pushed.manifest_digest);
+    let stage = Stage::good();
+    let reference = stage.at(&stage.pushed.manifest_digest);
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_exit(&o, 0);
-    let v = verdict(&o);
+    let v = judged(&stage.verify(&reference, &[]), 0);
     assert_eq!(v["subject"]["reference"], reference.as_str());
-    assert_eq!(v["subject"]["digest"], pushed.manifest_digest.as_str());
+    assert_eq!(v["subject"]["digest"], stage.pushed.manifest_digest.as_str());
     assert_eq!(v["status"], "verified");
     // No tag in the reference: nothing for tag.consistent to compare.
     assert_ne!(outcome(&v, "tag.consistent"), "fail");
 }
 
+/// The good image and a second one (built from `OTHER_SHA`, tagged for
+/// it); `TAG@DIGEST` with the tag of `tag_sha` and the first image's digest,
+/// verified and exiting `exit`: the digest is the one judged. The verdict
+/// and the second image.
+fn tag_at_the_first_digest(tag_sha: &str, exit: i32) -> (Value, Pushed) {
+    let stage = Stage::good();
+    let first = &stage.pushed;
+    let second = stage
+        .reg
+        .push_image(REPO, &staging(OTHER_SHA), &good_labels(OTHER_SHA), Format::Oci);
+    assert_ne!(first.manifest_digest, second.manifest_digest);
+    let reference = format!(
+        "{}/{REPO}:{}@{}",
+        stage.reg.host(),
+        staging(tag_sha),
+        first.manifest_digest
+    );
+
+    let v = judged(&stage.verify(&reference, &[]), exit);
+    assert_eq!(v["subject"]["digest"], first.manifest_digest.as_str());
+    (v, second)
+}
+
 #[test]
 fn tag_at_digest_reference_fetches_the_digest_and_passes_a_matching_tag() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let first = push_good(&reg, Format::Oci);
-    let second = reg.push_image(REPO, &staging(OTHER_SHA), &good_labels(OTHER_SHA), Format::Oci);
-    assert_ne!(first.manifest_digest, second.manifest_digest);
-    let reference = format!("{}/{REPO}:{}@{}", reg.host(), staging(SHA), first.manifest_digest);
-
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_exit(&o, 0);
-    let v = verdict(&o);
-    assert_eq!(v["subject"]["digest"], first.manifest_digest.as_str());
+    let (v, _) = tag_at_the_first_digest(SHA, 0);
     assert_eq!(outcome(&v, "tag.consistent"), "pass");
 }
 
 #[test]
 fn tag_at_digest_reference_lets_the_digest_win_and_still_checks_the_tag() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let first = push_good(&reg, Format::Oci);
-    let second = reg.push_image(REPO, &staging(OTHER_SHA), &good_labels(OTHER_SHA), Format::Oci);
     // The tag names OTHER_SHA (and points at the second image); the digest is
     // the first image's, whose revision label is SHA.
-    let reference = format!("{}/{REPO}:{}@{}", reg.host(), staging(OTHER_SHA), first.manifest_digest);
-
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_exit(&o, 1);
-    let v = verdict(&o);
-    assert_eq!(v["subject"]["digest"], first.manifest_digest.as_str());
+    let (v, second) = tag_at_the_first_digest(OTHER_SHA, 1);
     assert_ne!(v["subject"]["digest"], second.manifest_digest.as_str());
     assert_eq!(outcome(&v, "tag.consistent"), "fail");
     assert_eq!(v["status"], "rejected");
@@ -244,62 +337,31 @@ fn tag_at_digest_reference_lets_the_digest_win_and_still_checks_the_tag() {
 // ---------------------------------------------------------------------------
 // Multi-platform images
 
-fn push_two_platforms(reg: &Registry, format: Format) -> provgate_testkit::registry::PushedIndex {
-    reg.push_index(
-        REPO,
-        &staging(SHA),
-        &[("linux/amd64", good_labels(SHA)), ("linux/arm64", good_labels(ARM_SHA))],
-        format,
-    )
-}
-
 #[test]
 fn index_judges_linux_amd64_by_default_with_the_index_digest() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let index = push_two_platforms(&reg, Format::Oci);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let stage = Stage::two_platforms(Format::Oci);
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_exit(&o, 0);
-    let v = verdict(&o);
-    assert_eq!(v["subject"]["digest"], index.index_digest.as_str());
-    assert_eq!(v["subject"]["platform"], "linux/amd64");
+    let v = judged_on(&stage, None, 0);
     assert_eq!(v["status"], "verified");
     assert_eq!(outcome(&v, "tag.consistent"), "pass");
 }
 
 #[test]
 fn index_platform_flag_judges_the_arm64_labels_with_the_index_digest() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let index = push_two_platforms(&reg, Format::Oci);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let stage = Stage::two_platforms(Format::Oci);
 
-    let o = verify(&reg, &reference, &["--platform", "linux/arm64"], &scratch);
     // The arm64 image was built from ARM_SHA, not the tag's SHA.
-    assert_exit(&o, 1);
-    let v = verdict(&o);
-    assert_eq!(v["subject"]["digest"], index.index_digest.as_str());
-    assert_eq!(v["subject"]["platform"], "linux/arm64");
+    let v = judged_on(&stage, Some("linux/arm64"), 1);
     assert_eq!(outcome(&v, "tag.consistent"), "fail");
     assert_eq!(v["event"], "redeploy.verify.pin_mismatch");
 }
 
 #[test]
 fn index_text_output_names_the_chosen_platforms_digest() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let index = push_two_platforms(&reg, Format::Oci);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
-    let host = reg.host();
+    let stage = Stage::two_platforms(Format::Oci);
+    let index = &stage.pushed;
 
-    let o = verify_with(
-        &reference,
-        &["--insecure-registry", &host, "--platform", "linux/arm64"],
-        &scratch,
-        &scratch.docker_config(),
-    );
+    let o = stage.verify_text(&stage.tag(), &["--platform", "linux/arm64"]);
     assert_exit(&o, 1);
     let out = stdout(&o);
     assert!(out.contains(&index.index_digest), "{out}");
@@ -309,12 +371,9 @@ fn index_text_output_names_the_chosen_platforms_digest() {
 
 #[test]
 fn platform_absent_from_the_index_exits_4_naming_it() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_two_platforms(&reg, Format::Oci);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let stage = Stage::two_platforms(Format::Oci);
 
-    let o = verify(&reg, &reference, &["--platform", "linux/s390x"], &scratch);
+    let o = stage.verify(&stage.tag(), &["--platform", "linux/s390x"]);
     let err = assert_fetch_failure(&o);
     assert!(err.contains("linux/s390x"), "{err}");
 }
@@ -324,41 +383,25 @@ fn platform_absent_from_the_index_exits_4_naming_it() {
 
 #[test]
 fn docker_v2_manifest_is_judged() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let pushed = push_good(&reg, Format::Docker);
-    let (_, content_type, _) = reg.get_manifest(REPO, &staging(SHA));
+    let stage = Stage::with(Registry::start(), |reg| push_good(reg, Format::Docker));
+    let (_, content_type, _) = stage.reg.get_manifest(REPO, &staging(SHA));
     assert_eq!(content_type, provgate_testkit::registry::DOCKER_MANIFEST);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_exit(&o, 0);
-    let v = verdict(&o);
-    assert_eq!(v["subject"]["digest"], pushed.manifest_digest.as_str());
+    let v = judged(&stage.verify(&stage.tag(), &[]), 0);
+    assert_eq!(v["subject"]["digest"], stage.pushed.manifest_digest.as_str());
     assert_eq!(v["status"], "verified");
 }
 
 #[test]
 fn docker_manifest_list_is_judged_per_platform() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let list = push_two_platforms(&reg, Format::Docker);
-    let (_, content_type, _) = reg.get_manifest(REPO, &staging(SHA));
+    let stage = Stage::two_platforms(Format::Docker);
+    let (_, content_type, _) = stage.reg.get_manifest(REPO, &staging(SHA));
     assert_eq!(content_type, provgate_testkit::registry::DOCKER_LIST);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_exit(&o, 0);
-    let v = verdict(&o);
-    assert_eq!(v["subject"]["digest"], list.index_digest.as_str());
-    assert_eq!(v["subject"]["platform"], "linux/amd64");
+    let v = judged_on(&stage, None, 0);
     assert_eq!(v["status"], "verified");
 
-    let o = verify(&reg, &reference, &["--platform", "linux/arm64"], &scratch);
-    assert_exit(&o, 1);
-    let v = verdict(&o);
-    assert_eq!(v["subject"]["digest"], list.index_digest.as_str());
-    assert_eq!(v["subject"]["platform"], "linux/arm64");
+    let v = judged_on(&stage, Some("linux/arm64"), 1);
     assert_eq!(outcome(&v, "tag.consistent"), "fail");
 }
 
@@ -373,65 +416,60 @@ fn assert_no_credentials(o: &Output) {
     }
 }
 
+/// A fetch failure (exit 4) that is about authentication. Its stderr,
+/// lower-cased.
+#[track_caller]
+fn assert_auth_failure(o: &Output) -> String {
+    let err = assert_fetch_failure(o).to_lowercase();
+    assert!(
+        err.contains("auth") || err.contains("credential") || err.contains("401"),
+        "{err}"
+    );
+    err
+}
+
+/// Exit 0, the good image judged, and no credential printed.
+#[track_caller]
+fn assert_verified_without_credentials(stage: &Stage, o: &Output) {
+    assert_eq!(judged(o, 0)["subject"]["digest"], stage.pushed.manifest_digest.as_str());
+    assert_no_credentials(o);
+}
+
 #[test]
 fn basic_auth_with_the_right_password_from_docker_config_is_allowed() {
-    let reg = Registry::start_with_basic_auth(USER, PASSWORD);
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let pushed = push_good(&reg, Format::Oci);
-    write_docker_config(&scratch.docker_config(), &reg.host(), USER, PASSWORD);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let stage = Stage::basic_auth();
+    stage.log_in_as(USER, PASSWORD);
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_exit(&o, 0);
-    assert_eq!(verdict(&o)["subject"]["digest"], pushed.manifest_digest.as_str());
-    assert_no_credentials(&o);
+    assert_verified_without_credentials(&stage, &stage.verify(&stage.tag(), &[]));
 }
 
 #[test]
 fn basic_auth_with_username_and_password_fields_is_allowed() {
-    let reg = Registry::start_with_basic_auth(USER, PASSWORD);
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
-    let config = json!({"auths": {reg.host(): {"username": USER, "password": PASSWORD}}});
-    std::fs::write(scratch.docker_config().join("config.json"), config.to_string()).unwrap();
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let stage = Stage::basic_auth();
+    let config = json!({"auths": {stage.reg.host(): {"username": USER, "password": PASSWORD}}});
+    std::fs::write(stage.scratch.docker_config().join("config.json"), config.to_string()).unwrap();
 
-    let o = verify(&reg, &reference, &[], &scratch);
+    let o = stage.verify(&stage.tag(), &[]);
     assert_exit(&o, 0);
     assert_no_credentials(&o);
 }
 
 #[test]
 fn basic_auth_with_a_wrong_password_exits_4_about_authentication() {
-    let reg = Registry::start_with_basic_auth(USER, PASSWORD);
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
-    write_docker_config(&scratch.docker_config(), &reg.host(), USER, "not-the-password");
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let stage = Stage::basic_auth();
+    stage.log_in_as(USER, "not-the-password");
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    let err = assert_fetch_failure(&o).to_lowercase();
-    assert!(
-        err.contains("auth") || err.contains("credential") || err.contains("401"),
-        "{err}"
-    );
+    let o = stage.verify(&stage.tag(), &[]);
+    let err = assert_auth_failure(&o);
     assert!(!err.contains("not-the-password"), "the password leaked: {err}");
     assert_no_credentials(&o);
 }
 
 #[test]
 fn basic_auth_registry_without_any_docker_config_exits_4() {
-    let reg = Registry::start_with_basic_auth(USER, PASSWORD);
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let stage = Stage::basic_auth();
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    let err = assert_fetch_failure(&o).to_lowercase();
-    assert!(
-        err.contains("auth") || err.contains("credential") || err.contains("401"),
-        "{err}"
-    );
+    assert_auth_failure(&stage.verify(&stage.tag(), &[]));
 }
 
 // ---------------------------------------------------------------------------
@@ -446,64 +484,50 @@ fn auth_file(scratch: &Scratch, name: &str, host: &str, password: &str) -> Strin
     path.to_str().unwrap().to_string()
 }
 
+/// [`Stage::basic_auth`] whose docker config holds a wrong password, and
+/// an auth file `auth.json` with the right one (its path).
+fn basic_auth_with_a_right_auth_file() -> (Stage, String) {
+    let stage = Stage::basic_auth();
+    stage.log_in_as(USER, "not-the-password");
+    let right = auth_file(&stage.scratch, "auth.json", &stage.reg.host(), PASSWORD);
+    (stage, right)
+}
+
 #[test]
 fn authfile_flag_is_read_instead_of_registry_auth_file_and_docker_config() {
-    let reg = Registry::start_with_basic_auth(USER, PASSWORD);
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let pushed = push_good(&reg, Format::Oci);
-    write_docker_config(&scratch.docker_config(), &reg.host(), USER, "not-the-password");
-    let wrong = auth_file(&scratch, "wrong.json", &reg.host(), "not-the-password-either");
-    let right = auth_file(&scratch, "auth.json", &reg.host(), PASSWORD);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
-    let host = reg.host();
-
-    let o = verify_env(
-        &reference,
-        &["--insecure-registry", &host, "--format", "json", "--authfile", &right],
-        &scratch,
-        &scratch.docker_config(),
-        &[("REGISTRY_AUTH_FILE", &wrong)],
+    let (stage, right) = basic_auth_with_a_right_auth_file();
+    let wrong = auth_file(
+        &stage.scratch,
+        "wrong.json",
+        &stage.reg.host(),
+        "not-the-password-either",
     );
-    assert_exit(&o, 0);
-    assert_eq!(verdict(&o)["subject"]["digest"], pushed.manifest_digest.as_str());
-    assert_no_credentials(&o);
+
+    let o = stage.verify_env(&stage.tag(), &["--authfile", &right], &[("REGISTRY_AUTH_FILE", &wrong)]);
+    assert_verified_without_credentials(&stage, &o);
 }
 
 #[test]
 fn registry_auth_file_is_read_instead_of_docker_config() {
-    let reg = Registry::start_with_basic_auth(USER, PASSWORD);
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
-    write_docker_config(&scratch.docker_config(), &reg.host(), USER, "not-the-password");
-    let right = auth_file(&scratch, "auth.json", &reg.host(), PASSWORD);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
-    let host = reg.host();
-    let args = ["--insecure-registry", host.as_str(), "--format", "json"];
+    let (stage, right) = basic_auth_with_a_right_auth_file();
+    let reference = stage.tag();
 
-    let o = verify_env(
-        &reference,
-        &args,
-        &scratch,
-        &scratch.docker_config(),
-        &[("REGISTRY_AUTH_FILE", &right)],
-    );
+    let o = stage.verify_env(&reference, &[], &[("REGISTRY_AUTH_FILE", &right)]);
     assert_exit(&o, 0);
     // And without it, the docker config's wrong password is what is sent.
-    let o = verify_with(&reference, &args, &scratch, &scratch.docker_config());
+    let o = stage.verify(&reference, &[]);
     assert_fetch_failure(&o);
 }
 
 #[test]
 fn a_credentials_file_that_does_not_parse_is_exit_2_naming_it_not_anonymous() {
     // An anonymous registry: a broken file must still not be taken as "no credentials".
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
-    let config = scratch.docker_config().join("config.json");
+    let stage = Stage::good();
+    let config = stage.scratch.docker_config().join("config.json");
     std::fs::write(&config, "{\"auths\": {\"registry.example\": ").unwrap();
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let reference = stage.tag();
 
-    let o = verify(&reg, &reference, &[], &scratch);
+    let o = stage.verify(&reference, &[]);
     assert_exit(&o, 2);
     let err = stderr(&o);
     assert!(err.contains(config.to_str().unwrap()), "{err}");
@@ -511,8 +535,8 @@ fn a_credentials_file_that_does_not_parse_is_exit_2_naming_it_not_anonymous() {
     assert!(stdout(&o).is_empty(), "a verdict without credentials: {}", stdout(&o));
 
     // A file named by --authfile must exist.
-    let missing = scratch.path("no-such-auth.json");
-    let o = verify(&reg, &reference, &["--authfile", missing.to_str().unwrap()], &scratch);
+    let missing = stage.scratch.path("no-such-auth.json");
+    let o = stage.verify(&reference, &["--authfile", missing.to_str().unwrap()]);
     assert_exit(&o, 2);
     let err = stderr(&o);
     assert!(
@@ -523,29 +547,14 @@ fn a_credentials_file_that_does_not_parse_is_exit_2_naming_it_not_anonymous() {
 
 #[test]
 fn a_hung_credential_helper_ends_at_the_registry_timeout_with_exit_4_and_is_killed() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
+    let stage = Stage::good();
+    let scratch = &stage.scratch;
     let hang = HungHelper::install(&scratch.path("helper"));
-    hang.configure(&scratch.docker_config(), &reg.host());
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
-    let host = reg.host();
+    hang.configure(&scratch.docker_config(), &stage.reg.host());
+    let host = stage.reg.host();
     let path = hang.path_env();
 
-    let o = verify_env(
-        &reference,
-        &[
-            "--insecure-registry",
-            &host,
-            "--format",
-            "json",
-            "--registry-timeout",
-            "2",
-        ],
-        &scratch,
-        &scratch.docker_config(),
-        &[("PATH", &path)],
-    );
+    let o = stage.verify_env(&stage.tag(), &["--registry-timeout", "2"], &[("PATH", &path)]);
     let err = assert_fetch_failure(&o);
     assert!(err.contains(&host) && err.contains("within 2 s"), "{err}");
     // It was the helper that was waited for: it ran, and it and what it
@@ -567,14 +576,11 @@ fn a_hung_credential_helper_ends_at_the_registry_timeout_with_exit_4_and_is_kill
 
 #[test]
 fn tampered_config_blob_exits_4_naming_expected_and_received_digests() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let pushed = push_good(&reg, Format::Oci);
+    let stage = Stage::good();
+    let (reg, pushed) = (&stage.reg, &stage.pushed);
     reg.tamper_blob(&pushed.config_digest);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    let err = assert_fetch_failure(&o);
+    let err = assert_fetch_failure(&stage.verify(&stage.tag(), &[]));
     assert!(err.contains(&pushed.config_digest), "{err}");
     let received = sha256_digest(&std::fs::read(reg.blob_path(&pushed.config_digest)).unwrap());
     let others: Vec<String> = digests_in(&err)
@@ -590,82 +596,62 @@ fn tampered_config_blob_exits_4_naming_expected_and_received_digests() {
 
 #[test]
 fn tampered_manifest_under_a_digest_reference_exits_4() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let pushed = push_good(&reg, Format::Oci);
-    reg.tamper_blob(&pushed.manifest_digest);
-    let reference = format!("{}/{REPO}@{}", reg.host(), pushed.manifest_digest);
+    let stage = Stage::good();
+    let digest = &stage.pushed.manifest_digest;
+    stage.reg.tamper_blob(digest);
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    let err = assert_fetch_failure(&o);
-    assert!(err.contains(&pushed.manifest_digest), "{err}");
+    let err = assert_fetch_failure(&stage.verify(&stage.at(digest), &[]));
+    assert!(err.contains(digest), "{err}");
 }
 
 // ---------------------------------------------------------------------------
 // Failures
 
+/// The good image on an anonymous registry, and `verify` of the reference
+/// `reference` makes of its host, with `extra`: a fetch failure. Stderr.
+#[track_caller]
+fn fails_to_fetch(reference: impl FnOnce(&Stage) -> String, extra: &[&str]) -> String {
+    let stage = Stage::good();
+    assert_fetch_failure(&stage.verify(&reference(&stage), extra))
+}
+
 #[test]
 fn unknown_tag_exits_4() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(OTHER_SHA));
-
-    let o = verify(&reg, &reference, &[], &scratch);
-    let err = assert_fetch_failure(&o);
+    let err = fails_to_fetch(
+        |stage| format!("{}/{REPO}:{}", stage.reg.host(), staging(OTHER_SHA)),
+        &[],
+    );
     assert!(err.contains(&staging(OTHER_SHA)), "{err}");
 }
 
 #[test]
 fn unknown_digest_exits_4() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
-    let missing = sha256_digest(b"never pushed");
-    let reference = format!("{}/{REPO}@{missing}", reg.host());
-
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_fetch_failure(&o);
+    fails_to_fetch(|stage| stage.at(&sha256_digest(b"never pushed")), &[]);
 }
 
 #[test]
 fn unknown_repository_exits_4() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
-    let reference = format!("{}/molecule-ai/no-such-app:{}", reg.host(), staging(SHA));
-
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_fetch_failure(&o);
+    fails_to_fetch(
+        |stage| format!("{}/molecule-ai/no-such-app:{}", stage.reg.host(), staging(SHA)),
+        &[],
+    );
 }
 
 #[test]
 fn registry_down_exits_4_on_the_refused_connection_not_at_the_timeout() {
-    let mut reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
-    reg.stop();
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let mut stage = Stage::good();
+    stage.reg.stop();
 
-    let o = verify(&reg, &reference, &["--registry-timeout", "60"], &scratch);
-    let err = assert_fetch_failure(&o);
-    assert!(err.contains(&reg.host()), "{err}");
+    let err = assert_fetch_failure(&stage.verify(&stage.tag(), &["--registry-timeout", "60"]));
+    assert!(err.contains(&stage.reg.host()), "{err}");
     assert!(!err.contains("within 60 s"), "it waited for the time-out: {err}");
 }
 
 #[test]
 fn plain_http_registry_is_not_used_without_insecure_registry() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let stage = Stage::good();
 
-    let o = verify_with(
-        &reference,
-        &["--format", "json", "--registry-timeout", "10"],
-        &scratch,
-        &scratch.docker_config(),
-    );
+    let o = stage.verify_args(&stage.tag(), &["--format", "json", "--registry-timeout", "10"]);
     let err = assert_fetch_failure(&o).to_lowercase();
     // It spoke TLS to a plain-HTTP port, and said so.
     assert!(
@@ -676,16 +662,11 @@ fn plain_http_registry_is_not_used_without_insecure_registry() {
 
 #[test]
 fn insecure_registry_for_another_host_does_not_allow_plain_http_here() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    push_good(&reg, Format::Oci);
-    let reference = format!("{}/{REPO}:{}", reg.host(), staging(SHA));
+    let stage = Stage::good();
 
-    let o = verify_with(
-        &reference,
+    let o = stage.verify_args(
+        &stage.tag(),
         &["--insecure-registry", "127.0.0.1:1", "--format", "json"],
-        &scratch,
-        &scratch.docker_config(),
     );
     assert_fetch_failure(&o);
 }
@@ -701,7 +682,7 @@ fn registry_that_never_answers_times_out_with_exit_4() {
             held.push(stream);
         }
     });
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
+    let scratch = scratch();
     let reference = format!("{host}/{REPO}:{}", staging(SHA));
 
     let o = verify_with(
@@ -723,63 +704,48 @@ fn registry_that_never_answers_times_out_with_exit_4() {
 
 #[test]
 fn oversized_config_blob_exits_4() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
+    let stage = Stage::good();
     // A 5 MiB label: the config blob is over the 4 MiB cap for documents.
     let huge = "x".repeat(5 << 20);
     let mut big = good_labels(SHA);
     big.push(("org.example.padding", &huge));
-    push_good(&reg, Format::Oci);
-    reg.push_image(REPO, "huge", &big, Format::Oci);
-    let reference = format!("{}/{REPO}:huge", reg.host());
+    stage.reg.push_image(REPO, "huge", &big, Format::Oci);
+    let reference = format!("{}/{REPO}:huge", stage.reg.host());
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_fetch_failure(&o);
+    assert_fetch_failure(&stage.verify(&reference, &[]));
 }
 
 #[test]
 fn nested_repository_path_is_fetched() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     let repo = "molecule-ai/images/workspace/app";
-    let pushed = reg.push_image(repo, &staging(SHA), &good_labels(SHA), Format::Oci);
-    let reference = format!("{}/{repo}:{}", reg.host(), staging(SHA));
+    let stage = Stage::with(Registry::start(), |reg| {
+        reg.push_image(repo, &staging(SHA), &good_labels(SHA), Format::Oci)
+    });
+    let reference = format!("{}/{repo}:{}", stage.reg.host(), staging(SHA));
 
-    let o = verify(&reg, &reference, &[], &scratch);
-    assert_exit(&o, 0);
-    let v = verdict(&o);
+    let v = judged(&stage.verify(&reference, &[]), 0);
     assert_eq!(v["subject"]["reference"], reference.as_str());
-    assert_eq!(v["subject"]["digest"], pushed.manifest_digest.as_str());
+    assert_eq!(v["subject"]["digest"], stage.pushed.manifest_digest.as_str());
 }
 
 // ---------------------------------------------------------------------------
 // Registry and --inspect agree
 
-#[test]
-fn inspect_of_the_skopeo_json_gives_the_same_verdict_as_the_registry() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
-    let pushed = push_good(&reg, Format::Oci);
-    let name = format!("{}/{REPO}", reg.host());
-    let reference = format!("{name}@{}", pushed.manifest_digest);
+/// The image `stage` pushed (with `labels`) judged twice, exiting `exit`
+/// both times: by digest from the registry, and from a skopeo JSON of it
+/// (`skopeo`'s fields, plus its name, digest and `labels`) by `--inspect`.
+/// Both agree on the digest, status, event and every finding. (registry's,
+/// inspect's) verdicts.
+#[track_caller]
+fn from_registry_and_inspect(stage: &Stage, labels: &[(&str, &str)], mut skopeo: Value, exit: i32) -> (Value, Value) {
+    let name = format!("{}/{REPO}", stage.reg.host());
+    let from_registry = judged(&stage.verify(&stage.at(&stage.pushed.manifest_digest), &[]), exit);
 
-    let from_registry = verify(&reg, &reference, &[], &scratch);
-    assert_exit(&from_registry, 0);
-    let from_registry = verdict(&from_registry);
-
-    let label_map: serde_json::Map<String, Value> = good_labels(SHA)
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
-    let skopeo = json!({
-        "Name": name,
-        "Digest": pushed.manifest_digest,
-        "RepoTags": [staging(SHA)],
-        "Labels": label_map,
-        "Architecture": "amd64",
-        "Os": "linux",
-        "Layers": [],
-    });
+    let label_map: serde_json::Map<String, Value> = labels.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    skopeo["Name"] = json!(name);
+    skopeo["Digest"] = json!(stage.pushed.manifest_digest);
+    skopeo["Labels"] = json!(label_map);
+    let scratch = &stage.scratch;
     let file = scratch.path("skopeo.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&skopeo).unwrap()).unwrap();
     let replay = scratch.replay();
@@ -796,20 +762,31 @@ fn inspect_of_the_skopeo_json_gives_the_same_verdict_as_the_registry() {
         None,
         &[("DOCKER_CONFIG", scratch.docker_config().to_str().unwrap())],
     );
-    assert_exit(&o, 0);
-    let from_inspect = verdict(&o);
+    let from_inspect = judged(&o, exit);
 
     assert_eq!(from_inspect["subject"]["digest"], from_registry["subject"]["digest"]);
     assert_eq!(from_inspect["status"], from_registry["status"]);
-    assert_eq!(from_inspect["allowed"], from_registry["allowed"]);
     assert_eq!(from_inspect["event"], from_registry["event"]);
     assert_eq!(outcomes(&from_inspect), outcomes(&from_registry));
+    (from_registry, from_inspect)
+}
+
+#[test]
+fn inspect_of_the_skopeo_json_gives_the_same_verdict_as_the_registry() {
+    let stage = Stage::good();
+    let skopeo = json!({
+        "RepoTags": [staging(SHA)],
+        "Architecture": "amd64",
+        "Os": "linux",
+        "Layers": [],
+    });
+
+    let (from_registry, from_inspect) = from_registry_and_inspect(&stage, &good_labels(SHA), skopeo, 0);
+    assert_eq!(from_inspect["allowed"], from_registry["allowed"]);
 }
 
 #[test]
 fn inspect_and_registry_agree_on_a_rejected_image_too() {
-    let reg = Registry::start();
-    let scratch = Scratch::new(&[SHA, OTHER_SHA, ARM_SHA]);
     // Built from a forge the policy does not trust.
     let bad = vec![
         (SOURCE, "https://github.com/someone/app"),
@@ -817,44 +794,13 @@ fn inspect_and_registry_agree_on_a_rejected_image_too() {
         (CREATED, "2026-11-01T10:00:00Z"),
         (RUN_ID, "4242"),
     ];
-    let pushed = reg.push_image(REPO, &staging(SHA), &bad, Format::Docker);
-    let name = format!("{}/{REPO}", reg.host());
-    let reference = format!("{name}@{}", pushed.manifest_digest);
-
-    let from_registry = verify(&reg, &reference, &[], &scratch);
-    assert_exit(&from_registry, 1);
-    let from_registry = verdict(&from_registry);
-    assert_eq!(from_registry["event"], "redeploy.verify.untrusted_source");
-
-    let label_map: serde_json::Map<String, Value> = bad.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-    let skopeo = json!({
-        "Name": name,
-        "Digest": pushed.manifest_digest,
-        "Labels": label_map,
-        "Architecture": "amd64",
-        "Os": "linux",
+    let stage = Stage::with(Registry::start(), |reg| {
+        reg.push_image(REPO, &staging(SHA), &bad, Format::Docker)
     });
-    let file = scratch.path("skopeo.json");
-    std::fs::write(&file, serde_json::to_vec_pretty(&skopeo).unwrap()).unwrap();
-    let replay = scratch.replay();
-    let o = provgate(
-        &[
-            "verify",
-            "--inspect",
-            file.to_str().unwrap(),
-            "--replay",
-            replay.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        None,
-    );
-    assert_exit(&o, 1);
-    let from_inspect = verdict(&o);
-    assert_eq!(from_inspect["subject"]["digest"], from_registry["subject"]["digest"]);
-    assert_eq!(from_inspect["status"], from_registry["status"]);
-    assert_eq!(from_inspect["event"], from_registry["event"]);
-    assert_eq!(outcomes(&from_inspect), outcomes(&from_registry));
+    let skopeo = json!({"Architecture": "amd64", "Os": "linux"});
+
+    let (from_registry, _) = from_registry_and_inspect(&stage, &bad, skopeo, 1);
+    assert_eq!(from_registry["event"], "redeploy.verify.untrusted_source");
 }
 
 // ---------------------------------------------------------------------------

@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use provgate::policy::Artifact;
 use provgate::digest::sha256_digest;
+use provgate::policy::Artifact;
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -1,15 +1,15 @@
 //! Every rule of SPEC §3 and the decision of SPEC §4, judged by the built-in
 //! policy artifact (the wasm component that ships, not a native twin).
 
-
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use provgate::lookup::{Answer, Answering, Answers, Question};
-use provgate::policy::{Artifact, Limits, Origin, Policy, slot};
+use provgate::policy::{Artifact, Limits, Origin, Policy};
 use provgate::subject::{Pin, Subject};
 use provgate::verdict::{Finding, Mode, Outcome, Status, Verdict};
+use provgate_contract::slot;
 use provgate_testkit::*;
 
 fn judge_with(subject: &Subject, mode: Mode, answers: &dyn Answers) -> Verdict {

@@ -6,7 +6,6 @@
 //! answers with garbage gets no verdict, and the two paths an answer can take
 //! (at hand, into the same instance; awaited, into a fresh one) decide alike.
 
-
 use std::borrow::Cow;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -16,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use provgate::judge::Decision;
 use provgate::lookup::{Answer, Answering, Answers, NoAnswers, Question};
-use provgate::policy::{Artifact, Limits, Origin, Policy, PolicyError, slot};
+use provgate::policy::{Artifact, Limits, Origin, Policy, PolicyError, TrapKind};
 use provgate::subject::Subject;
 use provgate::verdict::{Mode, Status};
+use provgate_contract::slot;
 use provgate_testkit::wat_guest::{
     ASK_FIVE, ASK_ONE, FAILED, GARBAGE, MESSAGE, ONE_FINDING, SCRATCH, TEMPLATE, ZERO, encode, hostile,
     old_world_component, provgate_wit, returning, step_tag, template_component,
@@ -224,12 +224,18 @@ fn refusal(policy: &Arc<Policy>, answers: Arc<Scripted>) -> PolicyError {
     }
 }
 
-/// Judges the good subject; the trap message, failing on any other outcome.
-fn trap_message(policy: &Arc<Policy>, answers: Arc<Scripted>) -> String {
+/// Judges the good subject; the trap's kind and message, failing on any
+/// other outcome.
+fn trap(policy: &Arc<Policy>, answers: Arc<Scripted>) -> (TrapKind, String) {
     match refusal(policy, answers) {
-        PolicyError::Trap(message) => message,
+        PolicyError::Trap { kind, message } => (kind, message),
         other => panic!("expected a trap, got another error: {other:?}"),
     }
+}
+
+/// The trap's message, failing on any other outcome.
+fn trap_message(policy: &Arc<Policy>, answers: Arc<Scripted>) -> String {
+    trap(policy, answers).1
 }
 
 // ---------------------------------------------------------------------------
@@ -322,7 +328,8 @@ fn builtin_component_imports_nothing_and_exports_only_the_rules() {
 #[test]
 fn endless_loop_is_stopped_by_the_time_budget() {
     let policy = load_hostile(hostile(ENDLESS_LOOP, "", ""), "endless-loop.wasm");
-    let message = trap_message(&policy, Scripted::found());
+    let (kind, message) = trap(&policy, Scripted::found());
+    assert_eq!(kind, TrapKind::TimeBudget, "{message}");
     assert!(message.contains("time budget (100 ms"), "{message}");
 }
 
@@ -331,7 +338,8 @@ fn endless_loop_in_resume_is_stopped_by_the_time_budget_of_that_call() {
     // The budget is per call into the guest: resume has one of its own.
     let policy = load_hostile(hostile(&returning(ASK_ONE), ENDLESS_LOOP, ""), "resume-loops.wasm");
     let answers = Scripted::found();
-    let message = trap_message(&policy, answers.clone());
+    let (kind, message) = trap(&policy, answers.clone());
+    assert_eq!(kind, TrapKind::TimeBudget, "{message}");
     assert!(message.contains("time budget (100 ms"), "{message}");
     assert_eq!(answers.asked().len(), 1, "the loop came after the answer");
 }
@@ -339,7 +347,12 @@ fn endless_loop_in_resume_is_stopped_by_the_time_budget_of_that_call() {
 #[test]
 fn unbounded_memory_growth_is_stopped_by_the_memory_cap() {
     let policy = load_hostile(hostile(MEMORY_BOMB, "", ""), "memory-bomb.wasm");
-    let message = trap_message(&policy, Scripted::found());
+    let (kind, message) = trap(&policy, Scripted::found());
+    assert_eq!(
+        kind,
+        TrapKind::Memory,
+        "stopped by something other than the cap: {message}"
+    );
     assert!(message.contains("memory"), "{message}");
     assert!(
         !message.contains("time budget"),
@@ -363,14 +376,16 @@ fn memory_bomb_finishes_when_the_cap_is_lifted() {
 #[test]
 fn deep_recursion_is_stopped_as_stack_overflow() {
     let policy = load_hostile(hostile(DEEP_RECURSION, "", ""), "deep-recursion.wasm");
-    let message = trap_message(&policy, Scripted::found());
+    let (kind, message) = trap(&policy, Scripted::found());
+    assert_eq!(kind, TrapKind::Stack, "{message}");
     assert!(message.contains("stack"), "{message}");
 }
 
 #[test]
 fn a_verdict_with_a_million_findings_is_refused() {
     let policy = load_hostile(hostile(&million_findings(), "", ""), "million-findings.wasm");
-    let message = trap_message(&policy, Scripted::found());
+    let (kind, message) = trap(&policy, Scripted::found());
+    assert_eq!(kind, TrapKind::OversizedVerdict, "{message}");
     assert!(message.contains("1000000 findings"), "{message}");
 }
 
@@ -384,7 +399,8 @@ fn a_message_claiming_100_mb_is_refused() {
 #[test]
 fn a_message_past_the_verdict_text_cap_is_refused() {
     let policy = load_hostile(hostile(&long_message(), "", ""), "long-message.wasm");
-    let message = trap_message(&policy, Scripted::found());
+    let (kind, message) = trap(&policy, Scripted::found());
+    assert_eq!(kind, TrapKind::OversizedVerdict, "{message}");
     assert!(message.contains("bytes of text"), "{message}");
 }
 
@@ -392,8 +408,8 @@ fn a_message_past_the_verdict_text_cap_is_refused() {
 fn host_stays_usable_after_a_trap() {
     let endless = load_hostile(hostile(ENDLESS_LOOP, "", ""), "endless-loop.wasm");
     let bomb = load_hostile(hostile(MEMORY_BOMB, "", ""), "memory-bomb.wasm");
-    assert!(trap_message(&endless, Scripted::found()).contains("time budget"));
-    assert!(trap_message(&bomb, Scripted::found()).contains("memory"));
+    assert_eq!(trap(&endless, Scripted::found()).0, TrapKind::TimeBudget);
+    assert_eq!(trap(&bomb, Scripted::found()).0, TrapKind::Memory);
 
     let builtin = Policy::load(Artifact::builtin(), Limits::default(), None).expect("built-in policy loads");
     let answers = Scripted::found();
@@ -404,15 +420,18 @@ fn host_stays_usable_after_a_trap() {
     assert_eq!(answers.asked().len(), 1);
 
     // No poisoned state: the same hostile policies trap the same way again.
-    assert!(trap_message(&endless, Scripted::found()).contains("time budget"));
-    assert!(trap_message(&bomb, Scripted::found()).contains("memory"));
+    assert_eq!(trap(&endless, Scripted::found()).0, TrapKind::TimeBudget);
+    assert_eq!(trap(&bomb, Scripted::found()).0, TrapKind::Memory);
 }
 
 #[test]
 fn describe_that_loops_fails_to_load() {
     let bytes = hostile("", "", ENDLESS_LOOP);
     match within_deadline("load", move || load(bytes, "describe-loops.wasm")) {
-        Err(PolicyError::Trap(message)) => assert!(message.contains("time budget"), "{message}"),
+        Err(PolicyError::Trap { kind, message }) => {
+            assert_eq!(kind, TrapKind::TimeBudget, "{message}");
+            assert!(message.contains("time budget"), "{message}");
+        }
         Err(other) => panic!("expected a trap, got {other:?}"),
         Ok(_) => panic!("a policy whose describe never returns loaded"),
     }

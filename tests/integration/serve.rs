@@ -9,7 +9,6 @@
 //! Time bounds here are generous upper limits for a loaded 2-core machine,
 //! never measurements; the load figures are in docs/serve.md.
 
-
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -17,10 +16,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use provgate_testkit::gitea::GiteaStandIn;
-use provgate_testkit::registry::{Format, HungHelper, Registry, process_dead, process_gone};
+use provgate_testkit::registry::{Format, HungHelper, Pushed, Registry, process_dead, process_gone};
 use provgate_testkit::*;
+use serde_json::{Value, json};
 
 /// How long a server may take to print its address (the first start in a
 /// fresh checkout compiles the policy).
@@ -409,29 +408,44 @@ fn subject_request_returns_the_guests_verdict_with_the_served_policy_digest() {
     assert_eq!(status, 200, "{text}");
 }
 
-#[test]
-fn image_request_is_fetched_from_an_allowed_registry_and_judged() {
-    let dir = tempfile::tempdir().unwrap();
-    let (gitea, policy) = gitea_and_policy(dir.path());
-    let registry = Registry::start();
-    let l = labels(&gitea, "app", SHA);
+/// Pushes `molecule-ai/app:<tag>` to `registry`, labelled as built from
+/// the stand-in's `molecule-ai/app` at `SHA`: the image `image` requests
+/// ask for. What was pushed.
+fn push_app(gitea: &GiteaStandIn, registry: &Registry, tag: &str) -> Pushed {
+    let l = labels(gitea, "app", SHA);
     let label_pairs: Vec<(&str, &str)> = l
         .as_object()
         .unwrap()
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
         .collect();
-    let tag = format!("staging-{SHA}");
-    let pushed = registry.push_image("molecule-ai/app", &tag, &label_pairs, Format::Oci);
-    let host = registry.host();
-    let server = Server::start(&[
+    registry.push_image("molecule-ai/app", tag, &label_pairs, Format::Oci)
+}
+
+/// `--policy POLICY --allow-registry HOST --insecure-registry HOST` then
+/// `extra`: a server that may fetch images from `host` over plain HTTP.
+fn fetching_from<'a>(policy: &'a Path, host: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
         "--policy",
-        s(&policy),
+        s(policy),
         "--allow-registry",
-        &host,
+        host,
         "--insecure-registry",
-        &host,
-    ]);
+        host,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn image_request_is_fetched_from_an_allowed_registry_and_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gitea, policy) = gitea_and_policy(dir.path());
+    let registry = Registry::start();
+    let tag = format!("staging-{SHA}");
+    let pushed = push_app(&gitea, &registry, &tag);
+    let host = registry.host();
+    let server = Server::start(&fetching_from(&policy, &host, &[]));
 
     let image = format!("{host}/molecule-ai/app:{tag}");
     let (status, v) = server.post(
@@ -774,30 +788,14 @@ fn a_hung_credential_helper_holds_up_only_its_own_image_request_which_ends_in_50
     let (gitea, policy) = gitea_and_policy(dir.path());
     let registry = Registry::start();
     let tag = format!("staging-{SHA}");
-    let l = labels(&gitea, "app", SHA);
-    let label_pairs: Vec<(&str, &str)> = l
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
-        .collect();
-    registry.push_image("molecule-ai/app", &tag, &label_pairs, Format::Oci);
+    push_app(&gitea, &registry, &tag);
     let host = registry.host();
     let hang = HungHelper::install(&dir.path().join("helper"));
     let docker_config = dir.path().join("docker");
     hang.configure(&docker_config, &host);
     let path = hang.path_env();
     let server = Server::start_env(
-        &[
-            "--policy",
-            s(&policy),
-            "--allow-registry",
-            &host,
-            "--insecure-registry",
-            &host,
-            "--registry-timeout",
-            "2",
-        ],
+        &fetching_from(&policy, &host, &["--registry-timeout", "2"]),
         &[("DOCKER_CONFIG", s(&docker_config)), ("PATH", &path)],
     );
 
@@ -898,15 +896,48 @@ fn decision_log_has_one_record_per_verdict_and_replay_agrees_with_every_one() {
     );
 }
 
+/// For the reload tests: the stand-in (with `molecule-ai/app@SHA`), two
+/// policies pointing at it with different digests (`first`, and `second`
+/// with another skew), and `served`, the file a server is started on: a
+/// copy of the first.
+struct Reloadable {
+    dir: tempfile::TempDir,
+    gitea: GiteaStandIn,
+    first: PathBuf,
+    second: PathBuf,
+    served: PathBuf,
+}
+
+impl Reloadable {
+    fn new() -> Reloadable {
+        let dir = tempfile::tempdir().unwrap();
+        let (gitea, first) = gitea_and_policy(dir.path());
+        let second = build_policy(&gitea, dir.path(), "second", 600);
+        let served = dir.path().join("served.wasm");
+        std::fs::copy(&first, &served).unwrap();
+        Reloadable {
+            dir,
+            gitea,
+            first,
+            second,
+            served,
+        }
+    }
+
+    /// Replaces the served file with the second policy the way a
+    /// deployment would: written aside, renamed over.
+    fn swap_in_the_second(&self) {
+        let staged = self.dir.path().join("served.wasm.new");
+        std::fs::copy(&self.second, &staged).unwrap();
+        std::fs::rename(&staged, &self.served).unwrap();
+    }
+}
+
 #[test]
 fn readyz_is_200_with_the_digest_of_the_policy_being_served_and_needs_no_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let (gitea, first) = gitea_and_policy(dir.path());
-    let second = build_policy(&gitea, dir.path(), "second", 600);
-    let served = dir.path().join("served.wasm");
-    std::fs::copy(&first, &served).unwrap();
+    let reload = Reloadable::new();
     let server = Server::start_env(
-        &["--policy", s(&served), "--auth-token-env", "PG_SERVE_TOKEN"],
+        &["--policy", s(&reload.served), "--auth-token-env", "PG_SERVE_TOKEN"],
         &[("PG_SERVE_TOKEN", TOKEN)],
     );
     let ready = || {
@@ -919,32 +950,24 @@ fn readyz_is_200_with_the_digest_of_the_policy_being_served_and_needs_no_token()
             .unwrap_or_else(|| panic!("no policy digest: {v}"))
             .to_string()
     };
-    assert_eq!(ready(), digest_of(&first));
+    assert_eq!(ready(), digest_of(&reload.first));
 
-    std::fs::copy(&second, dir.path().join("served.wasm.new")).unwrap();
-    std::fs::rename(dir.path().join("served.wasm.new"), &served).unwrap();
+    reload.swap_in_the_second();
     server.signal("HUP");
     server.wait_for_log("policy reloaded", 1);
-    assert_eq!(ready(), digest_of(&second));
+    assert_eq!(ready(), digest_of(&reload.second));
 }
 
 #[test]
 fn sighup_swaps_in_a_new_policy_and_logs_both_digests() {
-    let dir = tempfile::tempdir().unwrap();
-    let (gitea, first) = gitea_and_policy(dir.path());
-    let second = build_policy(&gitea, dir.path(), "second", 600);
-    let (old, new) = (digest_of(&first), digest_of(&second));
+    let reload = Reloadable::new();
+    let (old, new) = (digest_of(&reload.first), digest_of(&reload.second));
     assert_ne!(old, new);
-    let served = dir.path().join("served.wasm");
-    std::fs::copy(&first, &served).unwrap();
-    let server = Server::start(&["--policy", s(&served)]);
-    let body = subject_body(&gitea, "enforce", "app", SHA);
+    let server = Server::start(&["--policy", s(&reload.served)]);
+    let body = subject_body(&reload.gitea, "enforce", "app", SHA);
     assert_eq!(server.post(&body).1["policy"]["digest"], old);
 
-    // Replace the file the way a deployment would: write aside, rename over.
-    let staged = dir.path().join("served.wasm.new");
-    std::fs::copy(&second, &staged).unwrap();
-    std::fs::rename(&staged, &served).unwrap();
+    reload.swap_in_the_second();
     server.signal("HUP");
     server.wait_for_log("policy reloaded", 1);
 
@@ -968,24 +991,20 @@ fn sighup_swaps_in_a_new_policy_and_logs_both_digests() {
 
 #[test]
 fn sighup_with_a_broken_or_unpinned_artifact_keeps_serving_the_old_policy() {
-    let dir = tempfile::tempdir().unwrap();
-    let (gitea, first) = gitea_and_policy(dir.path());
-    let second = build_policy(&gitea, dir.path(), "second", 600);
-    let old = digest_of(&first);
-    let served = dir.path().join("served.wasm");
-    std::fs::copy(&first, &served).unwrap();
-    let server = Server::start(&["--policy", s(&served), "--policy-digest", &old]);
-    let body = subject_body(&gitea, "enforce", "app", SHA);
+    let reload = Reloadable::new();
+    let old = digest_of(&reload.first);
+    let server = Server::start(&["--policy", s(&reload.served), "--policy-digest", &old]);
+    let body = subject_body(&reload.gitea, "enforce", "app", SHA);
 
     // Garbage in place of the artifact.
-    std::fs::write(&served, b"\0asm garbage").unwrap();
+    std::fs::write(&reload.served, b"\0asm garbage").unwrap();
     server.signal("HUP");
     server.wait_for_log("policy reload refused", 1);
     let (status, v) = server.post(&body);
     assert_eq!((status, &v["policy"]["digest"]), (200, &json!(old)), "{v}");
 
     // A valid artifact that is not the one --policy-digest pins.
-    std::fs::copy(&second, &served).unwrap();
+    std::fs::copy(&reload.second, &reload.served).unwrap();
     server.signal("HUP");
     server.wait_for_log("policy reload refused", 2);
     let (status, v) = server.post(&body);
