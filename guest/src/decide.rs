@@ -1,4 +1,4 @@
-//! SPEC §4: from findings to status, allowed and event. Nothing else
+//! docs/reference.md §4: from findings to status, allowed and event. Nothing else
 //! anywhere decides these. It reads findings by rule id only, so it knows
 //! nothing of how the rules work.
 
@@ -35,7 +35,7 @@ pub fn allowed(status: Status, mode: Mode, on_unavailable: OnUnavailable) -> boo
     }
 }
 
-/// The first event that applies, in the order SPEC §4 lists them.
+/// The first event that applies, in the order docs/reference.md §4 lists them.
 pub fn event(findings: &[Finding]) -> Event {
     let any =
         |rules: &[RuleId], outcome: Outcome| findings.iter().any(|f| f.outcome == outcome && rules.contains(&f.rule));

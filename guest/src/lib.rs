@@ -10,8 +10,8 @@
 //!   policy's types, quoting of untrusted values, the spelling of Gitea
 //!   URLs and names, RFC 3339 date-times);
 //! - `settings`: what the artifact is configured with;
-//! - `decide`: SPEC §4, from findings to a verdict;
-//! - `rules`: each rule of SPEC §3, and the evaluation that runs them in
+//! - `decide`: docs/reference.md §4, from findings to a verdict;
+//! - `rules`: each rule of docs/reference.md §3, and the evaluation that runs them in
 //!   order and hands the findings to `decide`;
 //! - `component` and [`evaluate`]: the two drivers of an evaluation.
 //!

@@ -1,4 +1,4 @@
-//! The command line (SPEC §5): the top-level flags and one subcommand per
+//! The command line (docs/reference.md §7): the top-level flags and one subcommand per
 //! command, each with the arguments its command defines.
 
 use clap::{Parser, Subcommand};

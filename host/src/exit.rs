@@ -83,7 +83,11 @@ mod tests {
         assert_eq!(exit_code(&usage), Exit::Usage);
         assert_eq!(exit_code(&usage.context("while starting")), Exit::Usage);
 
-        let policy: anyhow::Error = PolicyError::Limit("too many questions".into()).into();
+        let policy: anyhow::Error = PolicyError::Limit {
+            kind: crate::policy::LimitKind::Questions,
+            message: "too many questions".into(),
+        }
+        .into();
         assert_eq!(exit_code(&policy.context("record 3")), Exit::Policy);
 
         assert_eq!(exit_code(&fetch_error(true).into()), Exit::Usage);

@@ -1,5 +1,5 @@
 //! Parse the command line, run one command, and choose the exit code: the
-//! only place a code is chosen (SPEC §5).
+//! only place a code is chosen (docs/reference.md §5).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! Decision records (SPEC §4a): one self-contained JSON line per verdict,
+//! Decision records (docs/records.md): one self-contained JSON line per verdict,
 //! holding everything it was decided on, so that `provgate replay` can
 //! decide it again with no network and compare.
 //!

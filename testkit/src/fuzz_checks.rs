@@ -369,7 +369,7 @@ fn check_tag_of(reference: &str) -> Option<&str> {
     tag
 }
 
-/// The commit SHA a tag embeds, as SPEC §3 words it: `staging-` or `sha-`
+/// The commit SHA a tag embeds, as docs/reference.md §3 words it: `staging-` or `sha-`
 /// and 7 to 40 lower-case hex characters.
 fn embedded_sha(tag: &str) -> Option<&str> {
     let hex = tag.strip_prefix("staging-").or_else(|| tag.strip_prefix("sha-"))?;
@@ -787,7 +787,7 @@ pub fn evaluate(data: &[u8]) {
     assert_eq!(outcome(RuleId::TagConsistent), Some(tag.outcome));
     check_tag_rule(&subject.reference, labels.revision);
 
-    // SPEC §4: status, allowed, event.
+    // docs/reference.md §4: status, allowed, event.
     let has = |o: Outcome| verdict.findings.iter().any(|f| f.outcome == o);
     let status = if has(Outcome::Fail) {
         Status::Rejected

@@ -190,6 +190,31 @@ pub fn provgate_bin() -> PathBuf {
     profile_dir.join(format!("provgate{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// Lines a child process writes to `stderr`, kept for the test to read,
+/// and the first address `listening` finds in one of them, sent once. The
+/// pipe is read for the child's whole life: a full pipe would block it.
+pub fn watch_stderr(
+    stderr: std::process::ChildStderr,
+    listening: fn(&str) -> Option<String>,
+) -> (Arc<Mutex<Vec<String>>>, std::sync::mpsc::Receiver<String>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let kept = Arc::clone(&log);
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if let Some(addr) = listening(&line)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(addr);
+            }
+            kept.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
+    });
+    (log, rx)
+}
+
 /// A docker config directory with no `config.json` in it.
 pub fn empty_docker_config() -> PathBuf {
     let dir = repo_root().join("target").join("test-empty-docker-config");

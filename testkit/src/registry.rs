@@ -13,7 +13,6 @@
 //! when it still cannot be found the tests FAIL (under `CI=true` and
 //! elsewhere): a missing registry never turns into a skipped test.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -275,24 +274,8 @@ impl Registry {
             .spawn()
             .expect("docker-registry starts");
 
-        // Read stderr in a thread for the registry's whole life (a full pipe
-        // would block it); hand the first `listening on` address over.
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let thread_log = Arc::clone(&log);
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = listening_address(&line)
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(addr);
-                }
-                thread_log.lock().unwrap().push(line);
-            }
-        });
+        let stderr = child.stderr.take().expect("the registry's stderr");
+        let (log, rx) = crate::watch_stderr(stderr, listening_address);
 
         let deadline = Instant::now() + START_DEADLINE;
         let host = loop {

@@ -5,6 +5,27 @@
 //! world (WIT and module) stays here for the test that an old artifact is
 //! refused.
 
+/// A bump allocator, the `cabi_realloc` of both templates. The host only
+/// asks for fresh blocks (old = 0), so the old block is never copied;
+/// memory grows when a block needs it.
+const BUMP_REALLOC: &str = r#"(func (export "cabi_realloc")
+    (param $old i32) (param $old_size i32) (param $align i32) (param $size i32) (result i32)
+    (local $ptr i32) (local $end i32) (local $top i32)
+    (local.set $ptr
+      (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
+               (i32.sub (i32.const 0) (local.get $align))))
+    (local.set $end (i32.add (local.get $ptr) (local.get $size)))
+    (local.set $top (i32.mul (memory.size) (i32.const 65536)))
+    (if (i32.gt_u (local.get $end) (local.get $top))
+      (then
+        (if (i32.eq (memory.grow (i32.shr_u (i32.add (i32.sub (local.get $end) (local.get $top))
+                                                     (i32.const 65535))
+                                            (i32.const 16)))
+                    (i32.const -1))
+          (then unreachable))))
+    (global.set $heap (local.get $end))
+    (local.get $ptr))"#;
+
 /// The core module every hostile guest is made from. It implements the
 /// `provgate:policy/provgate@0.2.0` world's core ABI (canonical ABI, 32-bit
 /// memory, UTF-8 strings). The world has no imports; it exports
@@ -100,7 +121,7 @@
 /// the export returns [`ZERO`]. A body returns another area with
 /// [`returning`], e.g. `returning(ASK_ONE)`. `$descend` recurses without end
 /// (`(drop (call $descend (i32.const 0)))`).
-pub const TEMPLATE: &str = r#"
+const TEMPLATE: &str = r#"
 (module
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 1024))
@@ -160,25 +181,7 @@ pub const TEMPLATE: &str = r#"
 
   ;; 640..1024 stays zero: SCRATCH.
 
-  ;; A bump allocator. The host only asks for fresh blocks (old = 0), so
-  ;; the old block is never copied; memory grows when a block needs it.
-  (func (export "cabi_realloc")
-    (param $old i32) (param $old_size i32) (param $align i32) (param $size i32) (result i32)
-    (local $ptr i32) (local $end i32) (local $top i32)
-    (local.set $ptr
-      (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
-               (i32.sub (i32.const 0) (local.get $align))))
-    (local.set $end (i32.add (local.get $ptr) (local.get $size)))
-    (local.set $top (i32.mul (memory.size) (i32.const 65536)))
-    (if (i32.gt_u (local.get $end) (local.get $top))
-      (then
-        (if (i32.eq (memory.grow (i32.shr_u (i32.add (i32.sub (local.get $end) (local.get $top))
-                                                     (i32.const 65535))
-                                            (i32.const 16)))
-                    (i32.const -1))
-          (then unreachable))))
-    (global.set $heap (local.get $end))
-    (local.get $ptr))
+  {realloc}
 
   ;; Calls itself until the stack runs out; the add keeps it from being a
   ;; tail call.
@@ -268,6 +271,12 @@ pub fn encode(resolve: &wit_parser::Resolve, world: wit_parser::WorldId, wat: &s
         .unwrap_or_else(|e| panic!("component does not encode: {e:#}"))
 }
 
+/// The template's text with its allocator in place, its `{describe}`,
+/// `{evaluate}` and `{resume}` bodies still to fill.
+pub fn template() -> String {
+    TEMPLATE.replace("{realloc}", BUMP_REALLOC)
+}
+
 /// Fills the template, embeds the world's metadata and encodes a component.
 pub fn component_for(
     resolve: &wit_parser::Resolve,
@@ -276,7 +285,7 @@ pub fn component_for(
     evaluate: &str,
     resume: &str,
 ) -> Vec<u8> {
-    let wat = TEMPLATE
+    let wat = template()
         .replace("{describe}", describe)
         .replace("{evaluate}", evaluate)
         .replace("{resume}", resume);
@@ -380,30 +389,14 @@ world provgate {
 /// (24 bytes: tag 0; status 4, allowed 5, event string 8, findings 16). It
 /// imports `commit-exists` (three `(ptr, len)` pairs and a pointer to the
 /// 12-byte answer area) and never calls it.
-pub const OLD_TEMPLATE: &str = r#"
+const OLD_TEMPLATE: &str = r#"
 (module
   (import "provgate:policy/lookup@0.1.0" "commit-exists"
     (func $commit_exists (param i32 i32 i32 i32 i32 i32 i32)))
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 1024))
 
-  (func (export "cabi_realloc")
-    (param $old i32) (param $old_size i32) (param $align i32) (param $size i32) (result i32)
-    (local $ptr i32) (local $end i32) (local $top i32)
-    (local.set $ptr
-      (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
-               (i32.sub (i32.const 0) (local.get $align))))
-    (local.set $end (i32.add (local.get $ptr) (local.get $size)))
-    (local.set $top (i32.mul (memory.size) (i32.const 65536)))
-    (if (i32.gt_u (local.get $end) (local.get $top))
-      (then
-        (if (i32.eq (memory.grow (i32.shr_u (i32.add (i32.sub (local.get $end) (local.get $top))
-                                                     (i32.const 65535))
-                                            (i32.const 16)))
-                    (i32.const -1))
-          (then unreachable))))
-    (global.set $heap (local.get $end))
-    (local.get $ptr))
+  {realloc}
 
   (func (export "provgate:policy/rules@0.1.0#describe") (result i32)
     (i32.const 256))
@@ -421,5 +414,5 @@ pub fn old_world_component() -> Vec<u8> {
         .push_str("provgate-0.1.0.wit", OLD_WIT)
         .expect("the 0.1 WIT parses");
     let world = resolve.select_world(&[pkg], Some("provgate")).expect("world provgate");
-    encode(&resolve, world, OLD_TEMPLATE)
+    encode(&resolve, world, &OLD_TEMPLATE.replace("{realloc}", BUMP_REALLOC))
 }

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use provgate::judge::Decision;
 use provgate::lookup::{Answer, Answering, Answers, NoAnswers, Question};
-use provgate::policy::{Artifact, Limits, Origin, Policy, PolicyError, TrapKind};
+use provgate::policy::{Artifact, LimitKind, Limits, Origin, Policy, PolicyError, TrapKind};
 use provgate::subject::Subject;
 use provgate::verdict::{Mode, Status};
 use provgate_contract::slot;
 use provgate_testkit::wat_guest::{
-    ASK_FIVE, ASK_ONE, FAILED, GARBAGE, MESSAGE, ONE_FINDING, SCRATCH, TEMPLATE, ZERO, encode, hostile,
-    old_world_component, provgate_wit, returning, step_tag, template_component,
+    ASK_FIVE, ASK_ONE, FAILED, GARBAGE, MESSAGE, ONE_FINDING, SCRATCH, ZERO, encode, hostile, old_world_component,
+    provgate_wit, returning, step_tag, template, template_component,
 };
 use provgate_testkit::{RUN_ID, SHA, Scripted, decide, good_subject, now};
 use wasmtime::component::{Component, types::ComponentItem};
@@ -446,7 +446,8 @@ fn five_questions_in_one_round_are_refused_as_a_limit_before_any_is_asked() {
     let policy = load_hostile(hostile(&returning(ASK_FIVE), "", ""), "asks-five.wasm");
     let answers = Scripted::found();
     match refusal(&policy, answers.clone()) {
-        PolicyError::Limit(message) => {
+        PolicyError::Limit { kind, message } => {
+            assert_eq!(kind, LimitKind::Questions, "{message}");
             assert!(message.contains("5 questions"), "{message}");
             assert!(message.contains("at most 4"), "{message}");
         }
@@ -467,7 +468,10 @@ fn a_third_round_of_questions_is_refused_as_a_limit() {
     for verdict in ["first", "second"] {
         let answers = Scripted::found();
         match refusal(&policy, answers.clone()) {
-            PolicyError::Limit(message) => assert!(message.contains("round"), "{verdict}: {message}"),
+            PolicyError::Limit { kind, message } => {
+                assert_eq!(kind, LimitKind::Rounds, "{verdict}: {message}");
+                assert!(message.contains("round"), "{verdict}: {message}");
+            }
             other => panic!("{verdict}: expected a limit, got {other:?}"),
         }
         // Two rounds answered, in order; the third question never went out.
@@ -725,7 +729,7 @@ fn component_with_a_wasi_import_is_refused() {
     // A list result lowers to a pointer to an (address, count) area. Its
     // describe would call the import and then trap, so an `Invalid` (not a
     // `Trap`) shows none of it ran.
-    let wat = TEMPLATE
+    let wat = template()
         .replacen(
             "(module",
             r#"(module
@@ -854,7 +858,7 @@ fn truncated_and_bit_flipped_artifacts_are_refused() {
     }
 }
 
-/// The shipped guest runs on a 16 KiB stack (host/build/guest.rs), about
+/// The shipped guest runs on a 16 KiB stack (policy-build/src/lib.rs), about
 /// 45 levels of serde_json's recursion: settings nested deeper than the
 /// guest's own cap of 8 levels, up to and past serde_json's 128, must end
 /// in a settings error, not in a stack overflow.

@@ -9,7 +9,6 @@
 //! Time bounds here are generous upper limits for a loaded 2-core machine,
 //! never measurements; the load figures are in docs/serve.md.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -67,22 +66,8 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<Vec<String>>>
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("provgate serve starts");
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = mpsc::channel();
     let stderr = child.stderr.take().expect("stderr");
-    let thread_log = log.clone();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(addr) = listening_address(&line)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(addr);
-            }
-            thread_log.lock().unwrap().push(line);
-        }
-    });
+    let (log, rx) = watch_stderr(stderr, listening_address);
     (child, log, rx)
 }
 

@@ -1,4 +1,4 @@
-//! The evaluation: the nine rules of SPEC §3, run in the order they appear
+//! The evaluation: the nine rules of docs/reference.md §3, run in the order they appear
 //! in every verdict, and handed to `decide` once `revision.resolves` has
 //! its answer. Each rule, or family of rules, lives in its own file.
 

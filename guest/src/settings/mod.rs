@@ -1,4 +1,4 @@
-//! The settings compiled into the artifact (SPEC §5): four keys, checked
+//! The settings compiled into the artifact (docs/reference.md §6): four keys, checked
 //! strictly so that a mistake is refused when the artifact is built, with a
 //! message that names the field.
 //!

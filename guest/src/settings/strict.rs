@@ -82,7 +82,7 @@ pub(super) fn parse_strict(json: &[u8]) -> Result<Settings, String> {
 
 /// Deepest nesting of `[` and `{` the strict reading accepts. The settings
 /// need two levels; serde_json's own limit would let it recurse deeper than
-/// the guest's small stack allows (host/build/guest.rs).
+/// the guest's small stack allows (policy-build/src/lib.rs).
 const MAX_DEPTH: usize = 8;
 
 /// True when `json` never nests arrays and objects deeper than `max`

@@ -1,4 +1,4 @@
-//! `provgate replay` (SPEC §4a): decide recorded decisions again, with
+//! `provgate replay` (docs/records.md, docs/reference.md §7.5): decide recorded decisions again, with
 //! their own `now` and answers and no network, and say which differ.
 
 use std::collections::HashMap;

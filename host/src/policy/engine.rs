@@ -25,10 +25,10 @@ pub struct Limits {
     pub time_budget: Duration,
     /// Linear memory one instance may grow to.
     pub memory_bytes: usize,
-    /// Questions one verdict may ask in all (SPEC §3); the rules ask one,
+    /// Questions one verdict may ask in all (docs/reference.md §3); the rules ask one,
     /// two when a repository moved.
     pub max_questions: usize,
-    /// Rounds of questions one verdict may ask (SPEC §3).
+    /// Rounds of questions one verdict may ask (docs/reference.md §3).
     pub max_rounds: usize,
 }
 

@@ -69,8 +69,8 @@ pub enum PolicyError {
     #[error("the policy was stopped: {message}")]
     Trap { kind: TrapKind, message: String },
     /// It asked more questions, or in more rounds, than a verdict may.
-    #[error("the policy was stopped: {0}")]
-    Limit(String),
+    #[error("the policy was stopped: {message}")]
+    Limit { kind: LimitKind, message: String },
     /// It broke the ask/answer protocol (asked nothing, asked again what it
     /// was told, refused its own answers).
     #[error("the policy misbehaved: {0}")]
@@ -79,6 +79,15 @@ pub enum PolicyError {
 
 /// What stopped the guest, for callers that act on it (and tests that
 /// check it) without reading the message.
+/// Which limit of the ask/answer protocol a policy went past.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    /// More questions in all than a verdict may ask.
+    Questions,
+    /// More rounds of questions than a verdict may ask in.
+    Rounds,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrapKind {
     /// One call ran past [`Limits::time_budget`].

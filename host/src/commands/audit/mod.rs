@@ -1,4 +1,4 @@
-//! `provgate audit` (SPEC §5): every pinned image judged in log-only mode.
+//! `provgate audit` (docs/reference.md §7.3, docs/audit.md): every pinned image judged in log-only mode.
 //!
 //! The pins are read first (a file, `-` or the control plane) and checked
 //! before anything is judged. Then each pin becomes the subject

@@ -76,7 +76,7 @@ impl Row {
         }
     }
 
-    /// The row's JSON line (without the newline): the verdict of SPEC §4 plus
+    /// The row's JSON line (without the newline): the verdict of docs/reference.md §4 plus
     /// `index`, `line`, `runtime` and `pin`; or, for an error, the subject,
     /// policy, `status: "error"` and the reason.
     pub fn json(&self, policy: &PolicyRef) -> serde_json::Result<Vec<u8>> {

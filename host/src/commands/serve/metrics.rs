@@ -1,7 +1,7 @@
 //! `GET /metrics`: Prometheus (OpenMetrics) text from `prometheus-client`.
 //!
 //! Every label has a small, fixed set of values: events outside the
-//! SPEC §4 list are counted as `other`, paths outside the server's routes as
+//! docs/reference.md §4 list are counted as `other`, paths outside the server's routes as
 //! `other`; no image, reference, repository or SHA is ever a label.
 
 use std::sync::atomic::{AtomicI64, Ordering};

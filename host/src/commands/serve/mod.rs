@@ -1,5 +1,5 @@
 //! `provgate serve`: the verifier as an HTTP service for the control plane
-//! (SPEC §5, issue 5).
+//! (docs/reference.md §7.4 and §8, docs/serve.md; issue 5).
 //!
 //! One process, one policy at a time, one look-up cache shared by every
 //! request. A request's path is the CLI's: a subject (fetched from an allowed

@@ -74,13 +74,7 @@ pub(super) fn docker(
     };
     Ok(Inspected {
         shape: Shape::DockerInspect,
-        subject: Subject {
-            reference,
-            digest,
-            labels,
-            pin: None,
-            platform: None,
-        },
+        subject: Subject::new(reference, digest, labels),
         platform: None,
     })
 }
@@ -135,7 +129,7 @@ fn canonical_repository(repository: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{REV_AMD64, REV_LOCAL, err, fixture, labels, ok};
+    use super::super::test_support::{REV_AMD64, REV_LOCAL, err, fixture, labels, ok, with_reference};
     use super::super::{InspectOptions, Shape};
     use super::{canonical_repository, repository_of};
 
@@ -158,11 +152,10 @@ mod tests {
 
     #[test]
     fn docker_inspect_reference_flag_picks_its_repositorys_repo_digest() {
-        let opts = InspectOptions {
-            reference: Some("mirror.moleculesai.app/molecule-ai/app:v1"),
-            ..Default::default()
-        };
-        let got = ok(fixture!("docker-inspect.json"), &opts);
+        let got = ok(
+            fixture!("docker-inspect.json"),
+            &with_reference("mirror.moleculesai.app/molecule-ai/app:v1"),
+        );
         assert_eq!(got.subject.reference, "mirror.moleculesai.app/molecule-ai/app:v1");
         assert_eq!(
             got.subject.digest,
@@ -172,11 +165,10 @@ mod tests {
 
     #[test]
     fn docker_inspect_without_matching_repository_falls_back_to_first_repo_digest() {
-        let opts = InspectOptions {
-            reference: Some("elsewhere.example/app:v1"),
-            ..Default::default()
-        };
-        let got = ok(fixture!("docker-inspect.json"), &opts);
+        let got = ok(
+            fixture!("docker-inspect.json"),
+            &with_reference("elsewhere.example/app:v1"),
+        );
         assert_eq!(
             got.subject.digest,
             "sha256:6f41d0406a93318cc5a104d8a6690cf5e75c40ecb4b00fb34697e5f3d4167ed1"

@@ -1,5 +1,5 @@
 //! `provgate verify --inspect FILE|-`: offline JSON that describes an image,
-//! turned into a [`Subject`] (SPEC §2, §5).
+//! turned into a [`Subject`] (docs/reference.md §2, §7.2).
 //!
 //! Four shapes are recognised by their top-level keys:
 //!

@@ -20,13 +20,7 @@ pub(super) fn oci_config(mut top: Map<String, Value>, opts: &InspectOptions<'_>)
     let labels = labels_in(take_object(&mut top, "config", "")?, "config")?;
     Ok(Inspected {
         shape: Shape::OciConfig,
-        subject: Subject {
-            reference: opts.reference.unwrap_or_default().to_owned(),
-            digest: digest.to_owned(),
-            labels,
-            pin: None,
-            platform: None,
-        },
+        subject: Subject::new(opts.reference.unwrap_or_default().to_owned(), digest.to_owned(), labels),
         platform: None,
     })
 }

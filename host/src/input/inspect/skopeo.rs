@@ -30,20 +30,14 @@ pub(super) fn skopeo(mut top: Map<String, Value>, opts: &InspectOptions<'_>) -> 
     let labels = labels_in(Some(top), "")?;
     Ok(Inspected {
         shape: Shape::SkopeoInspect,
-        subject: Subject {
-            reference,
-            digest,
-            labels,
-            pin: None,
-            platform: None,
-        },
+        subject: Subject::new(reference, digest, labels),
         platform: None,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{REV_AMD64, err, fixture, labels, ok};
+    use super::super::test_support::{REV_AMD64, err, fixture, labels, ok, with_reference};
     use super::super::{InspectOptions, Shape};
 
     #[test]
@@ -83,11 +77,7 @@ mod tests {
 
     #[test]
     fn reference_flag_alone_keeps_the_jsons_digest() {
-        let opts = InspectOptions {
-            reference: Some("reg.example/other:2"),
-            ..Default::default()
-        };
-        let got = ok(fixture!("skopeo.json"), &opts);
+        let got = ok(fixture!("skopeo.json"), &with_reference("reg.example/other:2"));
         assert_eq!(got.subject.reference, "reg.example/other:2");
         assert_eq!(
             got.subject.digest,

@@ -49,3 +49,10 @@ pub(super) fn with_platform(platform: &str) -> InspectOptions<'_> {
         ..InspectOptions::default()
     }
 }
+
+pub(super) fn with_reference(reference: &str) -> InspectOptions<'_> {
+    InspectOptions {
+        reference: Some(reference),
+        ..InspectOptions::default()
+    }
+}

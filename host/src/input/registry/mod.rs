@@ -1,4 +1,4 @@
-//! Fetching a subject from an OCI registry (SPEC §5): the manifest (or
+//! Fetching a subject from an OCI registry (docs/reference.md §7.1): the manifest (or
 //! index, then the chosen platform's manifest) and the config blob, each
 //! checked against its sha256, with docker-style credentials.
 //!
