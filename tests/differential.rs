@@ -219,8 +219,14 @@ fn host_decision(ut: &UnderTest, case: &Case, pace: Pace) -> Result<Decision, St
         pace,
         asked: Mutex::new(Vec::new()),
     };
-    let decision =
-        provgate_testkit::decide(ut.policy, &case.subject, case.mode, case.now, &forge).map_err(|e| e.to_string())?;
+    let decision = provgate_testkit::block_on(provgate::judge::judge(
+        ut.policy,
+        &case.subject,
+        case.mode,
+        case.now,
+        &forge,
+    ))
+    .map_err(|e| e.to_string())?;
     let heard = forge.asked.into_inner().expect("question log lock");
     let given: Vec<&Question> = decision.answers.iter().map(|a| &a.question).collect();
     if given != heard.iter().collect::<Vec<_>>() {

@@ -17,9 +17,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use provgate::judge::{Decision, judge};
+use provgate::judge::judge;
 use provgate::lookup::{Answer, Answering, Answers, Question};
-use provgate::policy::{Artifact, Limits, Policy, PolicyError, cache::CodeCache};
+use provgate::policy::{Artifact, Limits, Policy, cache::CodeCache};
 use provgate::subject::Subject;
 use provgate::verdict::{Mode, Verdict};
 
@@ -73,24 +73,19 @@ pub fn good_subject() -> Subject {
     }
 }
 
-/// Runs the pipeline to its decision on a runtime of its own.
-pub fn decide(
-    policy: &Policy,
-    subject: &Subject,
-    mode: Mode,
-    now: SystemTime,
-    answers: &dyn Answers,
-) -> Result<Decision, PolicyError> {
+/// Runs a future (the pipeline, say: `block_on(judge(…))`) to its end on
+/// a runtime of its own.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime")
-        .block_on(judge(policy, subject, mode, now, answers))
+        .block_on(future)
 }
 
 /// The built-in policy's verdict on `subject` at [`now`], in `mode`.
 pub fn verdict_of(subject: &Subject, mode: Mode, answers: &dyn Answers) -> Verdict {
-    decide(policy(), subject, mode, now(), answers)
+    block_on(judge(policy(), subject, mode, now(), answers))
         .expect("the built-in policy judges")
         .verdict
 }

@@ -476,13 +476,25 @@ fn on_unavailable_allow_lets_indeterminate_through_in_enforce_but_never_rejected
     let lenient = with_settings(LENIENT);
     assert_eq!(lenient.description().settings.on_unavailable, "allow");
     let unavailable = Scripted::new(Answer::unavailable("down"));
-    let v = decide(&lenient, &good_subject(), Mode::Enforce, now(), &*unavailable)
-        .unwrap()
-        .verdict;
+    let v = block_on(provgate::judge::judge(
+        &lenient,
+        &good_subject(),
+        Mode::Enforce,
+        now(),
+        &*unavailable,
+    ))
+    .unwrap()
+    .verdict;
     assert_eq!((v.decided.status, v.decided.allowed), (Status::Indeterminate, true));
-    let v = decide(&lenient, &without_label(RUN_ID), Mode::Enforce, now(), &*unavailable)
-        .unwrap()
-        .verdict;
+    let v = block_on(provgate::judge::judge(
+        &lenient,
+        &without_label(RUN_ID),
+        Mode::Enforce,
+        now(),
+        &*unavailable,
+    ))
+    .unwrap()
+    .verdict;
     assert_eq!((v.decided.status, v.decided.allowed), (Status::Rejected, false));
     assert_ne!(
         v.policy.digest,
@@ -554,7 +566,14 @@ fn a_rename_within_an_allowed_owner_is_asked_again_at_the_new_place_and_passes()
             ("molecule-ai", "app-renamed", Answer::Found),
         ]);
         let answers = if waited { answers.waited() } else { answers };
-        let decision = decide(policy(), &good_subject(), Mode::Enforce, now(), &answers).unwrap();
+        let decision = block_on(provgate::judge::judge(
+            policy(),
+            &good_subject(),
+            Mode::Enforce,
+            now(),
+            &answers,
+        ))
+        .unwrap();
         let f = finding(&decision.verdict, "revision.resolves");
         assert_eq!(f.outcome, Outcome::Pass, "waited {waited}: {f:?}");
         assert!(
@@ -614,9 +633,15 @@ fn a_rename_to_an_owner_not_allowed_fails_without_looking_there() {
 fn a_rename_to_a_foreign_owner_is_denied_even_when_unavailable_is_allowed() {
     let lenient = with_settings(LENIENT);
     let answers = ByRepo::new(&[("molecule-ai", "app", Answer::moved("evil-org", "app"))]);
-    let v = decide(&lenient, &good_subject(), Mode::Enforce, now(), &answers)
-        .unwrap()
-        .verdict;
+    let v = block_on(provgate::judge::judge(
+        &lenient,
+        &good_subject(),
+        Mode::Enforce,
+        now(),
+        &answers,
+    ))
+    .unwrap()
+    .verdict;
     assert_eq!(outcome(&v, "revision.resolves"), Outcome::Fail);
     assert_eq!((v.decided.status, v.decided.allowed), (Status::Rejected, false));
 }
@@ -657,21 +682,21 @@ fn answers_that_must_be_awaited_give_the_same_verdict_as_answers_at_hand() {
         Answer::unavailable("down"),
         Answer::moved("evil-org", "app"),
     ] {
-        let at_hand = decide(
+        let at_hand = block_on(provgate::judge::judge(
             policy(),
             &good_subject(),
             Mode::Enforce,
             now(),
             &*Scripted::new(answer.clone()),
-        )
+        ))
         .unwrap();
-        let waited = decide(
+        let waited = block_on(provgate::judge::judge(
             policy(),
             &good_subject(),
             Mode::Enforce,
             now(),
             &*Scripted::waited(answer.clone()),
-        )
+        ))
         .unwrap();
         assert_eq!(at_hand.verdict, waited.verdict, "{answer:?}");
         assert_eq!(at_hand.instances, 1, "{answer:?}");

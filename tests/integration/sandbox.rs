@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use provgate::judge::Decision;
+use provgate::judge::judge;
 use provgate::lookup::{Answer, Answering, Answers, NoAnswers, Question};
 use provgate::policy::{Artifact, LimitKind, Limits, Origin, Policy, PolicyError, TrapKind};
 use provgate::subject::Subject;
@@ -23,7 +24,7 @@ use provgate_testkit::wat_guest::{
     ASK_FIVE, ASK_ONE, FAILED, GARBAGE, MESSAGE, ONE_FINDING, SCRATCH, ZERO, encode, hostile, old_world_component,
     provgate_wit, returning, step_tag, template, template_component,
 };
-use provgate_testkit::{RUN_ID, SHA, Scripted, decide, good_subject, now};
+use provgate_testkit::{RUN_ID, SHA, Scripted, block_on, good_subject, now};
 use wasmtime::component::{Component, types::ComponentItem};
 
 /// Small budgets: hostile guests should hit them quickly.
@@ -212,7 +213,7 @@ fn within_deadline<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send +
 fn judge_good(policy: &Arc<Policy>, answers: Arc<Scripted>) -> Result<Decision, PolicyError> {
     let policy = policy.clone();
     within_deadline("judge", move || {
-        decide(&policy, &good_subject(), Mode::Enforce, now(), &*answers)
+        block_on(judge(&policy, &good_subject(), Mode::Enforce, now(), &*answers))
     })
 }
 
@@ -413,7 +414,7 @@ fn host_stays_usable_after_a_trap() {
 
     let builtin = Policy::load(Artifact::builtin(), Limits::default(), None).expect("built-in policy loads");
     let answers = Scripted::found();
-    let decision = decide(&builtin, &good_subject(), Mode::Enforce, now(), &*answers)
+    let decision = block_on(judge(&builtin, &good_subject(), Mode::Enforce, now(), &*answers))
         .expect("built-in policy judges after a trap");
     assert_eq!(decision.verdict.decided.status, Status::Verified, "{decision:#?}");
     assert!(decision.verdict.decided.allowed);
@@ -627,7 +628,7 @@ fn rejected_subject() -> Subject {
 fn the_restart_path_and_the_resume_path_give_the_same_verdict() {
     let policy = provgate_testkit::policy();
     let judge = |subject: &Subject, answers: &dyn Answers| {
-        decide(policy, subject, Mode::Enforce, now(), answers).expect("the built-in policy judges")
+        block_on(judge(policy, subject, Mode::Enforce, now(), answers)).expect("the built-in policy judges")
     };
     for answer in [
         Answer::Found,
@@ -851,7 +852,13 @@ fn truncated_and_bit_flipped_artifacts_are_refused() {
             Err(PolicyError::Invalid { .. }) => {}
             Err(other) => panic!("{name}: refused, but not as an invalid component: {other:?}"),
             Ok(policy) => {
-                let decision = decide(&policy, &good_subject(), Mode::Enforce, now(), &NoAnswers("test"));
+                let decision = block_on(judge(
+                    &policy,
+                    &good_subject(),
+                    Mode::Enforce,
+                    now(),
+                    &NoAnswers("test"),
+                ));
                 panic!("{name}: loaded, and judged to {decision:?}");
             }
         }
