@@ -174,6 +174,16 @@ pub fn provgate_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// The cargo target directory of the build these tests belong to: test
+/// executables live in `<target>/<profile>/deps`.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    exe.ancestors()
+        .nth(3)
+        .expect("test executables live in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
 /// The `provgate` binary of the build these tests belong to: cargo builds
 /// it next to the directory that holds the test executables.
 pub fn provgate_bin() -> PathBuf {
