@@ -1,8 +1,9 @@
 //! provgate's integration tests, in one binary: each test binary links
 //! wasmtime, cranelift, reqwest and axum, so one binary instead of one per
 //! file saves most of the suite's build. What they share lives in
-//! `testkit/`. The modules, from the rules outwards (blank lines keep
-//! rustfmt from sorting them):
+//! `testkit/`. Run one module with a filter: `cargo test --test integration
+//! -- differential::`. The modules, from the rules outwards (blank lines
+//! keep rustfmt from sorting them):
 
 /// Two independent builds of the guest give the same artifact. First in
 /// the list and first in name order: libtest starts tests by name, and this
@@ -11,6 +12,10 @@ mod artifact;
 
 /// Every rule and the decision, judged by the shipped component.
 mod rules;
+
+/// The shipped component and the natively compiled guest never disagree,
+/// on generated near-miss subjects (proptest).
+mod differential;
 
 /// The sandbox's limits against hostile components built from WAT.
 mod sandbox;
