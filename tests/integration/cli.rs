@@ -1276,3 +1276,65 @@ fn a_record_written_over_its_own_input_file_is_written_after_the_input_was_read(
     assert_eq!(record["record"], "provgate.decision/1");
     assert_eq!(record["verdict"]["status"], "verified");
 }
+
+// ---------------------------------------------------------------------------
+// Flags that fail early: a malformed value is bad usage (exit 2) naming the
+// flag, before any artifact is loaded or any registry is asked.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_policy_digest_that_is_empty_or_not_sha256_and_64_hex_is_exit_2_naming_the_flag() {
+    let short = format!("sha256:{}", "0".repeat(63));
+    let upper = format!("sha256:{}", "A".repeat(64));
+    for bad in ["", "sha256:", "bogus", short.as_str(), upper.as_str()] {
+        let o = verify_replayed(VERIFIED, VERIFIED_RECORD, &["--policy-digest", bad]);
+        assert_exit(&o, 2);
+        assert_says(&o, "--policy-digest");
+        assert_says(&o, "64 lower-case hex");
+        assert!(stdout(&o).is_empty(), "no verdict for a bad flag: {}", stdout(&o));
+    }
+    // The same check in every command that takes the flag.
+    for command in [&["audit", "--pins", "-"][..], &["serve", "--listen", "127.0.0.1:0"]] {
+        let mut args = command.to_vec();
+        args.extend(["--policy-digest", ""]);
+        let o = provgate(&args, None);
+        assert_exit(&o, 2);
+        assert_says(&o, "--policy-digest");
+    }
+}
+
+#[test]
+fn an_insecure_registry_with_a_scheme_or_path_is_exit_2_naming_the_flag() {
+    for bad in ["http://127.0.0.1:5000", "127.0.0.1:5000/v2", "user@127.0.0.1:5000"] {
+        let o = provgate(
+            &[
+                "verify",
+                "127.0.0.1:5000/molecule-ai/app:v1",
+                "--insecure-registry",
+                bad,
+            ],
+            None,
+        );
+        assert_exit(&o, 2);
+        assert_says(&o, "--insecure-registry");
+        assert_says(&o, "HOST:PORT");
+    }
+}
+
+#[test]
+fn time_outs_take_seconds_or_a_duration_with_a_unit() {
+    for good in ["5s", "2m", "1.5", "1m30s"] {
+        let o = verify_replayed(
+            VERIFIED,
+            VERIFIED_RECORD,
+            &["--registry-timeout", good, "--gitea-timeout", good],
+        );
+        assert_exit(&o, 0);
+    }
+    for bad in ["0", "0s", "soon", "-1"] {
+        let flag = format!("--gitea-timeout={bad}");
+        let o = verify_replayed(VERIFIED, VERIFIED_RECORD, &[&flag]);
+        assert_exit(&o, 2);
+        assert_says(&o, "--gitea-timeout");
+    }
+}
