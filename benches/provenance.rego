@@ -1,4 +1,4 @@
-# The rules of SPEC §3 and the decision of SPEC §4, in Rego, for the peer
+# The rules (docs/reference.md §3) and the decision (§4), in Rego, for the peer
 # benchmark only (benches/verdict.rs runs it with regorus). It mirrors the
 # guest's outcomes; it does not build the guest's messages, which makes the
 # comparison lean in regorus' favour.

@@ -9,7 +9,8 @@
 //!   awaited: the instance is dropped, and a second one starts with the answer
 //!   supplied (two instances). The rejected subject asks nothing, so there
 //!   both provgate figures are one instance and one call;
-//! - `regorus_warm`: the same rules in Rego under regorus, the peer.
+//! - `regorus_warm`: the same rules in Rego under regorus, the peer
+//!   (`--features regorus`).
 //!
 //! Then the sandbox floor (a hand-written WAT guest that does no work: one
 //! fresh instance and an empty verdict, and one that asks one question and
@@ -18,13 +19,6 @@
 //! the Gitea stand-in on loopback). The async pipeline runs under
 //! `now_or_never`: with every answer ready it completes without waiting, so
 //! no runtime is timed. Figures: docs/benchmarks.md.
-
-#[path = "../tests/support/gitea.rs"]
-#[allow(dead_code)]
-mod gitea;
-#[path = "../tests/support/wat_guest.rs"]
-#[allow(dead_code)]
-mod wat_guest;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -39,10 +33,12 @@ use provgate::lookup::cache::{Cache, CachePolicy};
 use provgate::lookup::gitea::{Gitea, GiteaClient};
 use provgate::lookup::replay::Replay;
 use provgate::lookup::{Answer, Answered, Answering, Answers, Question, Source, Stack};
-use provgate::policy::{Artifact, Limits, Origin, Policy, Step, cache::CodeCache, slot};
+use provgate::policy::{Artifact, Limits, Origin, Policy, Step, cache::CodeCache};
 use provgate::subject::Subject;
 use provgate::verdict::{Mode, Status};
+use provgate_contract::slot;
 use provgate_guest::model;
+use provgate_testkit::{gitea, wat_guest};
 
 const SHA: &str = "36b68ae653f75d2ed731081e35541b6f6a0e7c0b";
 const DIGEST: &str = "sha256:8cbffb2fd0364dd51e206a3ed61d584d5a7668fb71df7469702d24b6d2536d09";
@@ -133,33 +129,63 @@ fn native_subject(s: &Subject) -> model::Subject {
     }
 }
 
-fn regorus_engine() -> regorus::Engine {
-    let mut engine = regorus::Engine::new();
-    engine
-        .add_policy("provenance.rego".into(), include_str!("provenance.rego").into())
-        .expect("the Rego twin parses");
-    engine
-        .add_data_json(
-            r#"{"settings": {"created_max_skew_seconds": 300, "allowed_owners": ["molecule-ai"],
-                "source_pattern": "^https://git\\.moleculesai\\.app/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\\.git|/)?$"}}"#,
-        )
-        .expect("settings");
-    engine
-        .add_extension(
-            "commit_exists".into(),
-            3,
-            Box::new(|_| Ok(regorus::Value::from("found"))),
-        )
-        .expect("extension");
-    engine
-}
+/// The same rules in Rego under regorus, the peer: built only with
+/// `--features regorus`.
+#[cfg(feature = "regorus")]
+mod rego {
+    use super::{NOW_SECS, Subject};
+    use criterion::BenchmarkGroup;
+    use criterion::measurement::WallTime;
 
-fn regorus_input(s: &Subject) -> regorus::Value {
-    let json = serde_json::json!({
-        "reference": s.reference, "digest": s.digest, "labels": s.labels,
-        "now_ns": NOW_SECS * 1_000_000_000, "mode": "enforce",
-    });
-    regorus::Value::from_json_str(&json.to_string()).expect("input")
+    pub struct Twin(regorus::Engine);
+
+    impl Twin {
+        pub fn new() -> Twin {
+            let mut engine = regorus::Engine::new();
+            engine
+                .add_policy("provenance.rego".into(), include_str!("provenance.rego").into())
+                .expect("the Rego twin parses");
+            engine
+                .add_data_json(
+                    r#"{"settings": {"created_max_skew_seconds": 300, "allowed_owners": ["molecule-ai"],
+                "source_pattern": "^https://git\\.moleculesai\\.app/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\\.git|/)?$"}}"#,
+                )
+                .expect("settings");
+            engine
+                .add_extension(
+                    "commit_exists".into(),
+                    3,
+                    Box::new(|_| Ok(regorus::Value::from("found"))),
+                )
+                .expect("extension");
+            Twin(engine)
+        }
+
+        /// The event the Rego twin decides for `s`.
+        pub fn event(&mut self, s: &Subject) -> String {
+            self.0.set_input(input(s));
+            let r = self.0.eval_rule("data.provgate.verdict".into()).expect("rego");
+            r["event"].as_string().expect("event").to_string()
+        }
+
+        pub fn bench(&mut self, group: &mut BenchmarkGroup<'_, WallTime>, s: &Subject) {
+            let input = input(s);
+            group.bench_function("regorus_warm", |b| {
+                b.iter(|| {
+                    self.0.set_input(input.clone());
+                    self.0.eval_rule("data.provgate.verdict".into())
+                })
+            });
+        }
+    }
+
+    fn input(s: &Subject) -> regorus::Value {
+        let json = serde_json::json!({
+            "reference": s.reference, "digest": s.digest, "labels": s.labels,
+            "now_ns": NOW_SECS * 1_000_000_000, "mode": "enforce",
+        });
+        regorus::Value::from_json_str(&json.to_string()).expect("input")
+    }
 }
 
 fn verdicts(c: &mut Criterion) {
@@ -179,7 +205,8 @@ fn verdicts(c: &mut Criterion) {
     )
     .expect("the look-up stack");
     let cached = stack.answers();
-    let mut rego = regorus_engine();
+    #[cfg(feature = "regorus")]
+    let mut rego = rego::Twin::new();
 
     for (name, subject, expected, questions) in subjects() {
         // The implementations and both paths must agree before they are timed.
@@ -188,8 +215,6 @@ fn verdicts(c: &mut Criterion) {
         let n = provgate_guest::evaluate(&settings, &native, model::Mode::Enforce, &mut lookup);
         let fresh = judge_now(&policy, &subject, &*cached);
         let awaited = judge_now(&policy, &subject, &Awaited);
-        rego.set_input(regorus_input(&subject));
-        let r = rego.eval_rule("data.provgate.verdict".into()).expect("rego");
         assert_eq!(fresh.verdict.decided.status, expected);
         assert_eq!(fresh.answers.len(), questions);
         assert_eq!(fresh.instances, 1, "the cached answer was at hand");
@@ -200,8 +225,9 @@ fn verdicts(c: &mut Criterion) {
         );
         assert_eq!(awaited.verdict, fresh.verdict);
         assert_eq!(n.event.as_str(), fresh.verdict.decided.event);
+        #[cfg(feature = "regorus")]
         assert_eq!(
-            r["event"].as_string().expect("event").as_ref(),
+            rego.event(&subject),
             fresh.verdict.decided.event,
             "the Rego twin disagrees"
         );
@@ -216,13 +242,8 @@ fn verdicts(c: &mut Criterion) {
         group.bench_function("provgate_fresh_awaited", |b| {
             b.iter(|| judge_now(&policy, black_box(&subject), &Awaited))
         });
-        let input = regorus_input(&subject);
-        group.bench_function("regorus_warm", |b| {
-            b.iter(|| {
-                rego.set_input(input.clone());
-                rego.eval_rule("data.provgate.verdict".into())
-            })
-        });
+        #[cfg(feature = "regorus")]
+        rego.bench(&mut group, &subject);
         group.finish();
     }
     // Every cached verdict was answered by the cache: the source once.

@@ -8,13 +8,6 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-#[path = "src/policy/slot.rs"]
-#[allow(dead_code)]
-mod slot;
-
-#[path = "build/guest.rs"]
-mod guest;
-
 fn main() {
     if let Err(e) = run() {
         // A build script error reaches the user as-is: make it actionable.
@@ -32,6 +25,9 @@ fn run() -> Result<(), String> {
     for path in [
         "guest/src",
         "guest/Cargo.toml",
+        // Crates the guest links, and the slot layout it reserves.
+        "contract/src",
+        "contract/Cargo.toml",
         "wit",
         "policies/molecule.json",
         "Cargo.lock",
@@ -40,9 +36,6 @@ fn run() -> Result<(), String> {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
-    println!("cargo:rerun-if-changed=src/policy/slot.rs");
-
-    println!("cargo:rerun-if-changed=build/guest.rs");
     let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
     let target_dir = match env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
         Some(dir) if dir.is_absolute() => dir.join("guest"),
@@ -56,7 +49,7 @@ fn run() -> Result<(), String> {
             .join("guest"),
         None => root.join("target").join("guest"),
     };
-    let artifact = guest::build_artifact(&root, &target_dir, &root.join("policies/molecule.json"))?;
+    let artifact = provgate_policy_build::build_artifact(&root, &target_dir, &root.join("policies/molecule.json"))?;
 
     let out = out_dir.join("provgate-policy.wasm");
     std::fs::write(&out, &artifact).map_err(|e| format!("writing {}: {e}", out.display()))?;

@@ -22,7 +22,7 @@ use core::cell::{Cell, UnsafeCell};
 use std::alloc::System;
 
 /// Four times what a usual verdict allocates, and small enough that the
-/// instance's whole memory is one 64 KiB page (host/build/guest.rs).
+/// instance's whole memory is one 64 KiB page (policy-build/src/lib.rs).
 pub const ARENA_BYTES: usize = 16 * 1024;
 
 #[repr(C, align(16))]

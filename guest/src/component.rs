@@ -14,28 +14,23 @@ wit_bindgen::generate!({
 });
 
 use exports::provgate::policy::rules as wit;
+use provgate_contract::slot;
 
-/// The settings slot: a marker, the settings' length (u32, little-endian),
-/// then the settings JSON padded with spaces. The host finds the marker in
-/// the component and writes the settings after it; the layout must match
-/// `host/src/policy/slot.rs`. The length saves scanning the padding on
-/// every evaluation.
-const SLOT_MAGIC: [u8; 32] = *b"provgate:settings-slot:v2\0\0\0\0\0\0\0";
-const SLOT_CAPACITY: usize = 4096;
-const SLOT_LEN: usize = 32 + 4 + SLOT_CAPACITY;
-
-static SETTINGS_SLOT: [u8; SLOT_LEN] = {
-    let mut slot = [b' '; SLOT_LEN];
+/// The settings slot (its layout: `provgate_contract::slot`), which the
+/// artifact build rewrites after compilation. The length saves scanning the
+/// padding on every evaluation.
+static SETTINGS_SLOT: [u8; slot::LEN] = {
+    let mut bytes = [b' '; slot::LEN];
     let mut i = 0;
-    while i < SLOT_MAGIC.len() {
-        slot[i] = SLOT_MAGIC[i];
+    while i < slot::LEN_AT {
+        bytes[i] = slot::MAGIC[i];
         i += 1;
     }
-    while i < SLOT_MAGIC.len() + 4 {
-        slot[i] = 0;
+    while i < slot::JSON_AT {
+        bytes[i] = 0;
         i += 1;
     }
-    slot
+    bytes
 };
 
 /// The settings, read once per instance: they cannot change under it.
@@ -50,9 +45,10 @@ fn settings() -> Result<&'static Settings, String> {
 fn read_settings() -> Result<Settings, String> {
     // black_box: the compiler must read the bytes at run time, since the
     // artifact builder rewrites them after compilation.
-    let slot: &[u8; SLOT_LEN] = core::hint::black_box(&SETTINGS_SLOT);
-    let len = u32::from_le_bytes([slot[32], slot[33], slot[34], slot[35]]) as usize;
-    let json = &slot[36..36 + len.min(SLOT_CAPACITY)];
+    let bytes: &[u8; slot::LEN] = core::hint::black_box(&SETTINGS_SLOT);
+    let at = slot::LEN_AT;
+    let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+    let json = &bytes[slot::JSON_AT..slot::JSON_AT + len.min(slot::CAPACITY)];
     if json.is_empty() {
         return Err("this artifact has no settings: build one with `provgate policy build`".into());
     }

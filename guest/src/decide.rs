@@ -1,8 +1,8 @@
-//! SPEC §4: from findings to status, allowed and event. Nothing else
-//! anywhere decides these.
+//! docs/reference.md §4: from findings to status, allowed and event. Nothing else
+//! anywhere decides these. It reads findings by rule id only, so it knows
+//! nothing of how the rules work.
 
 use crate::model::{Event, Finding, Mode, Outcome, RuleId, Status, Verdict};
-use crate::rules::*;
 use crate::settings::OnUnavailable;
 
 /// The verdict of a finished set of findings.
@@ -35,29 +35,29 @@ pub fn allowed(status: Status, mode: Mode, on_unavailable: OnUnavailable) -> boo
     }
 }
 
-/// The first event that applies, in the order SPEC §4 lists them.
+/// The first event that applies, in the order docs/reference.md §4 lists them.
 pub fn event(findings: &[Finding]) -> Event {
     let any =
         |rules: &[RuleId], outcome: Outcome| findings.iter().any(|f| f.outcome == outcome && rules.contains(&f.rule));
-    if any(&[ID_LABELS_PRESENT], Outcome::Fail) {
+    if any(&[RuleId::LabelsPresent], Outcome::Fail) {
         Event::Unlabeled
     } else if any(
         &[
-            ID_REVISION_FORMAT,
-            ID_DIGEST_FORMAT,
-            ID_CREATED_FORMAT,
-            ID_RUN_ID_FORMAT,
+            RuleId::RevisionFormat,
+            RuleId::DigestFormat,
+            RuleId::CreatedFormat,
+            RuleId::RunIdFormat,
         ],
         Outcome::Fail,
     ) {
         Event::Malformed
-    } else if any(&[ID_SOURCE_TRUSTED], Outcome::Fail) {
+    } else if any(&[RuleId::SourceTrusted], Outcome::Fail) {
         Event::UntrustedSource
-    } else if any(&[ID_PIN_CONSISTENT, ID_TAG_CONSISTENT], Outcome::Fail) {
+    } else if any(&[RuleId::PinConsistent, RuleId::TagConsistent], Outcome::Fail) {
         Event::PinMismatch
-    } else if any(&[ID_REVISION_RESOLVES], Outcome::Fail) {
+    } else if any(&[RuleId::RevisionResolves], Outcome::Fail) {
         Event::Unresolved
-    } else if any(&[ID_REVISION_RESOLVES], Outcome::Indeterminate) {
+    } else if any(&[RuleId::RevisionResolves], Outcome::Indeterminate) {
         Event::Unavailable
     } else {
         Event::Reachable

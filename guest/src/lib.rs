@@ -4,13 +4,27 @@
 //! crate is the policy artifact; `component` is the only part that knows
 //! about WIT. Compiled natively it serves differential tests and the
 //! native-limit bench, never real decisions.
+//!
+//! Each module imports only from those listed before it:
+//! - `model`, `show`, `url`, `rfc3339`: facts every layer shares (the
+//!   policy's types, quoting of untrusted values, the spelling of Gitea
+//!   URLs and names, RFC 3339 date-times);
+//! - `settings`: what the artifact is configured with;
+//! - `decide`: docs/reference.md §4, from findings to a verdict;
+//! - `rules`: each rule of docs/reference.md §3, and the evaluation that runs them in
+//!   order and hands the findings to `decide`;
+//! - `component` and [`evaluate`]: the two drivers of an evaluation.
+//!
+//! `arena` is the guest's allocator and imports nothing.
 
 pub mod arena;
 pub mod decide;
 pub mod model;
+pub mod rfc3339;
 pub mod rules;
 pub mod settings;
 pub mod show;
+pub mod url;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

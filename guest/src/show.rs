@@ -3,41 +3,10 @@
 /// Longest part of a value echoed back; the rest is summarised by its size.
 const MAX_CHARS: usize = 72;
 
-/// Quotes a label value for a message: printable ASCII as is, everything
-/// else (control characters, terminal escapes, non-ASCII look-alikes)
-/// escaped, and long values cut, so a hostile label can neither flood nor
-/// forge the output.
+/// Quotes a label value for a message (`provgate_contract::text`), so a
+/// hostile label can neither flood nor forge the output.
 pub fn show(value: &str) -> String {
-    // Most values are short and plain: one copy, not one push per character.
-    if value.len() <= MAX_CHARS && value.bytes().all(|b| as_is(char::from(b))) {
-        return ["\"", value, "\""].concat();
-    }
-    let mut out = String::with_capacity(value.len().min(MAX_CHARS) + 2);
-    out.push('"');
-    for (i, c) in value.chars().enumerate() {
-        if i == MAX_CHARS {
-            out.push_str("\"… (");
-            out.push_str(&value.len().to_string());
-            out.push_str(" bytes)");
-            return out;
-        }
-        if as_is(c) {
-            out.push(c);
-        } else if c == '"' || c == '\\' {
-            out.push('\\');
-            out.push(c);
-        } else {
-            out.extend(c.escape_default());
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Printable ASCII other than the quote and the backslash: shown unescaped.
-/// (A byte of a multi-byte character reads as a non-ASCII char: escaped.)
-fn as_is(c: char) -> bool {
-    (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\'
+    provgate_contract::text::quote(value, MAX_CHARS)
 }
 
 #[cfg(test)]

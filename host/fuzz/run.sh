@@ -4,7 +4,8 @@
 #
 #   host/fuzz/run.sh TARGET [SECONDS]        # SECONDS defaults to 300
 #
-# Seeds: host/fuzz/seeds/TARGET and tests/data/fuzz/TARGET (read only).
+# Seeds: host/fuzz/seeds/TARGET, tests/data/fuzz/TARGET and, for inspect,
+# tests/data/inspect (all read only).
 # New inputs go to host/fuzz/corpus/TARGET, crashes to
 # host/fuzz/artifacts/TARGET (both git-ignored). Targets: inspect, settings,
 # reference, source_url, evaluate. See docs/fuzzing.md.
@@ -18,6 +19,10 @@ corpus=("$fuzz/corpus/$target" "$fuzz/seeds/$target")
 mkdir -p "${corpus[0]}"
 if [ -d "$root/tests/data/fuzz/$target" ]; then
   corpus+=("$root/tests/data/fuzz/$target")
+fi
+# The inspect samples the tests read are seeds too, used in place.
+if [ "$target" = inspect ]; then
+  corpus+=("$root/tests/data/inspect")
 fi
 
 # An absolute CARGO_TARGET_DIR: host/build.rs builds the guest (with this

@@ -1,11 +1,13 @@
 //! The first step of every verdict: the subject's facts, from offline JSON
-//! or from a registry, with the failure classed for its exit code.
+//! or from a registry. A failure keeps its type — a [`UsageError`] for
+//! input that cannot be read, a `FetchError` from the registry — for
+//! `main` (and serve) to class.
 
 use anyhow::Context;
 
-use crate::exit::Failure;
 use crate::input::{self, inspect, registry};
 use crate::subject::Subject;
+use crate::usage::UsageError;
 
 /// Where a subject's facts come from.
 pub enum Input<'a> {
@@ -24,7 +26,7 @@ pub enum Input<'a> {
 }
 
 /// The subject, without a pin (the caller adds its own).
-pub async fn gather(input: Input<'_>) -> Result<Subject, Failure> {
+pub async fn gather(input: Input<'_>) -> anyhow::Result<Subject> {
     match input {
         Input::Inspect {
             path,
@@ -32,7 +34,7 @@ pub async fn gather(input: Input<'_>) -> Result<Subject, Failure> {
             digest,
             reference,
         } => {
-            let json = input::read_file_or_stdin(path).map_err(Failure::usage)?;
+            let json = input::read_file_or_stdin(path).map_err(UsageError::from)?;
             let opts = inspect::InspectOptions {
                 platform,
                 digest,
@@ -40,12 +42,12 @@ pub async fn gather(input: Input<'_>) -> Result<Subject, Failure> {
             };
             let inspected = inspect::parse(&json, &opts)
                 .with_context(|| format!("--inspect {}", crate::text::quote(path)))
-                .map_err(Failure::usage)?;
+                .map_err(UsageError::from)?;
             tracing::info!(shape = %inspected.shape, "read the image's facts");
             Ok(inspected.subject)
         }
         Input::Registry { reference, options } => {
-            let fetched = registry::fetch(reference, options).await.map_err(Failure::from)?;
+            let fetched = registry::fetch(reference, options).await?;
             if let Some((platform, digest)) = &fetched.platform {
                 tracing::info!(%platform, %digest, "judging one platform of the index");
             }

@@ -13,7 +13,7 @@
 use std::time::SystemTime;
 
 use crate::lookup::{Answer, Answered, Answers, Question};
-use crate::policy::{Policy, PolicyError, Run, Step};
+use crate::policy::{LimitKind, Policy, PolicyError, Run, Step};
 use crate::subject::Subject;
 use crate::verdict::{Mode, Verdict, VerdictSubject};
 
@@ -104,15 +104,19 @@ fn check_questions(
     max_questions: usize,
 ) -> Result<(), PolicyError> {
     if round > max_rounds {
-        return Err(PolicyError::Limit(format!(
-            "it asked a round of questions more than the {max_rounds} a verdict may ask"
-        )));
+        return Err(PolicyError::Limit {
+            kind: LimitKind::Rounds,
+            message: format!("it asked a round of questions more than the {max_rounds} a verdict may ask"),
+        });
     }
     if given.len() + questions.len() > max_questions {
-        return Err(PolicyError::Limit(format!(
-            "it asked {} questions; a verdict may ask at most {max_questions}",
-            given.len() + questions.len()
-        )));
+        return Err(PolicyError::Limit {
+            kind: LimitKind::Questions,
+            message: format!(
+                "it asked {} questions; a verdict may ask at most {max_questions}",
+                given.len() + questions.len()
+            ),
+        });
     }
     if questions.is_empty() {
         return Err(PolicyError::Protocol("it asked an empty round of questions".into()));

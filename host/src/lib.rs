@@ -9,8 +9,10 @@
 
 pub mod cli;
 pub mod commands;
+pub mod digest;
 pub mod exit;
 pub mod gather;
+pub mod http;
 pub mod input;
 pub mod judge;
 pub mod lookup;
@@ -19,5 +21,5 @@ pub mod policy;
 pub mod record;
 pub mod subject;
 pub mod text;
-pub mod tls;
+pub mod usage;
 pub mod verdict;

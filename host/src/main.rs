@@ -1,3 +1,6 @@
+//! Parse the command line, run one command, and choose the exit code: the
+//! only place a code is chosen (docs/reference.md §5).
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -6,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 use provgate::cli::{Cli, Command};
 use provgate::commands;
-use provgate::exit::Exit;
+use provgate::exit::{Exit, exit_code, outcome_code};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -16,6 +19,26 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
         }
     };
+    init_logging(&cli);
+
+    let result = match &cli.command {
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Audit(args) => commands::audit::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Replay(args) => commands::replay::run(args),
+        Command::Policy(cmd) => commands::policy::run(cmd),
+    };
+    let exit = match result {
+        Ok(outcome) => outcome_code(outcome),
+        Err(error) => {
+            eprintln!("provgate: error: {error:#}");
+            exit_code(&error)
+        }
+    };
+    ExitCode::from(exit as u8)
+}
+
+fn init_logging(cli: &Cli) {
     // A server's request lines are its output: `serve` logs at info unless
     // told otherwise; one-shot commands only warn.
     let quiet = if matches!(cli.command, Command::Serve(_)) { 1 } else { 0 };
@@ -31,19 +54,4 @@ fn main() -> ExitCode {
         // Escape codes only for a person at a terminal, never in log files.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-
-    let result = match &cli.command {
-        Command::Verify(args) => commands::verify::run(args),
-        Command::Audit(args) => commands::audit::run(args),
-        Command::Serve(args) => commands::serve::run(args),
-        Command::Replay(args) => commands::replay::run(args),
-        Command::Policy(cmd) => commands::policy::run(cmd),
-    };
-    match result {
-        Ok(exit) => ExitCode::from(exit as u8),
-        Err(failure) => {
-            eprintln!("provgate: error: {:#}", failure.error);
-            ExitCode::from(failure.exit as u8)
-        }
-    }
 }

@@ -1,4 +1,4 @@
-//! Decision records (SPEC §4a): one self-contained JSON line per verdict,
+//! Decision records (docs/records.md): one self-contained JSON line per verdict,
 //! holding everything it was decided on, so that `provgate replay` can
 //! decide it again with no network and compare.
 //!
@@ -15,9 +15,9 @@ use std::time::SystemTime;
 use anyhow::{Context, anyhow};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::sha256_digest;
 use crate::judge::Decision;
 use crate::lookup::Answered;
-use crate::policy::artifact::sha256_digest;
 use crate::subject::{Pin, Platform, Subject};
 use crate::verdict::{Mode, PolicyRef, Verdict};
 

@@ -1,4 +1,4 @@
-//! The subject of a verdict (SPEC §2), as the host gathers it: from offline
+//! The subject of a verdict (docs/reference.md §2), as the host gathers it: from offline
 //! JSON (`input::inspect`) or a registry (`input::registry`), platform
 //! included. The host only collects
 //! facts; it never judges them.
@@ -21,6 +21,20 @@ pub struct Subject {
     /// For a multi-platform image: the platform whose labels these are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+}
+
+impl Subject {
+    /// A subject as an input shape reads it: no pin (the caller adds its
+    /// own) and no platform (an index reader names one).
+    pub fn new(reference: String, digest: String, labels: BTreeMap<String, String>) -> Subject {
+        Subject {
+            reference,
+            digest,
+            labels,
+            pin: None,
+            platform: None,
+        }
+    }
 }
 
 /// A control-plane pin row `{runtime, digest, source_sha}`, or what a

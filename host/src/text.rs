@@ -1,33 +1,16 @@
 //! Text that came from outside (labels, references, servers' answers), made
-//! safe to put in a message: quoted, every control, format or non-ASCII
-//! character escaped (so neither a terminal escape, a workflow command on
-//! its own line, nor a look-alike letter gets through as itself), and cut.
+//! safe to put in any message provgate writes — terminal, workflow commands,
+//! logs, errors: quoted, every control, format or non-ASCII character
+//! escaped (so neither a terminal escape, a workflow command on its own
+//! line, nor a look-alike letter gets through as itself), and cut.
 
 /// Longest part of a value a message echoes.
 pub const MAX_CHARS: usize = 80;
 
-/// `value` in double quotes, escaped and cut to [`MAX_CHARS`] characters.
+/// `value` in double quotes, escaped (`provgate_contract::text`) and cut
+/// to [`MAX_CHARS`] characters.
 pub fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len().min(MAX_CHARS) + 2);
-    out.push('"');
-    for (i, c) in value.chars().enumerate() {
-        if i == MAX_CHARS {
-            out.push_str("\"… (");
-            out.push_str(&value.len().to_string());
-            out.push_str(" bytes)");
-            return out;
-        }
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => out.extend(c.escape_default()),
-        }
-    }
-    out.push('"');
-    out
+    provgate_contract::text::quote(value, MAX_CHARS)
 }
 
 #[cfg(test)]

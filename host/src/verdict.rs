@@ -1,4 +1,4 @@
-//! The verdict JSON of SPEC §4. The decision fields come from the guest
+//! The verdict JSON of docs/reference.md §4. The decision fields come from the guest
 //! unchanged; the host adds the subject and the policy it loaded.
 
 use std::borrow::Cow;

@@ -1,14 +1,13 @@
 //! `pin.consistent` and `tag.consistent`: the facts the caller holds must
 //! agree with the labels. Nothing to compare means skipped.
 
-use crate::model::{Finding, Outcome, Provenance, Subject};
+use crate::model::{Finding, Outcome, Provenance, RuleId, Subject};
 use crate::rules::formats::is_lower_hex;
-use crate::rules::{ID_PIN_CONSISTENT, ID_TAG_CONSISTENT};
 use crate::show::show;
 
 pub fn pin(subject: &Subject, labels: &Provenance<'_>) -> Finding {
     let Some(pin) = &subject.pin else {
-        return Finding::new(ID_PIN_CONSISTENT, Outcome::Skipped, "no pin given");
+        return Finding::new(RuleId::PinConsistent, Outcome::Skipped, "no pin given");
     };
     let mut problems = Vec::new();
     if let Some(digest) = pin.digest.as_deref()
@@ -37,12 +36,12 @@ pub fn pin(subject: &Subject, labels: &Provenance<'_>) -> Finding {
     }
     if problems.is_empty() {
         Finding::new(
-            ID_PIN_CONSISTENT,
+            RuleId::PinConsistent,
             Outcome::Pass,
             ["pin agrees with the image", notes].concat(),
         )
     } else {
-        Finding::new(ID_PIN_CONSISTENT, Outcome::Fail, problems.join("; "))
+        Finding::new(RuleId::PinConsistent, Outcome::Fail, problems.join("; "))
     }
 }
 
@@ -64,25 +63,25 @@ fn embedded_sha(tag: &str) -> Option<&str> {
 
 pub fn tag(subject: &Subject, labels: &Provenance<'_>) -> Finding {
     let Some(tag) = tag_of(&subject.reference) else {
-        return Finding::new(ID_TAG_CONSISTENT, Outcome::Skipped, "the reference has no tag");
+        return Finding::new(RuleId::TagConsistent, Outcome::Skipped, "the reference has no tag");
     };
     let Some(sha) = embedded_sha(tag) else {
         return Finding::new(
-            ID_TAG_CONSISTENT,
+            RuleId::TagConsistent,
             Outcome::Skipped,
             format!("tag {} embeds no commit SHA", show(tag)),
         );
     };
     let Some(rev) = labels.revision.filter(|r| is_lower_hex(r, 40)) else {
         return Finding::new(
-            ID_TAG_CONSISTENT,
+            RuleId::TagConsistent,
             Outcome::Skipped,
             "no well-formed revision label to compare the tag with",
         );
     };
     if rev.starts_with(sha) {
         Finding::new(
-            ID_TAG_CONSISTENT,
+            RuleId::TagConsistent,
             Outcome::Pass,
             // `embedded_sha` proved the tag is a prefix and lower-case hex,
             // so it is shown as `show` would, without its scan.
@@ -90,7 +89,7 @@ pub fn tag(subject: &Subject, labels: &Provenance<'_>) -> Finding {
         )
     } else {
         Finding::new(
-            ID_TAG_CONSISTENT,
+            RuleId::TagConsistent,
             Outcome::Fail,
             format!("tag {} names commit {sha}, but the revision label is {rev}", show(tag)),
         )

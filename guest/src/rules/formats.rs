@@ -1,14 +1,11 @@
 //! The format rules: `revision.format`, `digest.format`, `created.format`,
 //! `run_id.format`. A missing label skips its rule (labels.present reports it).
 
-use crate::model::RuleId;
-use crate::model::{Finding, Instant, Outcome, Provenance, Subject};
-use crate::rules::time::{format_utc, parse_rfc3339};
-use crate::rules::{
-    CREATED, ID_CREATED_FORMAT, ID_DIGEST_FORMAT, ID_REVISION_FORMAT, ID_RUN_ID_FORMAT, REVISION, RUN_ID,
-};
+use crate::model::{Finding, Instant, Outcome, Provenance, RuleId, Subject};
+use crate::rfc3339::{format_utc, parse_rfc3339};
 use crate::settings::Settings;
 use crate::show::show;
+use provgate_contract::labels::{CREATED, REVISION, RUN_ID};
 
 /// True when `s` is exactly `len` characters of `0-9a-f`.
 pub fn is_lower_hex(s: &str, len: usize) -> bool {
@@ -26,17 +23,17 @@ fn skipped(rule: RuleId, label: &str) -> Finding {
 
 pub fn revision(labels: &Provenance<'_>) -> Finding {
     let Some(rev) = labels.revision else {
-        return skipped(ID_REVISION_FORMAT, REVISION);
+        return skipped(RuleId::RevisionFormat, REVISION);
     };
     if is_lower_hex(rev, 40) {
         Finding::new(
-            ID_REVISION_FORMAT,
+            RuleId::RevisionFormat,
             Outcome::Pass,
             "revision is a full 40-character commit SHA",
         )
     } else {
         Finding::new(
-            ID_REVISION_FORMAT,
+            RuleId::RevisionFormat,
             Outcome::Fail,
             format!(
                 "revision {} is not a full commit SHA: need exactly 40 characters of 0-9a-f, got {} characters",
@@ -62,10 +59,10 @@ pub fn digest(subject: &Subject) -> Finding {
         } else {
             "subject digest is sha256:<64 hex>"
         };
-        Finding::new(ID_DIGEST_FORMAT, Outcome::Pass, message)
+        Finding::new(RuleId::DigestFormat, Outcome::Pass, message)
     } else {
         Finding::new(
-            ID_DIGEST_FORMAT,
+            RuleId::DigestFormat,
             Outcome::Fail,
             format!("{} not sha256: followed by 64 characters of 0-9a-f", bad.join(" and ")),
         )
@@ -74,13 +71,13 @@ pub fn digest(subject: &Subject) -> Finding {
 
 pub fn created(labels: &Provenance<'_>, now: Instant, settings: &Settings) -> Finding {
     let Some(created) = labels.created else {
-        return skipped(ID_CREATED_FORMAT, CREATED);
+        return skipped(RuleId::CreatedFormat, CREATED);
     };
     let at = match parse_rfc3339(created) {
         Ok(at) => at,
         Err(why) => {
             return Finding::new(
-                ID_CREATED_FORMAT,
+                RuleId::CreatedFormat,
                 Outcome::Fail,
                 format!("created {} is not an RFC 3339 date-time: it {why}", show(created)),
             );
@@ -91,7 +88,7 @@ pub fn created(labels: &Provenance<'_>, now: Instant, settings: &Settings) -> Fi
     if ahead_ns > skew * 1_000_000_000 {
         let ahead = (ahead_ns + 999_999_999) / 1_000_000_000;
         Finding::new(
-            ID_CREATED_FORMAT,
+            RuleId::CreatedFormat,
             Outcome::Fail,
             format!(
                 "created {} is {ahead} s after the host's clock ({}), more than the allowed skew of {skew} s",
@@ -101,7 +98,7 @@ pub fn created(labels: &Provenance<'_>, now: Instant, settings: &Settings) -> Fi
         )
     } else {
         Finding::new(
-            ID_CREATED_FORMAT,
+            RuleId::CreatedFormat,
             Outcome::Pass,
             "created is an RFC 3339 date-time, not in the future",
         )
@@ -110,7 +107,7 @@ pub fn created(labels: &Provenance<'_>, now: Instant, settings: &Settings) -> Fi
 
 pub fn run_id(labels: &Provenance<'_>) -> Finding {
     let Some(id) = labels.run_id else {
-        return skipped(ID_RUN_ID_FORMAT, RUN_ID);
+        return skipped(RuleId::RunIdFormat, RUN_ID);
     };
     let digits_only = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
     let why = if !digits_only {
@@ -123,9 +120,9 @@ pub fn run_id(labels: &Provenance<'_>) -> Finding {
         None
     };
     match why {
-        None => Finding::new(ID_RUN_ID_FORMAT, Outcome::Pass, "run id is a positive integer"),
+        None => Finding::new(RuleId::RunIdFormat, Outcome::Pass, "run id is a positive integer"),
         Some(why) => Finding::new(
-            ID_RUN_ID_FORMAT,
+            RuleId::RunIdFormat,
             Outcome::Fail,
             format!("run id {} {why}: need a positive decimal integer", show(id)),
         ),

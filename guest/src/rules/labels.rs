@@ -1,7 +1,7 @@
 //! `labels.present`.
 
-use crate::model::{Finding, Outcome, Provenance};
-use crate::rules::{CREATED, ID_LABELS_PRESENT, REVISION, RUN_ID, SOURCE};
+use crate::model::{Finding, Outcome, Provenance, RuleId};
+use provgate_contract::labels::{CREATED, REVISION, RUN_ID, SOURCE};
 
 pub fn present(labels: &Provenance<'_>) -> Finding {
     let missing: Vec<&str> = [
@@ -14,10 +14,14 @@ pub fn present(labels: &Provenance<'_>) -> Finding {
     .filter_map(|(key, value)| value.is_none().then_some(key))
     .collect();
     if missing.is_empty() {
-        Finding::new(ID_LABELS_PRESENT, Outcome::Pass, "all 4 provenance labels are present")
+        Finding::new(
+            RuleId::LabelsPresent,
+            Outcome::Pass,
+            "all 4 provenance labels are present",
+        )
     } else {
         Finding::new(
-            ID_LABELS_PRESENT,
+            RuleId::LabelsPresent,
             Outcome::Fail,
             format!(
                 "missing or blank: {} (the build must set them with --label)",

@@ -1,20 +1,22 @@
-//! `provgate replay` (SPEC §4a): decide recorded decisions again, with
+//! `provgate replay` (docs/records.md, docs/reference.md §7.5): decide recorded decisions again, with
 //! their own `now` and answers and no network, and say which differ.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use crate::exit::{Exit, Failure};
+use super::{Outcome, Verdicts};
 use crate::judge::judge;
 use crate::lookup::replay::Replay;
-use crate::policy::{Artifact, Policy};
+use crate::policy::{Artifact, Policy, PolicyError};
 use crate::record::{self, Record};
 use crate::text::quote;
+use crate::usage::UsageError;
 use crate::verdict::{Decided, Verdict};
 
 #[derive(Debug, Args)]
@@ -60,18 +62,18 @@ struct Differs<'a> {
     replayed: &'a Verdict,
 }
 
-pub fn run(args: &ReplayArgs) -> Result<Exit, Failure> {
+pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     let what = if args.records == "-" {
         "standard input".to_string()
     } else {
         args.records.clone()
     };
-    let bytes = crate::input::read_file_or_stdin(&args.records).map_err(Failure::usage)?;
-    let records = record::read_all(&bytes, &what).map_err(Failure::usage)?;
+    let bytes = crate::input::read_file_or_stdin(&args.records).map_err(UsageError::from)?;
+    let records = record::read_all(&bytes, &what).map_err(UsageError::from)?;
     drop(bytes);
 
     let chosen = match &args.policy {
-        Some(path) => Some(super::load(Some(path), None, super::Verdicts::Many)?),
+        Some(path) => Some(super::load_policy(Some(path), None, Verdicts::Many)?),
         None => None,
     };
     let mut own: HashMap<String, Policy> = HashMap::new();
@@ -85,7 +87,7 @@ pub fn run(args: &ReplayArgs) -> Result<Exit, Failure> {
         };
         let replayed = runtime
             .block_on(decide(policy, record))
-            .map_err(|e| Failure::policy(anyhow!(e).context(format!("{what}: record {} ({})", n + 1, record.id))))?;
+            .with_context(|| format!("{what}: record {} ({})", n + 1, record.id))?;
         let edited = record.computed_id() != record.id;
         if record.verdict.decided == replayed.decided {
             agree += 1;
@@ -110,9 +112,7 @@ pub fn run(args: &ReplayArgs) -> Result<Exit, Failure> {
         };
         match written {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-            other => other
-                .context("cannot write to standard output")
-                .map_err(Failure::usage)?,
+            other => other.context("cannot write to standard output")?,
         }
     }
     let _ = stdout.flush();
@@ -124,34 +124,36 @@ pub fn run(args: &ReplayArgs) -> Result<Exit, Failure> {
         "provgate: replayed {} with {with}: {agree} agree, {differ} differ",
         plural(records.len(), "record")
     );
-    Ok(if differ == 0 { Exit::Allowed } else { Exit::Denied })
+    Ok(if differ == 0 { Outcome::Allowed } else { Outcome::Denied })
 }
 
 /// The artifact a record names, by digest: only the built-in one can be
 /// found without `--policy` until artifacts come from a registry.
-fn recorded_policy<'a>(own: &'a mut HashMap<String, Policy>, record: &Record, n: usize) -> Result<&'a Policy, Failure> {
-    let digest = &record.policy.digest;
-    if !own.contains_key(digest) {
-        let builtin = Artifact::builtin();
-        if builtin.digest != *digest {
-            return Err(Failure::policy(anyhow!(
-                "record {} was decided by policy {} ({} {}), which is not built into this provgate \
-                 (built in: {}); give that artifact with --policy FILE",
-                n + 1,
-                quote(digest),
-                quote(&record.policy.name),
-                quote(&record.policy.version),
-                builtin.digest
-            )));
-        }
-        own.insert(digest.clone(), super::load_artifact(builtin, super::Verdicts::Many)?);
+fn recorded_policy<'a>(own: &'a mut HashMap<String, Policy>, record: &Record, n: usize) -> anyhow::Result<&'a Policy> {
+    let slot = match own.entry(record.policy.digest.clone()) {
+        Entry::Occupied(loaded) => return Ok(loaded.into_mut()),
+        Entry::Vacant(slot) => slot,
+    };
+    let builtin = Artifact::builtin();
+    if builtin.digest != *slot.key() {
+        return Err(PolicyError::Load(format!(
+            "record {} was decided by policy {} ({} {}), which is not built into this provgate \
+             (built in: {}); give that artifact with --policy FILE",
+            n + 1,
+            quote(slot.key()),
+            quote(&record.policy.name),
+            quote(&record.policy.version),
+            builtin.digest
+        ))
+        .into());
     }
-    own.get(digest)
-        .ok_or_else(|| Failure::policy(anyhow!("policy {} was not loaded", quote(digest))))
+    Ok(slot.insert(super::load_artifact(builtin, Verdicts::Many)?))
 }
 
-async fn decide(policy: &Policy, record: &Record) -> Result<Verdict, crate::policy::PolicyError> {
-    let now = record::parse_now(&record.now).map_err(|e| crate::policy::PolicyError::Load(format!("{e:#}")))?;
+/// A record whose clock does not parse cannot be decided again: a policy
+/// error like the others of this step.
+async fn decide(policy: &Policy, record: &Record) -> Result<Verdict, PolicyError> {
+    let now = record::parse_now(&record.now).map_err(|e| PolicyError::Load(format!("{e:#}")))?;
     let answers = Replay::new(&record.answers);
     let decision = judge(policy, &record.subject.subject(), record.mode, now, &answers).await?;
     Ok(decision.verdict)

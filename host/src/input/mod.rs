@@ -2,6 +2,7 @@
 
 pub mod credentials;
 pub mod inspect;
+mod platform;
 pub mod registry;
 
 use std::io::Read;

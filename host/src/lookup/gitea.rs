@@ -19,7 +19,7 @@ use reqwest::{Response, StatusCode, Url};
 use tokio::sync::Semaphore;
 
 use super::{Answer, Answering, Answers, Question};
-use crate::exit::error_chain;
+use crate::http::{CappedError, error_chain, read_capped};
 use crate::text::quote;
 
 /// How long one look-up may take, from connecting to the last body byte.
@@ -108,7 +108,7 @@ impl GiteaClient {
             }
             None => None,
         };
-        let http = crate::tls::client_builder()
+        let http = crate::http::client_builder()
             .connect_timeout(timeout)
             .build()
             .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client for Gitea: {e}"))?;
@@ -234,10 +234,10 @@ impl GiteaClient {
         let content_type = response
             .headers()
             .get(CONTENT_TYPE)
-            .map(|v| asked.outside(printable(v.as_bytes())));
-        let body = match read_capped(&mut response).await {
+            .map(|v| asked.shown(&String::from_utf8_lossy(v.as_bytes())));
+        let body = match read_capped(&mut response, MAX_BODY_BYTES).await {
             Ok(body) => body,
-            Err(BodyError::Declared(len)) => {
+            Err(CappedError::Declared(len)) => {
                 return Answer::unavailable(format!(
                     "Gitea at {} declared a {len}-byte answer about {}, more than the {} KiB provgate reads",
                     asked.base,
@@ -245,7 +245,7 @@ impl GiteaClient {
                     MAX_BODY_BYTES / 1024
                 ));
             }
-            Err(BodyError::TooLarge) => {
+            Err(CappedError::TooLarge) => {
                 return Answer::unavailable(format!(
                     "Gitea at {} sent more than the {} KiB provgate reads about {}",
                     asked.base,
@@ -253,7 +253,7 @@ impl GiteaClient {
                     asked.what()
                 ));
             }
-            Err(BodyError::Read(e)) => {
+            Err(CappedError::Read(e)) => {
                 return Answer::unavailable(format!(
                     "Gitea at {} broke off its answer about {} ({}); try again later",
                     asked.base,
@@ -281,7 +281,7 @@ impl GiteaClient {
                 "Gitea at {} answered about {} with another commit ({}); provgate accepts only the exact SHA",
                 asked.base,
                 asked.what(),
-                asked.outside(shorten(other, 64))
+                asked.shown(other)
             )),
             None => Answer::unavailable(format!(
                 "Gitea at {} answered HTTP 200 about {} without a commit \"sha\"; check that {} is Gitea's address",
@@ -312,6 +312,12 @@ impl Asked<'_> {
             Some(secret) if !secret.is_empty() && text.contains(secret) => text.replace(secret, "***"),
             _ => text,
         }
+    }
+
+    /// Server text quoted for a reason, the token scrubbed from it first
+    /// (quoting escapes and cuts, which would hide it from the scrub).
+    fn shown(&self, text: &str) -> String {
+        quote(&self.outside(text.to_owned()))
     }
 
     fn what(&self) -> String {
@@ -390,7 +396,7 @@ impl Asked<'_> {
                 "Gitea at {} answered HTTP {status} with a redirect to {}, which provgate does not follow; \
                  configure the URL Gitea really serves",
                 self.base,
-                self.outside(printable(host.as_bytes()))
+                self.shown(&host)
             ),
             None => format!(
                 "Gitea at {} answered HTTP {status} with a redirect, which provgate does not follow; \
@@ -399,30 +405,6 @@ impl Asked<'_> {
             ),
         }
     }
-}
-
-enum BodyError {
-    Declared(u64),
-    TooLarge,
-    Read(reqwest::Error),
-}
-
-/// Reads at most [`MAX_BODY_BYTES`]. Content-Length is only a shortcut for
-/// refusing early: chunked or lying answers are counted as they arrive.
-async fn read_capped(response: &mut Response) -> Result<Vec<u8>, BodyError> {
-    if let Some(len) = response.content_length()
-        && len > MAX_BODY_BYTES as u64
-    {
-        return Err(BodyError::Declared(len));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(BodyError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// Refuses, before any request, what cannot be a plain owner, repository or
@@ -479,18 +461,18 @@ fn normalise_base(base_url: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Server-supplied text, made safe for a one-line reason.
+/// A `Retry-After` value, unquoted as the header reads (`Retry-After: 60`),
+/// made safe for a one-line reason; other server text goes through
+/// `Asked::shown`.
 fn printable(bytes: &[u8]) -> String {
-    shorten(&String::from_utf8_lossy(bytes), 200)
-}
-
-fn shorten(text: &str, max: usize) -> String {
+    const MAX_CHARS: usize = 200;
+    let text = String::from_utf8_lossy(bytes);
     let mut short: String = text
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })
-        .take(max)
+        .take(MAX_CHARS)
         .collect();
-    if text.chars().count() > max {
+    if text.chars().count() > MAX_CHARS {
         short.push('…');
     }
     short

@@ -5,8 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
+use crate::digest::sha256_digest;
 use crate::policy::PolicyError;
 
 /// The artifact `host/build.rs` built from `guest/` and `policies/molecule.json`.
@@ -47,16 +46,6 @@ impl fmt::Debug for Artifact {
             .field("digest", &self.digest)
             .finish()
     }
-}
-
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256:");
-    for b in hash {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
 }
 
 impl Artifact {
@@ -118,7 +107,8 @@ impl Artifact {
 
 #[cfg(test)]
 mod tests {
-    use super::{Artifact, BUILTIN, sha256_digest};
+    use super::{Artifact, BUILTIN};
+    use crate::digest::sha256_digest;
 
     #[test]
     fn the_build_time_digest_of_the_builtin_artifact_is_its_sha256() {

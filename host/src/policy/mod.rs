@@ -1,13 +1,53 @@
 //! The policy: the artifact file, its compiled code, and the sandbox that
 //! runs one verdict per fresh instance.
+//!
+//! This module holds what a policy says and how it fails, in the host's
+//! own types; `engine` holds the wasmtime engine and the bounds of every
+//! call, `glue` the WIT bindings and the conversions both ways, and
+//! `sandbox` the loaded [`Policy`] and its [`Run`]s.
 
 pub mod artifact;
 pub mod cache;
+pub mod engine;
+pub mod glue;
 pub mod sandbox;
-pub mod slot;
+
+use serde::Serialize;
+
+use crate::lookup::Question;
+use crate::verdict::Decided;
 
 pub use artifact::{Artifact, Origin};
-pub use sandbox::{Description, Limits, Policy, Run, Step};
+pub use engine::Limits;
+pub use sandbox::{Policy, Run};
+
+/// What `describe` says about an artifact, plus its digest and world.
+#[derive(Clone, Debug, Serialize)]
+pub struct Description {
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+    pub world: String,
+    pub rules: Vec<&'static str>,
+    pub settings: SettingsView,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SettingsView {
+    pub gitea_base_url: String,
+    pub allowed_owners: Vec<String>,
+    pub created_max_skew_seconds: u32,
+    pub on_unavailable: &'static str,
+}
+
+/// Where one instance's evaluation stands.
+#[derive(Debug)]
+pub enum Step {
+    /// The guest's decision: status, allowed, event and findings.
+    Verdict(Decided),
+    /// The guest needs these answered, in this order.
+    Ask(Vec<Question>),
+}
 
 /// Everything that makes the policy unusable. All of it is exit code 3.
 #[derive(Debug, thiserror::Error)]
@@ -24,13 +64,44 @@ pub enum PolicyError {
     Invalid { origin: String, reason: String },
     #[error("{origin} has unusable settings: {reason}")]
     Settings { origin: String, reason: String },
-    #[error("the policy was stopped: {0}")]
-    Trap(String),
+    /// The guest was stopped: a trap, or a bound of the sandbox hit.
+    /// `message` says it for an operator, and names the call it was in.
+    #[error("the policy was stopped: {message}")]
+    Trap { kind: TrapKind, message: String },
     /// It asked more questions, or in more rounds, than a verdict may.
-    #[error("the policy was stopped: {0}")]
-    Limit(String),
+    #[error("the policy was stopped: {message}")]
+    Limit { kind: LimitKind, message: String },
     /// It broke the ask/answer protocol (asked nothing, asked again what it
     /// was told, refused its own answers).
     #[error("the policy misbehaved: {0}")]
     Protocol(String),
+}
+
+/// What stopped the guest, for callers that act on it (and tests that
+/// check it) without reading the message.
+/// Which limit of the ask/answer protocol a policy went past.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    /// More questions in all than a verdict may ask.
+    Questions,
+    /// More rounds of questions than a verdict may ask in.
+    Rounds,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrapKind {
+    /// One call ran past [`Limits::time_budget`].
+    TimeBudget,
+    /// It tried to grow its memory (or start with more) past
+    /// [`Limits::memory_bytes`].
+    Memory,
+    /// It exhausted its stack.
+    Stack,
+    /// It reached `unreachable`: a panic inside the guest.
+    Unreachable,
+    /// It returned a verdict with more findings or text than a verdict may
+    /// carry.
+    OversizedVerdict,
+    /// Any other trap, or wasmtime refusing to run it at all.
+    Other,
 }

@@ -15,8 +15,9 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use crate::exit::error_chain;
+use crate::http::{CappedError, error_chain, read_capped, read_prefix};
 use crate::input::MAX_INPUT_BYTES;
+use crate::text::quote;
 
 /// The environment variable whose value is sent as `Authorization: Bearer …`
 /// when the pins come from a URL.
@@ -243,7 +244,7 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         Some(token) => text.replace(token.as_str(), "***"),
         None => text,
     };
-    let http = crate::tls::client_builder()
+    let http = crate::http::client_builder()
         .connect_timeout(timeout)
         .build()
         .map_err(|e| anyhow!("cannot set up the HTTP client: {e}"))?;
@@ -273,14 +274,8 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         })?;
         let status = response.status();
         if !status.is_success() {
-            let mut excerpt = Vec::new();
-            while excerpt.len() < 4096 {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
-                    _ => break,
-                }
-            }
-            let excerpt = printable(&scrub(String::from_utf8_lossy(&excerpt).into_owned()), 200);
+            let excerpt = read_prefix(&mut response, 4096).await;
+            let excerpt = scrub(String::from_utf8_lossy(&excerpt).into_owned());
             let hint = match (status, &token) {
                 (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, None) => {
                     format!(" ({TOKEN_ENV} is not set)")
@@ -291,55 +286,33 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
                 _ if status.is_redirection() => " (provgate does not follow redirects; give the final URL)".into(),
                 _ => String::new(),
             };
-            let said = if excerpt.is_empty() {
-                String::new()
-            } else {
-                format!(": {excerpt}")
+            let said = match excerpt.trim() {
+                "" => String::new(),
+                excerpt => format!(": {}", quote(excerpt)),
             };
             bail!("the control plane answered HTTP {status} for {shown}{hint}{said}; no pin was judged");
         }
-        if let Some(len) = response.content_length()
-            && len > MAX_INPUT_BYTES
-        {
-            bail!(
-                "{shown} declared {len} bytes of pins, more than the {} MiB provgate reads",
-                MAX_INPUT_BYTES >> 20
-            );
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| {
-            anyhow!(
-                "reading pins from {shown} broke off: {}",
-                scrub(error_chain(&e.without_url()))
-            )
-        })? {
-            if (body.len() + chunk.len()) as u64 > MAX_INPUT_BYTES {
-                bail!(
+        read_capped(&mut response, MAX_INPUT_BYTES as usize)
+            .await
+            .map_err(|e| match e {
+                CappedError::Declared(len) => anyhow!(
+                    "{shown} declared {len} bytes of pins, more than the {} MiB provgate reads",
+                    MAX_INPUT_BYTES >> 20
+                ),
+                CappedError::TooLarge => anyhow!(
                     "{shown} sent more than the {} MiB of pins provgate reads",
                     MAX_INPUT_BYTES >> 20
-                );
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+                ),
+                CappedError::Read(e) => anyhow!(
+                    "reading pins from {shown} broke off: {}",
+                    scrub(error_chain(&e.without_url()))
+                ),
+            })
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
         Err(_) => bail!("{shown} did not send the pins within {timeout:?}"),
     }
-}
-
-/// Server text made safe for a one-line message.
-fn printable(text: &str, max: usize) -> String {
-    let mut short: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
-    if text.chars().count() > max {
-        short.push('…');
-    }
-    short.trim().to_string()
 }
 
 #[cfg(test)]

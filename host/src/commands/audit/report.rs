@@ -9,11 +9,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use provgate_contract::RuleId;
+
 use super::pins::{Malformed, PinRow};
 use crate::verdict::{Mode, Outcome, PolicyRef, Status, Verdict};
-
-/// The label whose value a backfill row proposes as `source_sha`.
-pub const REVISION: &str = "org.opencontainers.image.revision";
 
 /// One judged pin.
 pub struct Row {
@@ -77,7 +76,7 @@ impl Row {
         }
     }
 
-    /// The row's JSON line (without the newline): the verdict of SPEC §4 plus
+    /// The row's JSON line (without the newline): the verdict of docs/reference.md §4 plus
     /// `index`, `line`, `runtime` and `pin`; or, for an error, the subject,
     /// policy, `status: "error"` and the reason.
     pub fn json(&self, policy: &PolicyRef) -> serde_json::Result<Vec<u8>> {
@@ -122,7 +121,10 @@ impl Row {
                 .iter()
                 .any(|f| f.rule == rule && f.outcome == Outcome::Pass)
         };
-        if self.pin.source_sha.is_some() || !passed("revision.format") || !passed("revision.resolves") {
+        if self.pin.source_sha.is_some()
+            || !passed(RuleId::RevisionFormat.as_str())
+            || !passed(RuleId::RevisionResolves.as_str())
+        {
             return None;
         }
         Some(Backfill {

@@ -8,22 +8,23 @@ use std::time::{Instant, SystemTime};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::error::{ApiError, fetch_status};
 use super::{MAX_BODY_BYTES, Shared};
-use crate::input::registry::{self, FetchError};
+use crate::input::registry;
 use crate::judge::judge;
 use crate::record::Record;
 use crate::subject::{Pin, Subject};
 use crate::text::quote;
-use crate::verdict::Mode;
+use crate::verdict::{Mode, Verdict};
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     let guarded = Router::new()
@@ -38,11 +39,6 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
         .with_state(shared)
-}
-
-/// `{"error": "…"}` with a status.
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
 /// Attached to a verdict's response for the log line and the metrics.
@@ -103,7 +99,7 @@ fn route_label(path: &str) -> &'static str {
 
 /// With `--auth-token-env`: `Authorization: Bearer <token>`, compared in
 /// constant time (as sha256 digests, so the length does not leak either).
-async fn require_token(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+async fn require_token(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Result<Response, ApiError> {
     if let Some(expected) = &shared.settings.auth {
         let given = request
             .headers()
@@ -114,92 +110,60 @@ async fn require_token(State(shared): State<Arc<Shared>>, request: Request, next
             .map(|(_, token)| token.trim());
         let ok = given.is_some_and(|token| bool::from(Sha256::digest(token.as_bytes()).as_slice().ct_eq(expected)));
         if !ok {
-            let mut response = error(
-                StatusCode::UNAUTHORIZED,
-                "this server requires an `Authorization: Bearer <token>` header with its token",
-            );
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"provgate\""),
-            );
-            return response;
+            return Err(ApiError::Unauthorized);
         }
     }
-    next.run(request).await
+    Ok(next.run(request).await)
 }
 
-async fn healthz() -> Response {
-    Json(json!({ "status": "ok" })).into_response()
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
 }
 
 /// Ready once a policy is loaded, which `serve` does before it listens.
-async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+async fn readyz(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let active = shared.active();
-    Json(json!({ "status": "ready", "policy": active.policy.artifact().digest })).into_response()
+    Json(json!({ "status": "ready", "policy": active.policy.artifact().digest }))
 }
 
-async fn not_found() -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "no such route; provgate serves POST /v1/verify, GET /healthz, GET /readyz and GET /metrics",
-    )
+async fn not_found() -> ApiError {
+    ApiError::NotFound
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    match shared.metrics.encode() {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot encode the metrics: {e}"),
-        ),
-    }
+async fn metrics(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse, ApiError> {
+    let text = shared.metrics.encode().map_err(ApiError::Metrics)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
 }
 
-async fn verify(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is larger than {} KiB", MAX_BODY_BYTES / 1024),
-            );
-        }
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
-    let request = match parse(&body) {
-        Ok(request) => request,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
-    };
+async fn verify(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Extension<Judged>, Json<Verdict>), ApiError> {
+    let request = parse(&body.map_err(ApiError::Body)?).map_err(ApiError::BadRequest)?;
 
     let (subject, input) = match request.input {
         Input::Subject(subject) => (subject, "subject"),
-        Input::Image { reference, pin } => match fetch(&shared, &reference).await {
-            Ok(fetched) => {
-                let mut subject = fetched.subject;
-                subject.pin = pin;
-                (subject, "image")
-            }
-            Err(response) => return response,
-        },
+        Input::Image { reference, pin } => {
+            let mut subject = fetch(&shared, &reference).await?.subject;
+            subject.pin = pin;
+            (subject, "image")
+        }
     };
 
     let active = shared.active();
-    let mode = request.mode;
     let answers = active.lookup.answers();
-    let decision = match judge(&active.policy, &subject, mode, SystemTime::now(), &*answers).await {
-        Ok(decision) => decision,
-        Err(e) => {
+    let decision = judge(&active.policy, &subject, request.mode, SystemTime::now(), &*answers)
+        .await
+        .map_err(|e| {
             tracing::error!("the policy failed: {e}");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, format!("the policy failed: {e}"));
-        }
-    };
+            ApiError::Policy(e)
+        })?;
     if let Some(log) = &shared.settings.decision_log {
         log.write(&Record::new(&decision, &subject));
     }
@@ -210,38 +174,33 @@ async fn verify(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesReje
         allowed: verdict.decided.allowed,
         input,
     };
-    let mut response = Json(verdict).into_response();
-    response.extensions_mut().insert(judged);
-    response
+    Ok((Extension(judged), Json(verdict)))
 }
 
 /// Fetches an image, only from an `--allow-registry` host: 400 for a bad
-/// reference, 403 for any other registry, 502 when the fetch fails.
-async fn fetch(shared: &Shared, reference: &str) -> Result<registry::Fetched, Response> {
+/// reference, 403 for any other registry, 500 when this server's own
+/// credentials are unusable, 502 when the registry fails.
+async fn fetch(shared: &Shared, reference: &str) -> Result<registry::Fetched, ApiError> {
     // The same parse the fetch uses, so the registry checked is the one asked.
-    let parsed =
-        registry::parse_reference(reference).map_err(|e| error(StatusCode::BAD_REQUEST, format!("\"image\": {e}")))?;
+    let parsed = registry::parse_reference(reference).map_err(|e| ApiError::BadRequest(format!("\"image\": {e}")))?;
     let named = parsed.registry().to_ascii_lowercase();
     let resolved = parsed.resolve_registry().to_ascii_lowercase();
     let allowed = shared.settings.allow.iter().any(|a| *a == named || *a == resolved);
     if !allowed {
         shared.metrics.fetched("refused");
         tracing::warn!(registry = %named, "refused to fetch from a registry not in --allow-registry");
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            format!("this server does not fetch images from {named}; it is not in its --allow-registry list"),
-        ));
+        return Err(ApiError::RegistryNotAllowed(named));
     }
     match registry::fetch(reference, &shared.settings.registry).await {
         Ok(fetched) => {
             shared.metrics.fetched("ok");
             Ok(fetched)
         }
-        Err(e @ FetchError::Reference { .. }) => Err(error(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e) if fetch_status(&e).is_client_error() => Err(ApiError::Fetch(e)),
         Err(e) => {
             shared.metrics.fetched("failed");
             tracing::warn!(registry = %named, "cannot fetch the image: {e}");
-            Err(error(StatusCode::BAD_GATEWAY, format!("cannot fetch the image: {e}")))
+            Err(ApiError::Fetch(e))
         }
     }
 }

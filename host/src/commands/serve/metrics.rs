@@ -1,7 +1,7 @@
 //! `GET /metrics`: Prometheus (OpenMetrics) text from `prometheus-client`.
 //!
 //! Every label has a small, fixed set of values: events outside the
-//! SPEC §4 list are counted as `other`, paths outside the server's routes as
+//! docs/reference.md §4 list are counted as `other`, paths outside the server's routes as
 //! `other`; no image, reference, repository or SHA is ever a label.
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -17,19 +17,10 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+use provgate_contract::Event;
+
 use super::{Active, Caches};
 use crate::verdict::Mode;
-
-/// The events of SPEC §4; anything else an artifact says is `other`.
-const EVENTS: [&str; 7] = [
-    "redeploy.verify.unlabeled",
-    "redeploy.verify.malformed",
-    "redeploy.verify.untrusted_source",
-    "redeploy.verify.pin_mismatch",
-    "redeploy.verify.unresolved",
-    "redeploy.verify.unavailable",
-    "redeploy.verify.reachable",
-];
 
 /// Verdict latency buckets, in seconds: 0.5 ms to 30 s.
 const BUCKETS: [f64; 16] = [
@@ -150,7 +141,12 @@ impl Metrics {
     }
 
     pub fn judged(&self, event: &str, mode: Mode, allowed: bool, input: &'static str, latency: Duration) {
-        let event = EVENTS.iter().copied().find(|e| *e == event).unwrap_or("other");
+        // The events the contract names; anything else an artifact says is `other`.
+        let event = Event::ALL
+            .iter()
+            .map(|e| e.as_str())
+            .find(|e| *e == event)
+            .unwrap_or("other");
         let labels = VerdictLabels {
             event,
             mode: mode.as_str(),

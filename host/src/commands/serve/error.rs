@@ -1,0 +1,92 @@
+//! Every way a request of `provgate serve` fails, each with its status and
+//! its `{"error": "…"}` body, so that a handler only says which it is.
+
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::MAX_BODY_BYTES;
+use crate::input::registry::{Fault, FetchError};
+use crate::policy::PolicyError;
+
+#[derive(Debug)]
+pub(super) enum ApiError {
+    /// The body could not be read whole (413 when it is too large).
+    Body(BytesRejection),
+    /// The body is not a request this server understands; the message
+    /// names the field at fault.
+    BadRequest(String),
+    /// `--auth-token-env` is set and the request does not carry the token.
+    Unauthorized,
+    NotFound,
+    /// The image's registry is not in `--allow-registry` (lower-cased).
+    RegistryNotAllowed(String),
+    /// The image could not be fetched from an allowed registry.
+    Fetch(FetchError),
+    /// The policy trapped, hit a limit or broke the protocol.
+    Policy(PolicyError),
+    Metrics(std::fmt::Error),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Body(rejection) => rejection.status(),
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::RegistryNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::Fetch(e) => fetch_status(e),
+            ApiError::Policy(_) | ApiError::Metrics(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Body(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                format!("the body is larger than {} KiB", MAX_BODY_BYTES / 1024)
+            }
+            ApiError::Body(rejection) => rejection.body_text(),
+            ApiError::BadRequest(message) => message.clone(),
+            ApiError::Unauthorized => {
+                "this server requires an `Authorization: Bearer <token>` header with its token".into()
+            }
+            ApiError::NotFound => {
+                "no such route; provgate serves POST /v1/verify, GET /healthz, GET /readyz and GET /metrics".into()
+            }
+            ApiError::RegistryNotAllowed(registry) => {
+                format!("this server does not fetch images from {registry}; it is not in its --allow-registry list")
+            }
+            // The caller's own reference needs no preamble.
+            ApiError::Fetch(e) if fetch_status(e).is_client_error() => e.to_string(),
+            ApiError::Fetch(e) => format!("cannot fetch the image: {e}"),
+            ApiError::Policy(e) => format!("the policy failed: {e}"),
+            ApiError::Metrics(e) => format!("cannot encode the metrics: {e}"),
+        }
+    }
+}
+
+/// Whose the failure is: the caller's reference (400), this server's setup
+/// (500), or the registry's (502).
+pub(super) fn fetch_status(e: &FetchError) -> StatusCode {
+    match e.fault() {
+        Fault::Caller => StatusCode::BAD_REQUEST,
+        Fault::Configuration => StatusCode::INTERNAL_SERVER_ERROR,
+        Fault::Registry => StatusCode::BAD_GATEWAY,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), Json(json!({ "error": self.message() }))).into_response();
+        if let ApiError::Unauthorized = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"provgate\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,166 @@
+//! What `serve`'s command line decided, checked before anything listens.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use super::args::ServeArgs;
+use crate::input::registry::RegistryOptions;
+use crate::lookup::gitea::Token;
+use crate::record::Record;
+use crate::text::quote;
+use crate::usage::UsageError;
+
+pub(super) struct Settings {
+    pub gitea_timeout: Duration,
+    pub gitea_concurrency: usize,
+    pub decision_log: Option<DecisionLog>,
+    pub registry: RegistryOptions,
+    pub shutdown_timeout: Duration,
+    pub policy_path: Option<PathBuf>,
+    pub policy_digest: Option<String>,
+    /// Lower-cased `host[:port]`s.
+    pub allow: Vec<String>,
+    /// sha256 of the bearer token, compared in constant time.
+    pub auth: Option<[u8; 32]>,
+    pub gitea_token: Option<Token>,
+}
+
+impl Settings {
+    pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
+        let auth = args.auth_token_env.as_deref().map(auth_digest).transpose()?;
+        let allow = allow_list(&args.allow_registry)?;
+        for insecure in &args.network.insecure_registry {
+            if !allow.contains(&insecure.trim().to_ascii_lowercase()) {
+                tracing::warn!(
+                    registry = %insecure,
+                    "--insecure-registry names a registry that --allow-registry does not: requests for it get 403"
+                );
+            }
+        }
+        let decision_log = args.decision_log.as_deref().map(DecisionLog::open).transpose()?;
+        Ok(Settings {
+            gitea_timeout: args.network.gitea_timeout,
+            gitea_concurrency: args.network.gitea_concurrency as usize,
+            decision_log,
+            registry: args.network.registry(),
+            shutdown_timeout: args.shutdown_timeout,
+            policy_path: args.policy.policy.clone(),
+            policy_digest: args.policy.policy_digest.clone(),
+            allow,
+            auth,
+            gitea_token: Token::from_env(),
+        })
+    }
+}
+
+/// `--decision-log`: records are handed to a thread of their own that
+/// writes and flushes them, so no request waits on the disk.
+pub(crate) struct DecisionLog {
+    lines: std::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl DecisionLog {
+    fn open(target: &str) -> anyhow::Result<DecisionLog> {
+        let mut out: Box<dyn std::io::Write + Send> = if target == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(target)
+                    .with_context(|| format!("cannot open --decision-log {target}"))
+                    .map_err(UsageError::from)?,
+            )
+        };
+        let (lines, received) = std::sync::mpsc::channel::<Vec<u8>>();
+        let target = target.to_owned();
+        std::thread::Builder::new()
+            .name("provgate-decisions".into())
+            .spawn(move || {
+                while let Ok(line) = received.recv() {
+                    // One whole line per write; the OS appends it at once.
+                    if let Err(e) = out.write_all(&line).and_then(|()| out.flush()) {
+                        tracing::error!(target = %target, "cannot write the decision log: {e}");
+                    }
+                }
+            })
+            .context("cannot start the decision-log writer")?;
+        Ok(DecisionLog { lines })
+    }
+
+    pub(crate) fn write(&self, record: &Record) {
+        let _ = self.lines.send(record.line());
+    }
+}
+
+/// The sha256 of the bearer token in the environment variable `name`.
+fn auth_digest(name: &str) -> Result<[u8; 32], UsageError> {
+    let flag = format!("--auth-token-env {name}");
+    let value = match std::env::var(name) {
+        Ok(value) => value,
+        Err(std::env::VarError::NotPresent) => {
+            return Err(UsageError::msg(format!(
+                "{flag}: the environment variable {name} is not set"
+            )));
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(UsageError::msg(format!(
+                "{flag}: the value of {name} is not valid Unicode"
+            )));
+        }
+    };
+    // A trailing newline from a secret file would otherwise lock every caller out.
+    let token = value.trim();
+    if token.is_empty() {
+        return Err(UsageError::msg(format!(
+            "{flag}: the environment variable {name} is empty"
+        )));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(UsageError::msg(format!(
+            "{flag}: the token must be visible ASCII characters without spaces"
+        )));
+    }
+    Ok(Sha256::digest(token.as_bytes()).into())
+}
+
+/// `--allow-registry` entries, checked and lower-cased.
+fn allow_list(entries: &[String]) -> Result<Vec<String>, UsageError> {
+    entries
+        .iter()
+        .map(|entry| {
+            let host = entry.trim().to_ascii_lowercase();
+            let plain = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+            if plain {
+                Ok(host)
+            } else {
+                Err(UsageError::msg(format!(
+                    "--allow-registry {}: expected HOST or HOST:PORT as written in image references \
+                     (no scheme, path or user name)",
+                    quote(entry)
+                )))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_takes_hosts_and_ports_only() {
+        let ok = allow_list(&["Registry.Example:5000".into(), "ghcr.io".into()]).expect("plain hosts");
+        assert_eq!(ok, ["registry.example:5000", "ghcr.io"]);
+        for bad in ["", "https://ghcr.io", "ghcr.io/org", "user@ghcr.io", "a b"] {
+            assert!(allow_list(&[bad.into()]).is_err(), "{bad:?} accepted");
+        }
+    }
+}

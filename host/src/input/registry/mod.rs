@@ -1,0 +1,307 @@
+//! Fetching a subject from an OCI registry (docs/reference.md §7.1): the manifest (or
+//! index, then the chosen platform's manifest) and the config blob, each
+//! checked against its sha256, with docker-style credentials.
+//!
+//! Auth challenges, tokens and the blob transfer are `oci-client`'s. This
+//! module adds the size caps, the total time-out, the platform choice, our
+//! own sha256 check of every byte we judge, the redirect rules below, and
+//! errors a CI log reader understands. Manifests are read by this module
+//! itself (with oci-client's tokens): oci-client reads a whole manifest
+//! body into memory before anyone can look at its size, so a registry that
+//! streams an endless "manifest" would fill memory until the time-out.
+//!
+//! # Redirects
+//!
+//! - **Blobs** follow redirects to any host (reqwest's default: at most 10,
+//!   and `Authorization` and cookies are dropped as soon as the host, port
+//!   or scheme changes). Real registries send blob downloads to storage on
+//!   other hosts (S3, a CDN), and a blob is checked against the digest the
+//!   manifest names, so where its bytes come from cannot make provgate
+//!   accept other bytes.
+//! - **Manifests** follow a redirect only to where provgate would go for a
+//!   reference of its own: any HTTPS URL, or plain HTTP to a host named by
+//!   `--insecure-registry`; at most [`MAX_REDIRECTS`]; credentials are sent
+//!   to the registry's own origin only. A manifest fetched by tag has no
+//!   digest to be checked against, so the transport is all that vouches for
+//!   it, and a redirect must not downgrade it to plain HTTP the user did not
+//!   allow. Redirects to other HTTPS hosts are followed: real registries use
+//!   them (registry.k8s.io answers `/v2/` requests with redirects to
+//!   regional backends), and the registry that sends one could as well have
+//!   served any bytes itself.
+
+mod blob;
+mod error;
+mod manifest;
+mod shared;
+
+use std::time::Duration;
+
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use serde_json::Value;
+
+use crate::input::credentials::{self, AuthSources};
+use crate::input::inspect::{self, InspectOptions};
+use crate::input::platform;
+use crate::subject::Subject;
+use manifest::is_index;
+use shared::client_for;
+
+pub use error::{Fault, FetchError};
+
+/// Manifests and configs are small; anything bigger is refused.
+pub const MAX_DOCUMENT_BYTES: usize = 4 << 20;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Redirects one manifest request follows at most.
+pub const MAX_REDIRECTS: usize = 10;
+
+pub struct RegistryOptions {
+    /// Where credentials are looked for.
+    pub auth: AuthSources,
+    /// `os/arch[/variant]` whose image to judge in an index.
+    pub platform: String,
+    /// `HOST:PORT`s that may be reached over plain HTTP.
+    pub insecure: Vec<String>,
+    /// Total time for the whole fetch.
+    pub timeout: Duration,
+}
+
+/// What the registry told us about one image.
+#[derive(Debug)]
+pub struct Fetched {
+    pub subject: Subject,
+    /// For an index: the platform judged and its manifest digest.
+    pub platform: Option<(String, String)>,
+}
+
+/// `IMAGE_REF` as the registry client understands it (`name[:tag][@digest]`,
+/// Docker Hub defaults applied); the error names the reference.
+pub fn parse_reference(reference: &str) -> Result<Reference, FetchError> {
+    let parsed: Reference = reference
+        .parse()
+        .map_err(|e: oci_client::ParseError| FetchError::Reference {
+            reference: reference.into(),
+            reason: e.to_string(),
+        })?;
+    // oci-client reads `Name/app` as the Docker Hub repository `Name/app`
+    // where docker reads `Name` as a registry; repositories are lower case
+    // (distribution spec), so this is the caller's mistake either way.
+    if parsed.repository().bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(FetchError::Reference {
+            reference: reference.into(),
+            reason: format!(
+                "repository {} has upper-case letters; repository names are lower case",
+                crate::text::quote(parsed.repository())
+            ),
+        });
+    }
+    Ok(parsed)
+}
+
+/// Fetches the subject for `reference`, within `opts.timeout` in total.
+pub async fn fetch(reference: &str, opts: &RegistryOptions) -> Result<Fetched, FetchError> {
+    let parsed = parse_reference(reference)?;
+    let registry = parsed.resolve_registry().to_string();
+    let deadline = tokio::time::Instant::now() + opts.timeout;
+    // Credential helpers run first, under the same deadline; when it
+    // expires their future is dropped, which kills them.
+    let auth = match tokio::time::timeout_at(deadline, credentials(&parsed, opts)).await {
+        Ok(auth) => auth?,
+        Err(_) => {
+            return Err(FetchError::HelperTimeout {
+                registry,
+                seconds: opts.timeout.as_secs_f64(),
+            });
+        }
+    };
+    match tokio::time::timeout_at(deadline, fetch_parsed(reference, &parsed, opts, auth)).await {
+        Ok(result) => result,
+        Err(_) => Err(FetchError::Timeout {
+            registry,
+            seconds: opts.timeout.as_secs_f64(),
+        }),
+    }
+}
+
+async fn fetch_parsed(
+    given: &str,
+    reference: &Reference,
+    opts: &RegistryOptions,
+    auth: RegistryAuth,
+) -> Result<Fetched, FetchError> {
+    let registry = reference.resolve_registry().to_string();
+    let clients = client_for(opts).map_err(|reason| FetchError::Unreachable {
+        registry: registry.clone(),
+        reason,
+    })?;
+    // The blob pull authenticates with what is stored here.
+    clients.oci.store_auth_if_needed(&registry, &auth).await;
+    let ctx = Ctx {
+        client: &clients.oci,
+        http: &clients.http,
+        auth: &auth,
+        registry: &registry,
+        repository: reference.repository(),
+        opts,
+    };
+
+    let what = format!("manifest {}", reference.whole());
+    let (top, top_digest) = ctx.manifest(reference, &what).await?;
+    let (image, platform) = if is_index(&top) {
+        let (platform, digest) = choose_platform(&top, &opts.platform, &top_digest)?;
+        let what = format!("{platform} manifest {digest}");
+        let (image, _) = ctx
+            .manifest(&reference.clone_with_digest(digest.clone()), &what)
+            .await?;
+        if is_index(&image) {
+            return Err(ctx.unusable(&what, "an index inside an index".into()));
+        }
+        (image, Some((platform, digest)))
+    } else {
+        (top, None)
+    };
+
+    let config_digest = image
+        .pointer("/config/digest")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ctx.unusable("the image manifest", "it has no config descriptor".into()))?
+        .to_string();
+    if image
+        .pointer("/config/size")
+        .and_then(Value::as_u64)
+        .is_some_and(|s| s > MAX_DOCUMENT_BYTES as u64)
+    {
+        return Err(FetchError::TooLarge {
+            what: format!("config blob {config_digest}"),
+            limit: MAX_DOCUMENT_BYTES,
+        });
+    }
+    let config = ctx.blob(reference, &config_digest).await?;
+    let inspected = inspect::parse(
+        &config,
+        &InspectOptions {
+            platform: &opts.platform,
+            digest: Some(&top_digest),
+            reference: Some(given),
+        },
+    )
+    .map_err(|e| ctx.unusable(&format!("config blob {config_digest}"), e.to_string()))?;
+    let mut subject = inspected.subject;
+    subject.platform = platform.clone().map(|(name, digest)| crate::subject::Platform {
+        name,
+        digest: Some(digest),
+    });
+    Ok(Fetched { subject, platform })
+}
+
+/// One fetch: its clients, credentials and registry, and where errors name it.
+struct Ctx<'a> {
+    client: &'a Client,
+    http: &'a reqwest::Client,
+    auth: &'a RegistryAuth,
+    registry: &'a str,
+    repository: &'a str,
+    opts: &'a RegistryOptions,
+}
+
+impl Ctx<'_> {
+    fn unusable(&self, what: &str, reason: String) -> FetchError {
+        FetchError::Unusable {
+            registry: self.registry.into(),
+            what: what.into(),
+            reason,
+        }
+    }
+
+    /// oci-client's error, classified, then said in terms of this fetch: a
+    /// refusal without credentials is their absence, and a TLS answer of
+    /// nonsense is likely a plain-HTTP registry.
+    fn error(&self, e: OciDistributionError, what: &str) -> FetchError {
+        match error::classify(e, self.registry, self.repository, what) {
+            FetchError::AuthRefused {
+                registry,
+                repository,
+                reason,
+            } if matches!(self.auth, RegistryAuth::Anonymous) => FetchError::AuthMissing {
+                registry,
+                repository,
+                reason,
+            },
+            FetchError::Unreachable { registry, reason }
+                if reason.contains("wrong version number") && !self.opts.insecure.contains(&registry) =>
+            {
+                let reason = format!("{reason} (a plain-HTTP registry? allow it with --insecure-registry {registry})");
+                FetchError::Unreachable { registry, reason }
+            }
+            other => other,
+        }
+    }
+}
+
+/// The credentials docker, skopeo and crane would use for the reference's
+/// registry (see [`credentials`]). Helpers run as child processes under the fetch's time-out, killed when
+/// it expires; nothing here waits on a runtime worker.
+async fn credentials(reference: &Reference, opts: &RegistryOptions) -> Result<RegistryAuth, FetchError> {
+    let registry = reference.resolve_registry();
+    credentials::for_registry(registry, &opts.auth)
+        .await
+        .map(RegistryAuth::from)
+        .map_err(|e| FetchError::Credentials {
+            registry: registry.into(),
+            reason: e.to_string(),
+        })
+}
+
+/// The index entry for `wanted`: `(platform, manifest digest)`.
+fn choose_platform(index: &Value, wanted: &str, index_digest: &str) -> Result<(String, String), FetchError> {
+    platform::choose_in_index(index, wanted).map_err(|available| FetchError::PlatformAbsent {
+        platform: wanted.into(),
+        digest: index_digest.into(),
+        available: if available.is_empty() {
+            "no platform images".into()
+        } else {
+            available.join(", ")
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_upper_case_repository_is_the_callers_error() {
+        let e = parse_reference("Name/app:1").expect_err("upper case");
+        assert_eq!(e.fault(), Fault::Caller);
+        assert!(e.is_input_error());
+        assert!(e.to_string().contains("Name/app"), "{e}");
+        assert!(parse_reference("registry.example/name/app:1").is_ok());
+    }
+
+    #[test]
+    fn platform_choice_skips_attestations_and_normalises_names() {
+        let index = json!({"manifests": [
+            {"digest": "sha256:a", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:b", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"digest": "sha256:c", "platform": {"os": "unknown", "architecture": "unknown"}},
+        ]});
+        assert_eq!(
+            choose_platform(&index, "linux/amd64", "sha256:i").unwrap().1,
+            "sha256:a"
+        );
+        assert_eq!(
+            choose_platform(&index, "linux/arm64", "sha256:i").unwrap().1,
+            "sha256:b"
+        );
+        let err = choose_platform(&index, "linux/s390x", "sha256:i")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("linux/s390x") && err.contains("linux/amd64, linux/arm64/v8"),
+            "{err}"
+        );
+        assert!(!err.contains("unknown"), "{err}");
+    }
+}

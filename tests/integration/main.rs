@@ -1,0 +1,45 @@
+//! provgate's integration tests, in one binary: each test binary links
+//! wasmtime, cranelift, reqwest and axum, so one binary instead of one per
+//! file saves most of the suite's build. What they share lives in
+//! `testkit/`. Run one module with a filter: `cargo test --test integration
+//! -- differential::`. The modules, from the rules outwards (blank lines
+//! keep rustfmt from sorting them):
+
+/// Two independent builds of the guest give the same artifact. First in
+/// the list and first in name order: libtest starts tests by name, and this
+/// one (a whole second build) runs while the others share the other core.
+mod artifact;
+
+/// Every rule and the decision, judged by the shipped component.
+mod rules;
+
+/// The shipped component and the natively compiled guest never disagree,
+/// on generated near-miss subjects (proptest).
+mod differential;
+
+/// The sandbox's limits against hostile components built from WAT.
+mod sandbox;
+
+/// The Gitea client against the stand-in's real API paths and failure modes.
+mod gitea;
+
+/// The `provgate` binary on every input shape, format and exit code.
+mod cli;
+
+/// `verify IMAGE_REF` against a real `docker-registry`.
+mod registry;
+
+/// `verify` through a lying proxy in front of the real registry.
+mod registry_lies;
+
+/// `audit` end to end: registry, Gitea stand-in, control-plane stand-in.
+mod audit;
+
+/// `serve` as a process: signals, start-up, reloads, concurrency.
+mod serve;
+
+/// The fuzzers' seeds and findings, replayed.
+mod fuzz_regressions;
+
+/// The source tree itself: modules import one way.
+mod layers;
