@@ -1338,3 +1338,24 @@ fn time_outs_take_seconds_or_a_duration_with_a_unit() {
         assert_says(&o, "--gitea-timeout");
     }
 }
+
+#[test]
+fn policy_build_refuses_a_settings_file_that_never_ends_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("policy.wasm");
+    let o = provgate(
+        &[
+            "policy",
+            "build",
+            "--settings",
+            "/dev/zero",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_exit(&o, 2);
+    assert_says(&o, "/dev/zero");
+    assert_says(&o, "larger than 64 KiB");
+    assert!(!out.exists(), "an artifact was written");
+}

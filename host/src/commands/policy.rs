@@ -85,12 +85,17 @@ fn inspect(path: Option<&Path>, format: InspectFormat) -> anyhow::Result<Outcome
     Ok(Outcome::Allowed)
 }
 
+/// The largest settings file `policy build` reads.
+const MAX_SETTINGS_FILE_BYTES: u64 = 64 << 10;
+
 /// Writes the settings into a copy of the base artifact, then loads the
 /// result: the guest itself validates the settings, so an invalid field is
 /// refused here, at build time, with the guest's message naming it.
 fn build(settings_path: &Path, out: &Path, from: Option<&Path>) -> anyhow::Result<Outcome> {
     let shown = settings_path.display();
-    let raw = std::fs::read(settings_path)
+    // The slot holds 4 KiB once compacted; a settings file many times that
+    // is not one (or is a device that never ends).
+    let raw = crate::input::read_at_most(&settings_path.to_string_lossy(), MAX_SETTINGS_FILE_BYTES)
         .with_context(|| format!("cannot read settings {shown}"))
         .map_err(UsageError::from)?;
     let settings = slot::canonical(&raw).map_err(|e| UsageError::msg(format!("settings {shown}: {e}")))?;

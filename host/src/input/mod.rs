@@ -15,6 +15,13 @@ pub const MAX_INPUT_BYTES: u64 = 16 << 20;
 
 /// Reads FILE, or stdin for `-`, up to [`MAX_INPUT_BYTES`].
 pub fn read_file_or_stdin(path: &str) -> anyhow::Result<Vec<u8>> {
+    read_at_most(path, MAX_INPUT_BYTES)
+}
+
+/// Reads FILE, or stdin for `-`, refusing it once it passes `limit` bytes:
+/// a device like `/dev/zero` or an endless pipe ends in an error naming
+/// it, not in all of the machine's memory.
+pub fn read_at_most(path: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     let what = if path == "-" {
         "standard input".to_string()
@@ -27,11 +34,14 @@ pub fn read_file_or_stdin(path: &str) -> anyhow::Result<Vec<u8>> {
         Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {what}"))?)
     };
     reader
-        .take(MAX_INPUT_BYTES + 1)
+        .take(limit + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {what}"))?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        bail!("{what} is larger than {} MiB", MAX_INPUT_BYTES >> 20);
+    if bytes.len() as u64 > limit {
+        if limit >= 1 << 20 {
+            bail!("{what} is larger than {} MiB", limit >> 20);
+        }
+        bail!("{what} is larger than {} KiB", limit >> 10);
     }
     Ok(bytes)
 }
