@@ -49,3 +49,15 @@ pub enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
 }
+
+impl Command {
+    /// The network flags of a command that talks to servers.
+    pub fn network(&self) -> Option<&crate::commands::args::NetworkArgs> {
+        match self {
+            Command::Verify(args) => Some(&args.network),
+            Command::Audit(args) => Some(&args.network),
+            Command::Serve(args) => Some(&args.network),
+            Command::Replay(_) | Command::Policy(_) => None,
+        }
+    }
+}

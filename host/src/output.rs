@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use crate::text::{one_line, shown};
 use crate::verdict::{Finding, Outcome, Status, Verdict};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -48,18 +49,24 @@ fn text(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
         Status::Rejected => "REJECTED",
         Status::Indeterminate => "INDETERMINATE",
     };
-    writeln!(out, "{headline}  {}  — {decision}", v.subject.reference)?;
-    writeln!(out, "  event     {}", v.decided.event)?;
-    writeln!(out, "  digest    {}", v.subject.digest)?;
+    // The subject's fields came from outside (an --inspect file, a
+    // registry): each is shown bare only when it is plain.
+    writeln!(out, "{headline}  {}  — {decision}", shown(&v.subject.reference))?;
+    writeln!(out, "  event     {}", shown(&v.decided.event))?;
+    writeln!(out, "  digest    {}", shown(&v.subject.digest))?;
     match (&v.subject.platform, &v.subject.platform_digest) {
-        (Some(platform), Some(digest)) => writeln!(out, "  platform  {platform} (manifest {digest})")?,
-        (Some(platform), None) => writeln!(out, "  platform  {platform}")?,
+        (Some(platform), Some(digest)) => {
+            writeln!(out, "  platform  {} (manifest {})", shown(platform), shown(digest))?
+        }
+        (Some(platform), None) => writeln!(out, "  platform  {}", shown(platform))?,
         _ => {}
     }
     writeln!(
         out,
         "  policy    {} {} {}",
-        v.policy.name, v.policy.version, v.policy.digest
+        shown(&v.policy.name),
+        shown(&v.policy.version),
+        shown(&v.policy.digest)
     )?;
     writeln!(out)?;
     let width = v.decided.findings.iter().map(|f| f.rule.len()).max().unwrap_or(0);
@@ -70,7 +77,9 @@ fn text(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
             Outcome::Pass => "✓ pass",
             Outcome::Skipped => "- skip",
         };
-        writeln!(out, "  {mark}  {:width$}  {}", f.rule, f.message)?;
+        // The guest quoted every value inside its message; one_line is the
+        // net under a policy artifact that did not.
+        writeln!(out, "  {mark}  {:width$}  {}", f.rule, one_line(&f.message))?;
     }
     Ok(())
 }
@@ -97,7 +106,7 @@ fn github(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
             out,
             "::{level} title={}::{}",
             escape_property(&format!("provgate {}", f.rule)),
-            escape_data(&f.message)
+            escape_data(&one_line(&f.message))
         )?;
     }
     let level = if v.decided.allowed { "notice" } else { "error" };
@@ -107,7 +116,7 @@ fn github(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
         escape_property(&format!("provgate {}", v.decided.status.as_str())),
         escape_data(&format!(
             "{} {} ({}, {}) — {} — policy {}",
-            v.subject.reference,
+            shown(&v.subject.reference),
             v.decided.status.as_str(),
             v.decided.event,
             v.mode.as_str(),

@@ -4,11 +4,13 @@
 //! invariants, and the helpers below — the built-in policy, good subjects,
 //! scripted answers and the `provgate` binary run as a user runs it.
 
+pub mod canned;
 pub mod cp;
 pub mod fuzz_checks;
 pub mod gitea;
 pub mod registry;
 pub mod registry_liar;
+pub mod tls;
 pub mod wat_guest;
 
 use std::collections::BTreeMap;

@@ -753,13 +753,33 @@ fn spawn_audit(args: &[String]) -> std::process::Child {
         .expect("provgate starts")
 }
 
-/// Runs an audit of six pins, sends `signal` once the first two are
-/// written and the other four are waiting for Gitea, and returns (exit
-/// code, stdout lines, stderr, report). The first two pins' commits are
-/// answered at once; the other four are in `hang`, which Gitea never
-/// answers (and `--gitea-timeout` is far off), so exactly four pins are in
-/// progress when the signal comes, whatever order the pins were fetched in.
+/// How an [`interrupted_audit_with`] ended.
+struct Interrupted {
+    status: std::process::ExitStatus,
+    lines: Vec<String>,
+    err: String,
+    /// The `--report` file after the run, if there is one.
+    report: Option<String>,
+    /// Every name in the report's directory after the run.
+    beside_report: Vec<String>,
+}
+
+/// [`interrupted_audit_with`] without a report from an earlier run, for a
+/// signal the audit exits on: (exit code, stdout lines, stderr, report).
 fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
+    let run = interrupted_audit_with(signal, None);
+    let code = run.status.code().expect("exited, not killed");
+    (code, run.lines, run.err, run.report.unwrap_or_default())
+}
+
+/// Runs an audit of six pins, sends `signal` once the first two are
+/// written and the other four are waiting for Gitea, and says how it
+/// ended. The first two pins' commits are answered at once; the other four
+/// are in `hang`, which Gitea never answers (and `--gitea-timeout` is far
+/// off), so exactly four pins are in progress when the signal comes,
+/// whatever order the pins were fetched in. The `--report` is written to a
+/// directory of its own, holding `earlier_report` first when given.
+fn interrupted_audit_with(signal: &str, earlier_report: Option<&str>) -> Interrupted {
     const ANSWERED: usize = 2;
     const HANGING: usize = 4;
     let live = Live::start();
@@ -780,7 +800,12 @@ fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
         pins.push(json!({"runtime": "python", "digest": digest, "source_sha": sha}).to_string());
     }
     let pins_file = write(live.dir.path(), "pins.jsonl", &(pins.join("\n") + "\n"));
-    let report = live.dir.path().join("audit.md");
+    let reports = live.dir.path().join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    let report = reports.join("audit.md");
+    if let Some(text) = earlier_report {
+        std::fs::write(&report, text).unwrap();
+    }
     let mut child = spawn_audit(&live.args(
         &pins_file,
         &["--gitea-timeout", "120", "--report", report.to_str().unwrap()],
@@ -834,8 +859,18 @@ fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
     };
     let lines = reader.join().unwrap();
     let err = err_reader.join().unwrap();
-    let report = std::fs::read_to_string(&report).unwrap_or_default();
-    (status.code().expect("exited, not killed"), lines, err, report)
+    let mut beside_report: Vec<String> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    beside_report.sort();
+    Interrupted {
+        status,
+        lines,
+        err,
+        report: std::fs::read_to_string(&report).ok(),
+        beside_report,
+    }
 }
 
 #[test]
@@ -867,6 +902,24 @@ fn sigterm_stops_cleanly_too() {
         "{lines:?}"
     );
     assert!(err.contains("INTERRUPTED by SIGTERM"), "{err}");
+}
+
+#[test]
+fn sigkill_mid_run_leaves_the_last_report_as_it_was_and_no_file_where_there_was_none() {
+    use std::os::unix::process::ExitStatusExt;
+    // Killed while four look-ups wait for Gitea: nothing can be written
+    // then, and what was there must still be.
+    const LAST: &str = "# provgate audit\n\nthe report of the last run\n";
+    let run = interrupted_audit_with("KILL", Some(LAST));
+    assert_eq!(run.status.signal(), Some(libc::SIGKILL), "{}", run.err);
+    assert_eq!(run.lines.len(), 2, "{:?}", run.lines);
+    assert_eq!(run.report.as_deref(), Some(LAST), "the last report was touched");
+    assert_eq!(run.beside_report, ["audit.md"], "a file was left beside the report");
+
+    let run = interrupted_audit_with("KILL", None);
+    assert_eq!(run.status.signal(), Some(libc::SIGKILL), "{}", run.err);
+    assert_eq!(run.report, None, "a report appeared where there was none");
+    assert!(run.beside_report.is_empty(), "{:?}", run.beside_report);
 }
 
 /// Issue 4's figure: 10,000 pins over 500 distinct digests whose pins carry

@@ -276,14 +276,38 @@ fn stdin_dash_reads_the_json_from_standard_input() {
 
 #[test]
 fn docker_inspect_of_a_local_image_needs_digest() {
+    // A saved `docker inspect` of an image built here and never pushed:
+    // provgate reads the file and never runs docker (there is no daemon on
+    // the test machines), so no daemon is involved either way.
     let recording = replay_all_found();
     let replay = recording.replay();
     let local = fixture("docker-inspect-local.json");
     let o = verify_replayed(&local, replay.to_str().unwrap(), &[]);
     assert_exit(&o, 2);
-    assert_says(&o, "--digest");
-    let o = verify_replayed(&local, replay.to_str().unwrap(), &["--digest", DIGEST]);
-    assert_ne!(code(&o), 2, "{}", stderr(&o));
+    assert_says(&o, "[0].RepoDigests has no entry");
+    assert_says(&o, "locally built image that was never pushed");
+    assert_says(&o, "--digest sha256:… is required");
+    assert!(stdout(&o).is_empty(), "a verdict without a digest: {}", stdout(&o));
+
+    // With the manifest digest given, the local image is judged like any
+    // other: its labels name a commit the recording has.
+    let o = verify_replayed(
+        &local,
+        replay.to_str().unwrap(),
+        &["--digest", DIGEST, "--format", "json"],
+    );
+    let v = judged(&o, 0);
+    assert_eq!(v["status"], "verified", "{v}");
+    assert_eq!(v["event"], "redeploy.verify.reachable", "{v}");
+    assert_eq!(v["subject"]["reference"], "molecule-ai/app:dev");
+    assert_eq!(v["subject"]["digest"], DIGEST, "the digest given, not the image Id");
+    let resolves = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "revision.resolves")
+        .unwrap();
+    assert!(resolves["message"].as_str().unwrap().contains(LOCAL_SHA), "{resolves}");
 }
 
 #[test]
@@ -565,6 +589,56 @@ fn policy_build_refuses_bad_settings_naming_the_field() {
         );
         assert_eq!(code(&o), 2, "{json}: {}", stderr(&o));
         assert!(stderr(&o).contains(field), "{json}: {}", stderr(&o));
+        assert!(!out.exists(), "{json}: an artifact was written");
+    }
+}
+
+#[test]
+fn policy_build_refuses_a_key_given_twice_at_any_depth_naming_it_and_the_file() {
+    // JSON readers keep the last of two equal keys; a reviewer reads the
+    // first. Refused, whichever of them the guest would accept.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.wasm");
+    for (json, key, within) in [
+        (
+            "{\"gitea_base_url\": \"https://git.example.org\",\n \"allowed_owners\": [\"my-org\"],\n \"gitea_base_url\": \"https://evil.example\"}",
+            "\"gitea_base_url\"",
+            "in settings (the second time at line 3",
+        ),
+        (
+            r#"{"gitea_base_url": "https://g.example", "allowed_owners": ["a"], "on_unavailable": "deny", "on_unavailable": "allow"}"#,
+            "\"on_unavailable\"",
+            "in settings ",
+        ),
+        // Escapes do not hide a repeat: both spell "allowed_owners".
+        (
+            r#"{"gitea_base_url": "https://g.example", "allowed_owners": ["a"], "allowed_\u006fwners": ["evil"]}"#,
+            "\"allowed_owners\"",
+            "in settings ",
+        ),
+        (
+            r#"{"gitea_base_url": "https://g.example", "allowed_owners": ["a"], "x": [{"y": {"z": 1, "z": 2}}]}"#,
+            "\"z\"",
+            "in settings.x[0].y ",
+        ),
+    ] {
+        let settings = write_settings(dir.path(), json);
+        let o = provgate(
+            &[
+                "policy",
+                "build",
+                "--settings",
+                &settings,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_exit(&o, 2);
+        assert_says(
+            &o,
+            &format!("settings {settings}: the key {key} appears twice {within}"),
+        );
         assert!(!out.exists(), "{json}: an artifact was written");
     }
 }

@@ -38,6 +38,23 @@ mod audit;
 /// `serve` as a process: signals, start-up, reloads, concurrency.
 mod serve;
 
+/// `serve`'s connections: time-outs, the connection cap, descriptors, 413.
+mod serve_hygiene;
+
+/// `serve` against registries whose token realms and redirects point at
+/// internal hosts (SSRF): refused, never contacted, unless allowed.
+mod serve_ssrf;
+
+/// Hostile values cannot forge a line, a workflow command, an escape or a
+/// log entry, nor show any part of a secret they echo.
+mod injection;
+
+/// Gitea look-ups retried only where it is safe and may help.
+mod retries;
+
+/// HTTPS for real: the TLS registry, Gitea and control plane, `--ca-file`.
+mod tls;
+
 /// The fuzzers' seeds and findings, replayed.
 mod fuzz_regressions;
 

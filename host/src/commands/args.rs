@@ -63,6 +63,12 @@ pub struct NetworkArgs {
     /// $DOCKER_CONFIG/config.json, else ~/.docker/config.json].
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
+
+    /// Also trust the CA certificates in this PEM file, for every HTTPS
+    /// connection (registry, Gitea, pins URL); repeatable. The system's trust
+    /// store (or SSL_CERT_FILE / SSL_CERT_DIR) is trusted as well.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    pub ca_files: Vec<PathBuf>,
 }
 
 /// Enough to keep a Gitea busy without queueing a CI run or an audit
@@ -76,6 +82,9 @@ impl NetworkArgs {
             platform: self.platform.clone(),
             insecure: self.insecure_registry.clone(),
             timeout: self.registry_timeout,
+            // The user's own run: token realms and redirects lead anywhere
+            // (`serve` guards them; see its settings).
+            reach: crate::input::registry::Reach::Anywhere,
         }
     }
 

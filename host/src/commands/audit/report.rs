@@ -340,10 +340,15 @@ pub fn summary(out: &mut dyn Write, info: &RunInfo<'_>, tally: &Tally) -> io::Re
         writeln!(out, "  {event:width$}  {n:>6}")?;
     }
 
-    let width = tally
+    // Runtimes come from the control plane: shown bare only when plain.
+    let runtimes: Vec<(String, &BTreeMap<RowStatus, usize>)> = tally
         .by_runtime
-        .keys()
-        .map(String::len)
+        .iter()
+        .map(|(runtime, counts)| (crate::text::shown(runtime), counts))
+        .collect();
+    let width = runtimes
+        .iter()
+        .map(|(runtime, _)| runtime.chars().count())
         .max()
         .unwrap_or(0)
         .max("runtime".len());
@@ -353,7 +358,7 @@ pub fn summary(out: &mut dyn Write, info: &RunInfo<'_>, tally: &Tally) -> io::Re
         write!(out, "  {:>13}", s.as_str())?;
     }
     writeln!(out)?;
-    for (runtime, counts) in &tally.by_runtime {
+    for (runtime, counts) in &runtimes {
         write!(out, "  {runtime:width$}  {:>6}", counts.values().sum::<usize>())?;
         for s in RowStatus::ALL {
             write!(out, "  {:>13}", counts.get(&s).copied().unwrap_or(0))?;

@@ -37,6 +37,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // The body whole, or 413 / 408 before a handler waits on it.
+        .layer(middleware::from_fn_with_state(shared.clone(), super::read_body))
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
         .with_state(shared)
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::commands::args::{NetworkArgs, PolicyArgs, seconds};
+use crate::commands::args::{NetworkArgs, PolicyArgs, registry_host, seconds};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Routes: POST /v1/verify, GET /healthz, GET /readyz, GET /metrics.\n\n\
@@ -25,6 +25,23 @@ pub struct ServeArgs {
     #[arg(long = "allow-registry", value_name = "HOST[:PORT]")]
     pub allow_registry: Vec<String>,
 
+    /// A token service host (HOST for any port, or HOST:PORT) an allowed
+    /// registry's `WWW-Authenticate` realm may name although it is not
+    /// public (loopback, private, link-local, …); repeatable. Without it a
+    /// realm may only be the registry's own HOST:PORT or a host whose every
+    /// address is public; any other is refused with 502 and never contacted.
+    #[arg(long = "allow-auth-host", value_name = "HOST[:PORT]", value_parser = registry_host)]
+    pub allow_auth_host: Vec<String>,
+
+    /// A host (HOST for any port, or HOST:PORT) an allowed registry may
+    /// redirect manifest and blob requests to although it is not public;
+    /// repeatable. Without it a redirect may only lead to the registry's own
+    /// HOST:PORT or to a host whose every address is public (reached
+    /// directly, not through a proxy); any other is refused with 502 and
+    /// never contacted.
+    #[arg(long = "allow-redirect-host", value_name = "HOST[:PORT]", value_parser = registry_host)]
+    pub allow_redirect_host: Vec<String>,
+
     /// Require `Authorization: Bearer <token>` on /v1/verify and /metrics, the
     /// token being the value of this environment variable (which must be set).
     #[arg(long, value_name = "NAME")]
@@ -40,6 +57,27 @@ pub struct ServeArgs {
     /// server exits anyway.
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
     pub shutdown_timeout: Duration,
+
+    /// Connections open at once; above it a new connection is answered 503
+    /// and closed at once. Default: half the open-file limit left after 64,
+    /// at most 1024.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
+
+    /// How long a client may take to send a request's headers (for a new
+    /// connection: from when it is accepted) before the connection is closed.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    pub header_timeout: Duration,
+
+    /// How long a client may take to send a request's body once its headers
+    /// are in; slower is answered 408.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds)]
+    pub body_timeout: Duration,
+
+    /// How long a kept-alive connection may wait for its next request before
+    /// it is closed. Keep it above the idle time-out of a load balancer in front.
+    #[arg(long, value_name = "SECONDS", default_value = "75", value_parser = seconds)]
+    pub idle_timeout: Duration,
 
     /// Append the decision record of every verdict to FILE (`-`: standard
     /// output), one JSON line each, for `provgate replay`.

@@ -20,6 +20,7 @@ use prometheus_client::registry::{Registry, Unit};
 use provgate_contract::Event;
 
 use super::{Active, Caches};
+use crate::retry::Peer;
 use crate::verdict::Mode;
 
 /// Verdict latency buckets, in seconds: 0.5 ms to 30 s.
@@ -46,6 +47,11 @@ struct HttpLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabels {
+    peer: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
 }
@@ -53,6 +59,11 @@ struct OutcomeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimeoutLabels {
+    timeout: &'static str,
 }
 
 pub(super) struct Metrics {
@@ -63,6 +74,19 @@ pub(super) struct Metrics {
     in_flight: Gauge<i64, AtomicI64>,
     fetches: Family<OutcomeLabels, Counter>,
     reloads: Family<ResultLabels, Counter>,
+    connections_open: Gauge<i64, AtomicI64>,
+    connections_shed: Counter,
+    connection_timeouts: Family<TimeoutLabels, Counter>,
+    accept_errors: Counter,
+}
+
+/// Decrements the open-connections gauge when a connection ends.
+pub(super) struct Open(Gauge<i64, AtomicI64>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Decrements the in-flight gauge when a request ends, however it ends
@@ -115,6 +139,30 @@ impl Metrics {
             "SIGHUP reloads: ok, refused (old policy kept) or builtin (nothing to reload)",
             reloads.clone(),
         );
+        let connections_open = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "connections_open",
+            "Client connections being served (at most --max-connections)",
+            connections_open.clone(),
+        );
+        let connections_shed = Counter::default();
+        registry.register(
+            "connections_shed",
+            "Connections answered 503 and closed at once: --max-connections were open, or no file descriptor was left",
+            connections_shed.clone(),
+        );
+        let connection_timeouts = Family::<TimeoutLabels, Counter>::default();
+        registry.register(
+            "connection_timeouts",
+            "Connections closed by a time-out: header (--header-timeout) or idle (--idle-timeout)",
+            connection_timeouts.clone(),
+        );
+        let accept_errors = Counter::default();
+        registry.register(
+            "accept_errors",
+            "Failed accepts of a new connection (e.g. out of file descriptors); the server backs off and goes on",
+            accept_errors.clone(),
+        );
         registry.register_collector(Box::new(Live { active, caches }));
         Metrics {
             registry,
@@ -124,7 +172,28 @@ impl Metrics {
             in_flight,
             fetches,
             reloads,
+            connections_open,
+            connections_shed,
+            connection_timeouts,
+            accept_errors,
         }
+    }
+
+    pub fn connection_opened(&self) -> Open {
+        self.connections_open.inc();
+        Open(self.connections_open.clone())
+    }
+
+    pub fn shed(&self) {
+        self.connections_shed.inc();
+    }
+
+    pub fn timed_out(&self, timeout: &'static str) {
+        self.connection_timeouts.get_or_create(&TimeoutLabels { timeout }).inc();
+    }
+
+    pub fn accept_failed(&self) {
+        self.accept_errors.inc();
     }
 
     pub fn enter(&self) -> InFlight {
@@ -219,6 +288,17 @@ impl Collector for Live {
             None,
             counter.metric_type(),
         )?)?;
+
+        let mut retries = encoder.encode_descriptor(
+            "retries",
+            "Requests made again after a refused or reset connection, a 5xx or a 429, by peer.",
+            None,
+            counter.metric_type(),
+        )?;
+        for peer in Peer::ALL {
+            ConstCounter::new(crate::retry::retries(peer))
+                .encode(retries.encode_family(&PeerLabels { peer: peer.as_str() })?)?;
+        }
 
         let active = self.active.read().unwrap_or_else(|e| e.into_inner()).clone();
         let description = active.policy.description();

@@ -7,7 +7,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::args::ServeArgs;
-use crate::input::registry::RegistryOptions;
+use crate::input::registry::{Reach, RegistryOptions};
 use crate::lookup::gitea::Token;
 use crate::record::Record;
 use crate::text::quote;
@@ -45,7 +45,10 @@ impl Settings {
             gitea_timeout: args.network.gitea_timeout,
             gitea_concurrency: args.network.gitea_concurrency as usize,
             decision_log,
-            registry: args.network.registry(),
+            registry: RegistryOptions {
+                reach: reach(args),
+                ..args.network.registry()
+            },
             shutdown_timeout: args.shutdown_timeout,
             policy_path: args.policy.policy.clone(),
             policy_digest: args.policy.policy_digest.clone(),
@@ -115,6 +118,7 @@ fn auth_digest(name: &str) -> Result<[u8; 32], UsageError> {
     };
     // A trailing newline from a secret file would otherwise lock every caller out.
     let token = value.trim();
+    crate::secrets::register(token);
     if token.is_empty() {
         return Err(UsageError::msg(format!(
             "{flag}: the environment variable {name} is empty"
@@ -126,6 +130,19 @@ fn auth_digest(name: &str) -> Result<[u8; 32], UsageError> {
         )));
     }
     Ok(Sha256::digest(token.as_bytes()).into())
+}
+
+/// Where an allowed registry may send this server next: its own
+/// `HOST:PORT`, the hosts of `--allow-auth-host` (token realms) and
+/// `--allow-redirect-host` (redirects), and hosts whose every address is
+/// public. A caller picks the image, so a registry must not be able to
+/// make the server call its own or its network's internal addresses.
+fn reach(args: &ServeArgs) -> Reach {
+    let lower = |hosts: &[String]| hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    Reach::Guarded {
+        auth_hosts: lower(&args.allow_auth_host),
+        redirect_hosts: lower(&args.allow_redirect_host),
+    }
 }
 
 /// `--allow-registry` entries, checked and lower-cased.
@@ -154,6 +171,49 @@ fn allow_list(entries: &[String]) -> Result<Vec<String>, UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allow_auth_and_redirect_hosts_make_the_guarded_reach() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["serve", "--listen", "127.0.0.1:0"];
+            argv.extend_from_slice(extra);
+            Serve::try_parse_from(argv).map(|s| s.args)
+        };
+        let none = parse(&[]).expect("no flags");
+        assert_eq!(
+            reach(&none),
+            Reach::Guarded {
+                auth_hosts: vec![],
+                redirect_hosts: vec![]
+            }
+        );
+        let some = parse(&[
+            "--allow-auth-host",
+            "Auth.Internal:9",
+            "--allow-redirect-host",
+            "cdn.internal",
+            "--allow-redirect-host",
+            "[::1]:8443",
+        ])
+        .expect("hosts");
+        assert_eq!(
+            reach(&some),
+            Reach::Guarded {
+                auth_hosts: vec!["auth.internal:9".into()],
+                redirect_hosts: vec!["cdn.internal".into(), "[::1]:8443".into()],
+            }
+        );
+        for bad in ["http://auth.internal", "auth.internal/token", "user@auth.internal", ""] {
+            assert!(parse(&["--allow-auth-host", bad]).is_err(), "{bad:?} accepted");
+            assert!(parse(&["--allow-redirect-host", bad]).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn allow_list_takes_hosts_and_ports_only() {

@@ -32,6 +32,10 @@ fn settings() -> Settings {
             platform: "linux/amd64".into(),
             insecure: Vec::new(),
             timeout: Duration::from_secs(1),
+            reach: crate::input::registry::Reach::Guarded {
+                auth_hosts: Vec::new(),
+                redirect_hosts: Vec::new(),
+            },
         },
         shutdown_timeout: Duration::from_secs(1),
         policy_path: None,
