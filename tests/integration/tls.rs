@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use provgate_testkit::canned::{Canned, http};
+use provgate_testkit::cp::{ControlPlane, PINS_PATH};
 use provgate_testkit::gitea::GiteaStandIn;
 use provgate_testkit::registry::{Format, Registry};
 use provgate_testkit::tls::{Pki, ServerCert, TlsFront};
@@ -206,7 +206,8 @@ fn a_tls_gitea_without_the_ca_is_indeterminate_and_says_why() {
 }
 
 #[test]
-fn the_pins_url_over_tls_is_read_with_the_ca_file() {
+fn the_control_planes_pins_over_tls_are_read_with_the_ca_file_and_its_token() {
+    const TOKEN: &str = "cp-tls-token-6f2e91";
     let pki = Pki::new();
     let pins = serde_json::json!([{
         "runtime": "python",
@@ -215,22 +216,37 @@ fn the_pins_url_over_tls_is_read_with_the_ca_file() {
         "source_sha": SHA,
     }])
     .to_string();
-    let cp = Canned::start(http("200 OK", &[("Content-Type", "application/json")], &pins));
-    let front = TlsFront::start(addr_of(&cp.base), &pki.server(&["127.0.0.1"]));
-    let url = format!("{}/cp/admin/runtime-image-pins", front.base());
+    let cp = ControlPlane::start(TOKEN, pins);
+    let front = TlsFront::start(addr_of(&cp.base_url()), &pki.server(&["127.0.0.1"]));
+    let url = format!("{}{PINS_PATH}", front.base());
     let args = ["audit", "--pins", &url, "--insecure-registry", "127.0.0.1:9"];
-    let without = provgate_env(&args, None, &[]);
+    let env = [("CP_ADMIN_API_TOKEN", TOKEN)];
+
+    let without = provgate_env(&args, None, &env);
     let err = stderr(&without);
     assert_eq!(code(&without), 2, "{err}");
-    assert!(err.contains("issuer this machine does not trust"), "{err}");
-    assert_eq!(cp.asked(), 0, "the handshake was refused before any request");
+    assert!(
+        err.contains("issuer this machine does not trust") && err.contains("127.0.0.1"),
+        "{err}"
+    );
+    assert!(cp.requests().is_empty(), "the handshake was refused before any request");
 
     let ca = pki.ca_file();
     let mut with: Vec<&str> = args.to_vec();
     with.extend(["--ca-file", ca.to_str().expect("utf-8")]);
-    let o = provgate_env(&with, None, &[]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(cp.asked(), 1);
+    let o = provgate_env(&with, None, &env);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    let requests = cp.requests();
+    assert_eq!(requests.len(), 1, "{:?}", requests.len());
+    assert_eq!(
+        requests[0].authorization.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert!(
+        !err.contains(TOKEN) && !stdout(&o).contains(TOKEN),
+        "the token is never printed"
+    );
 }
 
 #[test]
