@@ -1378,6 +1378,21 @@ fn a_policy_digest_that_is_empty_or_not_sha256_and_64_hex_is_exit_2_naming_the_f
 }
 
 #[test]
+fn an_empty_pin_flag_from_an_unset_variable_is_exit_2_not_a_pass() {
+    // The rules read a blank pin value as "none given": pin.consistent
+    // would pass what the CI job meant to check.
+    for flag in ["--pin-source-sha", "--pin-digest"] {
+        for blank in ["", "  "] {
+            let o = verify_replayed(VERIFIED, VERIFIED_RECORD, &[flag, blank]);
+            assert_exit(&o, 2);
+            assert_says(&o, flag);
+            assert_says(&o, "unset variable");
+            assert!(stdout(&o).is_empty(), "no verdict for a blank pin: {}", stdout(&o));
+        }
+    }
+}
+
+#[test]
 fn an_insecure_registry_with_a_scheme_or_path_is_exit_2_naming_the_flag() {
     for bad in ["http://127.0.0.1:5000", "127.0.0.1:5000/v2", "user@127.0.0.1:5000"] {
         let o = provgate(

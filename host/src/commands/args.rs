@@ -125,6 +125,18 @@ pub fn policy_digest(value: &str) -> Result<String, String> {
     }
 }
 
+/// A value that must say something, for clap: an empty or blank one is
+/// almost always an unset CI variable (`--pin-source-sha "$SHA"`), and the
+/// rules would read it as "no value given" and pass what was meant to be
+/// checked.
+pub fn non_blank(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("is empty (an unset variable?); leave the flag out to give no value".into())
+    } else {
+        Ok(value.to_string())
+    }
+}
+
 /// A registry as image references name it, for clap: `HOST` or
 /// `HOST:PORT`. A scheme, path or user name would never match a reference,
 /// so the flag would silently do nothing: refuse it.

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use clap::Args;
 
-use super::args::{NetworkArgs, PolicyArgs};
+use super::args::{NetworkArgs, PolicyArgs, non_blank};
 use super::{Outcome, Replayed, Verdicts};
 use crate::gather::{Input, gather};
 use crate::judge::judge;
@@ -65,12 +65,12 @@ pub struct VerifyArgs {
 
     /// The digest the caller expects (a control-plane pin's); enables
     /// pin.consistent. May be given alone.
-    #[arg(long, value_name = "sha256:…", group = "pin")]
+    #[arg(long, value_name = "sha256:…", group = "pin", value_parser = non_blank)]
     pub pin_digest: Option<String>,
 
     /// The commit the caller expects (a pin's source_sha, or the SHA a CI
     /// job built); enables pin.consistent. May be given alone.
-    #[arg(long, value_name = "SHA", group = "pin")]
+    #[arg(long, value_name = "SHA", group = "pin", value_parser = non_blank)]
     pub pin_source_sha: Option<String>,
 
     /// The control-plane pin's runtime (reported only).
