@@ -110,10 +110,12 @@ fn an_inspect_reference_with_terminal_escapes_prints_one_escaped_header_line() {
     )
     .unwrap();
     inspect["Name"] = serde_json::json!(format!("registry.example/app{HOSTILE}"));
+    // An untrusted source: no Gitea is asked, so nothing leaves loopback.
+    inspect["Labels"]["org.opencontainers.image.source"] = serde_json::json!("https://untrusted.invalid/acme/app");
     let file = std::env::temp_dir().join(format!("provgate-injection-{}.json", std::process::id()));
     std::fs::write(&file, serde_json::to_vec(&inspect).unwrap()).unwrap();
     let o = provgate_env(
-        &["verify", "--inspect", file.to_str().unwrap(), "--gitea-timeout", "2"],
+        &["verify", "--inspect", file.to_str().unwrap()],
         None,
         &[],
     );
@@ -136,6 +138,8 @@ fn the_same_reference_in_workflow_command_format_forges_no_command() {
     )
     .unwrap();
     inspect["Name"] = serde_json::json!(format!("registry.example/app{HOSTILE}"));
+    // An untrusted source: no Gitea is asked, so nothing leaves loopback.
+    inspect["Labels"]["org.opencontainers.image.source"] = serde_json::json!("https://untrusted.invalid/acme/app");
     let file = std::env::temp_dir().join(format!("provgate-injection-gh-{}.json", std::process::id()));
     std::fs::write(&file, serde_json::to_vec(&inspect).unwrap()).unwrap();
     let o = provgate_env(
