@@ -13,7 +13,7 @@
 //! itself cut or split shows no part of it either.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -33,15 +33,24 @@ pub const FRAGMENT: usize = 8;
 /// would garble messages and hide nothing worth hiding.
 pub const MIN_WHOLE: usize = 4;
 
-#[derive(Default)]
-struct Known {
-    /// Whole forms to mask: each secret and its base64 encodings, longest first.
-    whole: Vec<String>,
-    /// Every `FRAGMENT`-byte window of every secret.
-    windows: HashSet<Vec<u8>>,
+/// At most this many secrets are remembered; the oldest goes first. The
+/// secrets are the operator's (environment, credential files, helpers), a
+/// handful per process; the bound keeps a helper that answers a new secret
+/// for every fetch from growing a long-running `serve`.
+pub const MAX_SECRETS: usize = 64;
+
+/// One secret: the forms masked whole, and every [`FRAGMENT`]-byte window
+/// of each of them, so that a cut or sliced echo of any form shows nothing.
+struct Secret {
+    forms: Vec<String>,
+    windows: HashSet<[u8; FRAGMENT]>,
 }
 
-static KNOWN: RwLock<Option<Known>> = RwLock::new(None);
+/// The secrets of one process, oldest first.
+#[derive(Default)]
+struct Known(VecDeque<Secret>);
+
+static KNOWN: RwLock<Known> = RwLock::new(Known(VecDeque::new()));
 /// Set once anything is registered: most runs of `verify` hold no secret,
 /// and then scrubbing costs one atomic load.
 static ANY: AtomicBool = AtomicBool::new(false);
@@ -53,84 +62,100 @@ pub fn register(secret: &str) {
         return;
     }
     let mut forms = vec![secret.to_owned()];
-    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
-        forms.push(engine.encode(secret));
-    }
-    add(forms, secret);
+    forms.extend(encodings(secret));
+    add(forms);
 }
 
 /// Remembers a user name and password pair: the password, and
 /// `base64(user:password)` as an `Authorization: Basic` header carries it.
 pub fn register_basic(user: &str, password: &str) {
     register(password);
-    let pair = format!("{user}:{password}");
     if password.len() >= MIN_WHOLE {
-        let forms = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
-            .iter()
-            .map(|engine| engine.encode(&pair))
-            .collect();
-        add(forms, &pair);
+        add(encodings(&format!("{user}:{password}")));
     }
 }
 
-fn add(forms: Vec<String>, secret: &str) {
-    let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
-    let known = known.get_or_insert_with(Known::default);
-    for form in forms {
-        if !known.whole.contains(&form) {
-            known.whole.push(form);
-        }
-    }
-    known.whole.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    for window in secret.as_bytes().windows(FRAGMENT) {
-        known.windows.insert(window.to_vec());
-    }
+/// The base64 spellings a header or a config file would carry.
+fn encodings(text: &str) -> Vec<String> {
+    [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
+        .iter()
+        .map(|engine| engine.encode(text))
+        .collect()
+}
+
+fn add(forms: Vec<String>) {
+    KNOWN.write().unwrap_or_else(|e| e.into_inner()).add(forms);
     ANY.store(true, Ordering::Release);
 }
 
 /// `text` with every registered secret, its base64 forms and any run of
-/// [`FRAGMENT`] or more of its characters replaced by [`MASK`].
+/// [`FRAGMENT`] or more of their characters replaced by [`MASK`].
 pub fn scrub(text: &str) -> Cow<'_, str> {
     if !ANY.load(Ordering::Acquire) || text.len() < MIN_WHOLE {
         return Cow::Borrowed(text);
     }
-    let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
-    let Some(known) = known.as_ref() else {
-        return Cow::Borrowed(text);
-    };
-    let mut masked = vec![false; text.len()];
-    let mut any = false;
-    for form in &known.whole {
-        for (at, _) in text.match_indices(form.as_str()) {
-            masked[at..at + form.len()].iter_mut().for_each(|m| *m = true);
-            any = true;
+    KNOWN.read().unwrap_or_else(|e| e.into_inner()).scrub(text)
+}
+
+impl Known {
+    fn add(&mut self, mut forms: Vec<String>) {
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        let known = &mut self.0;
+        if known.iter().any(|s| s.forms == forms) {
+            return;
         }
-    }
-    for (at, window) in text.as_bytes().windows(FRAGMENT).enumerate() {
-        if known.windows.contains(window) {
-            masked[at..at + FRAGMENT].iter_mut().for_each(|m| *m = true);
-            any = true;
+        let windows = forms
+            .iter()
+            .flat_map(|form| form.as_bytes().windows(FRAGMENT))
+            .filter_map(|w| <[u8; FRAGMENT]>::try_from(w).ok())
+            .collect();
+        if known.len() == MAX_SECRETS {
+            known.pop_front();
         }
+        known.push_back(Secret { forms, windows });
     }
-    if !any {
-        return Cow::Borrowed(text);
-    }
-    // Masked byte ranges may start or end inside a multi-byte character:
-    // widen each to whole characters, then write one mask per range.
-    let mut out = String::with_capacity(text.len());
-    let mut in_mask = false;
-    for (at, c) in text.char_indices() {
-        if masked[at..at + c.len_utf8()].iter().any(|m| *m) {
-            if !in_mask {
-                out.push_str(MASK);
-                in_mask = true;
+
+    fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let known = &self.0;
+        let mut masked = vec![false; text.len()];
+        let mut any = false;
+        for secret in known.iter() {
+            for form in &secret.forms {
+                for (at, _) in text.match_indices(form.as_str()) {
+                    masked[at..at + form.len()].iter_mut().for_each(|m| *m = true);
+                    any = true;
+                }
             }
-        } else {
-            out.push(c);
-            in_mask = false;
+            for (at, window) in text.as_bytes().windows(FRAGMENT).enumerate() {
+                if let Ok(window) = <[u8; FRAGMENT]>::try_from(window)
+                    && secret.windows.contains(&window)
+                {
+                    masked[at..at + FRAGMENT].iter_mut().for_each(|m| *m = true);
+                    any = true;
+                }
+            }
         }
+        if !any {
+            return Cow::Borrowed(text);
+        }
+        // Masked byte ranges may start or end inside a multi-byte character:
+        // widen each to whole characters, then write one mask per range.
+        let mut out = String::with_capacity(text.len());
+        let mut in_mask = false;
+        for (at, c) in text.char_indices() {
+            if masked[at..at + c.len_utf8()].iter().any(|m| *m) {
+                if !in_mask {
+                    out.push_str(MASK);
+                    in_mask = true;
+                }
+            } else {
+                out.push(c);
+                in_mask = false;
+            }
+        }
+        Cow::Owned(out)
     }
-    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -180,6 +205,30 @@ mod tests {
         register("é-secret-é-99");
         let scrubbed = scrub("[é-secret-é-99]");
         assert_eq!(scrubbed, "[***]");
+    }
+
+    #[test]
+    fn a_cut_slice_of_the_base64_pair_shows_nothing_of_the_password() {
+        register_basic("robot", "Pa55w0rd-SECRET-77aa99");
+        let header = STANDARD.encode("robot:Pa55w0rd-SECRET-77aa99");
+        for slice in [&header[0..30], &header[4..26], &header[10..]] {
+            let echoed = format!("HTTP 418: \"{slice}\"");
+            let scrubbed = scrub(&echoed);
+            assert_eq!(scrubbed, "HTTP 418: \"***\"", "{slice}");
+        }
+    }
+
+    #[test]
+    fn the_oldest_secret_goes_once_the_bound_is_reached() {
+        // A registry of its own: the process-wide one is shared by tests.
+        let mut known = Known::default();
+        known.add(vec!["first-of-many-secrets-0001".into()]);
+        for n in 0..MAX_SECRETS {
+            known.add(vec![format!("bulk-secret-{n:04}-zzzz")]);
+        }
+        assert_eq!(known.0.len(), MAX_SECRETS);
+        assert_eq!(known.scrub("first-of-many-secrets-0001"), "first-of-many-secrets-0001");
+        assert_eq!(known.scrub(&format!("bulk-secret-{:04}-zzzz", MAX_SECRETS - 1)), "***");
     }
 
     #[test]

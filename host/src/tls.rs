@@ -25,6 +25,7 @@ const MAX_CA_FILE_BYTES: u64 = 4 << 20;
 /// trusts from now on. A file that cannot be read or holds no certificate
 /// is exit 2, naming it. Only the first call counts.
 pub fn add_ca_files(paths: &[PathBuf]) -> Result<(), UsageError> {
+    check_ssl_cert_file()?;
     let mut certificates = Vec::new();
     for path in paths {
         certificates.extend(read_ca_file(path)?);
@@ -52,6 +53,28 @@ fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, UsageError> {
         return Err(fail("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into()));
     }
     Ok(certificates)
+}
+
+/// `SSL_CERT_FILE`, when set, must be a regular file no larger than a CA
+/// bundle: the trust store reads it whole, so `/dev/zero` or a FIFO there
+/// would fill memory or hang every HTTPS client. Exit 2, naming it.
+fn check_ssl_cert_file() -> Result<(), UsageError> {
+    let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let shown = crate::text::quote(&path.to_string_lossy());
+    let fail = |why: String| UsageError::msg(format!("SSL_CERT_FILE {shown}: {why}"));
+    let meta = std::fs::metadata(&path).map_err(|e| fail(format!("cannot read it ({e})")))?;
+    if !meta.is_file() {
+        return Err(fail("is not a regular file".into()));
+    }
+    if meta.len() > MAX_CA_FILE_BYTES {
+        return Err(fail(format!(
+            "larger than the {} MiB a CA bundle may be",
+            MAX_CA_FILE_BYTES >> 20
+        )));
+    }
+    Ok(())
 }
 
 /// The `--ca-file` certificates, for a client being built.

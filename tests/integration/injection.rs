@@ -114,11 +114,7 @@ fn an_inspect_reference_with_terminal_escapes_prints_one_escaped_header_line() {
     inspect["Labels"]["org.opencontainers.image.source"] = serde_json::json!("https://untrusted.invalid/acme/app");
     let file = std::env::temp_dir().join(format!("provgate-injection-{}.json", std::process::id()));
     std::fs::write(&file, serde_json::to_vec(&inspect).unwrap()).unwrap();
-    let o = provgate_env(
-        &["verify", "--inspect", file.to_str().unwrap()],
-        None,
-        &[],
-    );
+    let o = provgate_env(&["verify", "--inspect", file.to_str().unwrap()], None, &[]);
     let _ = std::fs::remove_file(&file);
     let (out, err) = (stdout(&o), stderr(&o));
     assert!(matches!(code(&o), 0 | 1), "exit {}: {err}", code(&o));

@@ -1196,3 +1196,47 @@ fn without_a_place_for_its_key_the_cache_is_off_with_a_warning_and_the_verdict_s
     );
     assert_eq!(dirs.files_in_cache(), Vec::<PathBuf>::new(), "an entry without a key");
 }
+
+#[test]
+fn a_fifo_or_a_huge_file_in_a_cache_entrys_place_is_passed_over_not_waited_on_or_hashed() {
+    let dirs = CacheDirs::new();
+    let first = dirs.verify(None);
+    let verdict = verdict_json(&first);
+    let digest = verdict["policy"]["digest"]
+        .as_str()
+        .expect("the policy digest")
+        .to_string();
+    let code = dirs.entry(&digest);
+    let sum = code.with_extension("sum");
+    let mkfifo = |path: &std::path::Path| {
+        let _ = std::fs::remove_file(path);
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo runs");
+        assert!(status.success(), "mkfifo {}", path.display());
+    };
+
+    // A FIFO as the .sum (a restored CI cache keeps FIFOs): the open must
+    // not wait for a writer that never comes.
+    mkfifo(&sum);
+    let o = dirs.verify(None);
+    assert_eq!(verdict_json(&o), verdict, "{}", provgate_testkit::stderr(&o));
+
+    // A FIFO as the code file, then a sparse 20 GiB one: passed over and
+    // recompiled, never read to the end.
+    mkfifo(&code);
+    let o = dirs.verify(None);
+    assert_eq!(verdict_json(&o), verdict, "{}", provgate_testkit::stderr(&o));
+    let huge = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&code)
+        .expect("the entry");
+    huge.set_len(20 << 30).expect("a sparse file");
+    drop(huge);
+    let o = dirs.verify(None);
+    let err = provgate_testkit::stderr(&o);
+    assert_eq!(verdict_json(&o), verdict, "{err}");
+    assert!(err.contains("larger than"), "{err}");
+}

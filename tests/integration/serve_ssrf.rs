@@ -385,3 +385,28 @@ fn a_blob_redirect_to_a_name_that_resolves_to_loopback_is_refused_at_resolution_
         storage.seen()
     );
 }
+
+#[test]
+fn an_allowed_redirect_targets_error_body_is_never_reflected_in_the_502_or_the_log() {
+    const THIRD_PARTY: &str = "THIRD-PARTY-INTERNAL-BODY s3 bucket acl=private key=AKIAEXAMPLE";
+    let stage = Stage::new();
+    let body = format!(r#"{{"errors":[{{"code":"BLOB_UNKNOWN","message":"{THIRD_PARTY}"}}]}}"#);
+    let storage = provgate_testkit::canned::Canned::start(provgate_testkit::canned::http(
+        "404 Not Found",
+        &[("Content-Type", "application/json")],
+        &body,
+    ));
+    stage.liar.lie(
+        Route::Blob,
+        None,
+        Lie::Redirect {
+            status: 302,
+            to: format!("{}/bucket/x", storage.base),
+        },
+    );
+    let server = stage.serve(&["--allow-redirect-host", storage.host()]);
+    let error = stage.assert_refused(&server, &["404"]);
+    assert!(storage.asked() > 0, "the allowed storage host was asked");
+    assert!(!error.contains("THIRD-PARTY") && !error.contains("AKIA"), "{error}");
+    assert!(!server.log().contains("THIRD-PARTY"), "{}", server.log());
+}

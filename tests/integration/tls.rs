@@ -268,3 +268,19 @@ fn a_ca_file_that_holds_no_certificate_is_exit_2_naming_it() {
     assert_eq!(code(&o), 2, "{err}");
     assert!(err.contains("--ca-file") && err.contains("not-a-ca.pem"), "{err}");
 }
+
+#[test]
+fn an_ssl_cert_file_that_is_not_a_regular_bundle_is_exit_2_naming_it() {
+    // The trust store reads SSL_CERT_FILE whole: /dev/zero would never end.
+    let o = provgate_env(
+        &["verify", "127.0.0.1:9/app:1", "--insecure-registry", "127.0.0.1:9"],
+        None,
+        &[("SSL_CERT_FILE", "/dev/zero")],
+    );
+    let err = stderr(&o);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(
+        err.contains("SSL_CERT_FILE") && err.contains("/dev/zero") && err.contains("regular file"),
+        "{err}"
+    );
+}

@@ -177,13 +177,21 @@ impl CodeCache {
         let sum = read_small(&path.with_extension("sum"))?;
         let code = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(NO_SURPRISES)
             .open(path)
             .ok()?;
         let shown = || quoted(path);
         let meta = code.metadata().ok()?;
         if let Err(why) = regular_and_private(&meta, 0o022) {
             tracing::warn!("ignoring the compiled-code cache entry {}: it {why}", shown());
+            return None;
+        }
+        if meta.len() > MAX_CODE_BYTES {
+            tracing::warn!(
+                "ignoring the compiled-code cache entry {}: it is larger than {} MiB; recompiling",
+                shown(),
+                MAX_CODE_BYTES >> 20
+            );
             return None;
         }
         if sum.starts_with(b"PGCWASM") && !sum.starts_with(SUM_TAG) {
@@ -298,11 +306,7 @@ impl Key {
     /// The key at `path`; `None` when there is no file. An error says what
     /// is wrong with the file (or its directory) in a phrase.
     fn read(path: &Path) -> Result<Option<Key>, String> {
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-        {
+        let mut file = match OpenOptions::new().read(true).custom_flags(NO_SURPRISES).open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot be read (a symbolic link is refused): {e}")),
@@ -438,13 +442,27 @@ fn inside(path: &Path, dir: &Path) -> bool {
     real(path).starts_with(real(dir))
 }
 
-/// A small file whole (a `.sum`), or `None`: missing, unreadable or not small.
+/// How every cache file is opened: never through a symbolic link, and
+/// without blocking, so a FIFO or a device put in the cache's place (a
+/// restored CI cache keeps FIFOs) cannot hold the open; each caller then
+/// refuses what is not a regular file before reading a byte.
+const NO_SURPRISES: i32 = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+
+/// A compiled entry larger than this is not one provgate wrote (the
+/// artifact itself is at most 16 MiB) and is not hashed: recompiled.
+const MAX_CODE_BYTES: u64 = 256 << 20;
+
+/// A small regular file whole (a `.sum`), or `None`: missing, unreadable,
+/// not a regular file or not small.
 fn read_small(path: &Path) -> Option<Vec<u8>> {
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(NO_SURPRISES)
         .open(path)
         .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
     let mut bytes = Vec::with_capacity(64);
     file.take(256).read_to_end(&mut bytes).ok()?;
     Some(bytes)

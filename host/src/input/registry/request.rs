@@ -128,7 +128,14 @@ impl Ctx<'_> {
                 }
             }
             if status != StatusCode::OK {
-                let body = crate::http::read_prefix(&mut response, MAX_ERROR_BYTES).await;
+                // A host the registry redirected to is a third party (a
+                // bucket, a CDN, or an internal address it wants reflected):
+                // its status is told, its body never.
+                let body = if at_origin {
+                    crate::http::read_prefix(&mut response, MAX_ERROR_BYTES).await
+                } else {
+                    Vec::new()
+                };
                 if status == StatusCode::BAD_REQUEST
                     && at_origin
                     && let Some(sentence) =
