@@ -12,7 +12,7 @@ use crate::commands::verify::VerifyArgs;
 #[derive(Debug, Parser)]
 #[command(
     name = "provgate",
-    version,
+    version = crate::policy::artifact::version_line(),
     about = "Verify that a container image carries trustworthy build provenance",
     long_about = "Verify that a container image carries trustworthy build provenance.\n\n\
         One sandboxed WebAssembly policy decides; every caller (control plane, CI gate, \
@@ -21,8 +21,10 @@ use crate::commands::verify::VerifyArgs;
         3 policy artifact problem, 4 image could not be fetched.\n\n\
         Examples:\n  \
         provgate verify --inspect image.json --format json\n  \
-        skopeo inspect docker://reg/app:tag | provgate verify --inspect - --mode log-only\n  \
-        provgate verify reg/app:tag --record decision.json && provgate replay decision.json\n  \
+        skopeo inspect docker://reg/app:tag | \\\n    \
+        provgate verify --inspect - --mode log-only\n  \
+        provgate verify reg/app:tag --record decision.json && \\\n    \
+        provgate replay decision.json\n  \
         provgate policy inspect"
 )]
 pub struct Cli {
@@ -30,6 +32,11 @@ pub struct Cli {
     /// info by default). RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// How log lines on stderr are written: text, or json (one JSON object
+    /// per line, for a log pipeline). Results on stdout are not affected.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub log_format: crate::logging::LogFormat,
 
     #[command(subcommand)]
     pub command: Command,

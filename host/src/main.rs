@@ -1,6 +1,7 @@
 //! Parse the command line, run one command, and choose the exit code: the
 //! only place a code is chosen (docs/reference.md §5).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -34,11 +35,33 @@ fn main() -> ExitCode {
     let exit = match result {
         Ok(outcome) => outcome_code(outcome),
         Err(error) => {
-            provgate::logging::say(&format!("provgate: error: {error:#}"));
-            exit_code(&error)
+            let message = format!("{error:#}");
+            provgate::logging::say(&format!("provgate: error: {message}"));
+            let exit = exit_code(&error);
+            annotate(&cli.command, exit, &message);
+            exit
         }
     };
     ExitCode::from(exit as u8)
+}
+
+/// `verify --format github` that ends without a verdict: where the verdict
+/// would have been, a failed step names its reason in the run's
+/// annotations too (stderr still gets the error line).
+fn annotate(command: &Command, exit: Exit, message: &str) {
+    let Command::Verify(args) = command else { return };
+    if args.format != provgate::output::Format::Github {
+        return;
+    }
+    let what = match exit {
+        Exit::Usage => "usage error",
+        Exit::Policy => "policy error",
+        Exit::Fetch => "fetch error",
+        _ => "error",
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", provgate::output::github_error(what, message));
+    let _ = stdout.flush();
 }
 
 fn init_logging(cli: &Cli) {
@@ -50,5 +73,5 @@ fn init_logging(cli: &Cli) {
         1 => "info",
         _ => "debug",
     };
-    provgate::logging::init(default);
+    provgate::logging::init(default, cli.log_format);
 }

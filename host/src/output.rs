@@ -1,5 +1,7 @@
 //! Rendering a verdict: JSON for machines, text for people, workflow
-//! commands for Gitea/GitHub Actions logs.
+//! commands for Gitea/GitHub Actions logs, and (with `--format github`)
+//! the step outputs and job summary that Actions reads from the files
+//! `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` name.
 
 use std::io::{self, Write};
 
@@ -8,8 +10,12 @@ use crate::verdict::{Finding, Outcome, Status, Verdict};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// For people: a headline, then one line per finding, failures first.
     Text,
+    /// The verdict as one JSON line.
     Json,
+    /// Workflow commands for GitHub/Gitea Actions; also appends to
+    /// $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY when they are set.
     Github,
 }
 
@@ -51,7 +57,12 @@ fn text(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
     };
     // The subject's fields came from outside (an --inspect file, a
     // registry): each is shown bare only when it is plain.
-    writeln!(out, "{headline}  {}  — {decision}", shown(&v.subject.reference))?;
+    // A bare OCI config carries no reference, and --reference may be left out.
+    let reference = match v.subject.reference.as_str() {
+        "" => "(no reference)".to_owned(),
+        reference => shown(reference),
+    };
+    writeln!(out, "{headline}  {reference}  — {decision}")?;
     writeln!(out, "  event     {}", shown(&v.decided.event))?;
     writeln!(out, "  digest    {}", shown(&v.subject.digest))?;
     match (&v.subject.platform, &v.subject.platform_digest) {
@@ -95,6 +106,7 @@ fn escape_property(s: &str) -> String {
 }
 
 fn github(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
+    let mut grouped = false;
     for f in by_severity(&v.decided.findings) {
         let level = match f.outcome {
             Outcome::Fail if v.decided.allowed => "warning",
@@ -102,12 +114,19 @@ fn github(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
             Outcome::Indeterminate => "warning",
             Outcome::Pass | Outcome::Skipped => continue,
         };
+        if !grouped {
+            writeln!(out, "::group::provgate findings")?;
+            grouped = true;
+        }
         writeln!(
             out,
             "::{level} title={}::{}",
             escape_property(&format!("provgate {}", f.rule)),
             escape_data(&one_line(&f.message))
         )?;
+    }
+    if grouped {
+        writeln!(out, "::endgroup::")?;
     }
     let level = if v.decided.allowed { "notice" } else { "error" };
     writeln!(
@@ -118,12 +137,120 @@ fn github(out: &mut dyn Write, v: &Verdict) -> io::Result<()> {
             "{} {} ({}, {}) — {} — policy {}",
             shown(&v.subject.reference),
             v.decided.status.as_str(),
-            v.decided.event,
+            shown(&v.decided.event),
             v.mode.as_str(),
             if v.decided.allowed { "allowed" } else { "denied" },
-            v.policy.digest
+            shown(&v.policy.digest)
         ))
     )
+}
+
+/// The workflow command for a run that ended in an error instead of a
+/// verdict: `::error title=provgate <what>::<message>`. `message` is
+/// made one line (as on stderr) and escaped.
+pub fn github_error(what: &str, message: &str) -> String {
+    format!(
+        "::error title={}::{}",
+        escape_property(&format!("provgate {what}")),
+        escape_data(&one_line(message))
+    )
+}
+
+/// The step outputs, as `name=value` lines for `$GITHUB_OUTPUT`: `digest`,
+/// `status`, `allowed`, `event` and `policy_digest`. Every value is a
+/// single line ([`shown`] escapes a line break in a value from outside),
+/// so the one-line form of the file format is enough.
+pub fn github_outputs(v: &Verdict) -> String {
+    let outputs = [
+        ("digest", shown(&v.subject.digest)),
+        ("status", v.decided.status.as_str().to_owned()),
+        ("allowed", v.decided.allowed.to_string()),
+        ("event", shown(&v.decided.event)),
+        ("policy_digest", shown(&v.policy.digest)),
+    ];
+    let mut text = String::new();
+    for (name, value) in outputs {
+        // The multi-line form (`name<<DELIMITER`) is never needed: a value
+        // with a line break would start an output of its own.
+        assert!(
+            !value.contains(['\n', '\r']),
+            "a step output value is one line: {value:?}"
+        );
+        text.push_str(&format!("{name}={value}\n"));
+    }
+    text
+}
+
+/// A short Markdown summary of the verdict for `$GITHUB_STEP_SUMMARY`:
+/// a headline with status and decision, the subject and policy, and a
+/// table of the failing and indeterminate findings.
+pub fn github_summary(v: &Verdict) -> String {
+    let decision = match (v.decided.allowed, v.mode) {
+        (true, crate::verdict::Mode::LogOnly) => "allowed (log-only)",
+        (true, _) => "allowed",
+        (false, _) => "denied",
+    };
+    let reference = match v.subject.reference.as_str() {
+        "" => "(no reference)".to_owned(),
+        reference => cell(&shown(reference)),
+    };
+    let mut md = format!(
+        "### provgate: {} — {decision}\n\n\
+         | | |\n|---|---|\n\
+         | reference | {reference} |\n\
+         | digest | {} |\n\
+         | event | {} |\n\
+         | mode | {} |\n\
+         | policy | {} {} {} |\n\n",
+        v.decided.status.as_str(),
+        cell(&shown(&v.subject.digest)),
+        cell(&shown(&v.decided.event)),
+        v.mode.as_str(),
+        cell(&shown(&v.policy.name)),
+        cell(&shown(&v.policy.version)),
+        cell(&shown(&v.policy.digest)),
+    );
+    let notable: Vec<&Finding> = by_severity(&v.decided.findings)
+        .into_iter()
+        .filter(|f| matches!(f.outcome, Outcome::Fail | Outcome::Indeterminate))
+        .collect();
+    if notable.is_empty() {
+        md.push_str("No rule failed or was indeterminate.\n\n");
+    } else {
+        md.push_str("| rule | outcome | message |\n|---|---|---|\n");
+        for f in notable {
+            md.push_str(&format!(
+                "| {} | {} | {} |\n",
+                cell(&f.rule),
+                f.outcome.as_str(),
+                cell(&one_line(&f.message))
+            ));
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// Text for a Markdown table cell: a `|` cannot end the cell, a backtick
+/// cannot open a code span, a line break cannot end the row, and no HTML
+/// or link markup gets through as markup.
+fn cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '|' | '*' | '_' | '[' | ']' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -134,5 +261,16 @@ mod tests {
     fn workflow_commands_cannot_be_forged_by_a_message() {
         assert_eq!(escape_data("a\n::error::x%"), "a%0A::error::x%25");
         assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
+        assert_eq!(
+            github_error("fetch error", "x\n::error::y 100%"),
+            "::error title=provgate fetch error::x\\n::error::y 100%25"
+        );
+    }
+
+    #[test]
+    fn a_table_cell_cannot_end_its_cell_or_row_or_open_markup() {
+        assert_eq!(cell("a|b`c`\nd"), "a\\|b\\`c\\` d");
+        assert_eq!(cell("<img src=x>[l](u)"), "&lt;img src=x&gt;\\[l\\](u)");
+        assert_eq!(cell("run_id.format"), "run\\_id.format");
     }
 }

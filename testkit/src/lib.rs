@@ -167,6 +167,10 @@ pub fn provgate_command(args: &[&str], env: &[(&str, &str)]) -> Command {
         .env("DOCKER_CONFIG", empty_docker_config())
         .env_remove("GITEA_TOKEN")
         .env_remove("RUST_LOG")
+        // Run inside a real Actions job, `--format github` tests would
+        // append to the job's own outputs and summary.
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_STEP_SUMMARY")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -463,6 +463,39 @@ impl Registry {
         })
     }
 
+    /// Pushes a cosign signature for the manifest `manifest_digest` in
+    /// `repo`, as cosign stores one (sigstore/cosign
+    /// `specs/SIGNATURE_SPEC.md`): the manifest tagged `sha256-<hex>.sig`,
+    /// whose one layer (`application/vnd.dev.cosign.simplesigning.v1+json`)
+    /// is `payload` and carries `signature_b64` in its
+    /// `dev.cosignproject.cosign/signature` annotation. Returns the
+    /// signature manifest's digest.
+    pub fn push_cosign_signature(
+        &self,
+        repo: &str,
+        manifest_digest: &str,
+        payload: &[u8],
+        signature_b64: &str,
+    ) -> String {
+        let config = br#"{"architecture":"","config":{},"created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config_digest = self.put_blob(repo, config);
+        let payload_digest = self.put_blob(repo, payload);
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+            "layers": [{
+                "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                "digest": payload_digest,
+                "size": payload.len(),
+                "annotations": {"dev.cosignproject.cosign/signature": signature_b64},
+            }],
+        }))
+        .unwrap();
+        let tag = format!("{}.sig", manifest_digest.replacen(':', "-", 1));
+        self.put_manifest(repo, &tag, OCI_MANIFEST, &manifest)
+    }
+
     fn push_platform_image(
         &self,
         repo: &str,

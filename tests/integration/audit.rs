@@ -320,7 +320,8 @@ fn mixed_pins_give_one_row_each_in_input_order_with_an_error_row_and_a_backfill_
     assert_eq!(gitea.hits(SHA_A), 1);
     assert_eq!(manifest_pulls(reg, &python), 1, "{}", reg.log());
     let err = stderr(&o);
-    assert!(err.contains("7 of 7 pins judged"), "{err}");
+    // The error row was written, not judged.
+    assert!(err.contains("6 of 7 pins judged (1 error)"), "{err}");
     assert!(
         err.contains("redeploy.verify.pin_mismatch") && err.contains("python"),
         "{err}"
@@ -1029,4 +1030,82 @@ fn help_names_every_flag_of_the_contract() {
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
+}
+
+/// `provgate audit` of `pins` whose images are all on a closed port: every
+/// row is an `error` row, without a registry harness.
+fn audit_of_unreachable_pins(dir: &Path, extra: &[&str]) -> Command {
+    let pins = write(
+        dir,
+        "pins.jsonl",
+        &format!(
+            "{{\"runtime\": \"python\", \"digest\": \"{ABSENT}\"}}\nnot a pin\n\
+             {{\"runtime\": \"go\", \"digest\": \"{ABSENT}\"}}\n"
+        ),
+    );
+    let mut args = vec![
+        "audit",
+        "--pins",
+        &pins,
+        "--image-template",
+        "127.0.0.1:9/molecule-ai/t-{runtime}",
+        "--insecure-registry",
+        "127.0.0.1:9",
+        "--registry-timeout",
+        "10",
+    ];
+    args.extend_from_slice(extra);
+    provgate_command(&args, &[])
+}
+
+#[test]
+fn the_summary_does_not_count_an_error_row_as_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = audit_of_unreachable_pins(dir.path(), &[]).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(rows(&o).len(), 2);
+    assert!(stderr(&o).contains("0 of 2 pins judged (2 errors)"), "{}", stderr(&o));
+}
+
+/// Runs `cmd`, closing the read end of its stdout or stderr at once, as
+/// `| head` does once it has its lines; the exit status.
+fn with_a_closed(cmd: &mut Command, stream: &str) -> (Option<i32>, String) {
+    let mut child = cmd.spawn().unwrap();
+    let kept = match stream {
+        "stdout" => {
+            drop(child.stdout.take());
+            child.stderr.take().unwrap()
+        }
+        _ => {
+            drop(child.stderr.take());
+            let out = child.stdout.take().unwrap();
+            let mut rest = String::new();
+            BufReader::new(out).read_to_string(&mut rest).unwrap();
+            let status = child.wait().unwrap();
+            return (status.code(), rest);
+        }
+    };
+    let mut rest = String::new();
+    BufReader::new(kept).read_to_string(&mut rest).unwrap();
+    (child.wait().unwrap().code(), rest)
+}
+
+#[test]
+fn a_reader_that_closes_stderr_or_stdout_early_ends_the_run_quietly_not_with_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // stderr closed (`2>&1 >/dev/null | head`): the skipped row's line and
+    // the --fail-on line cannot be written; the code is still the run's.
+    let (code, out) = with_a_closed(
+        &mut audit_of_unreachable_pins(dir.path(), &["--fail-on", "error"]),
+        "stderr",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(out.lines().count(), 2, "every row is still written: {out}");
+
+    // stdout closed (`| head`): the run stops quietly, saying so on stderr.
+    let (code, err) = with_a_closed(&mut audit_of_unreachable_pins(dir.path(), &[]), "stdout");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("INTERRUPTED by a closed standard output"), "{err}");
+    assert!(!err.contains("provgate: error"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

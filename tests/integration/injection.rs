@@ -159,7 +159,9 @@ fn the_same_reference_in_workflow_command_format_forges_no_command() {
             [
                 "::error title=provgate ",
                 "::warning title=provgate ",
-                "::notice title=provgate "
+                "::notice title=provgate ",
+                "::group::provgate findings",
+                "::endgroup::",
             ]
             .iter()
             .any(|own| line.starts_with(own)),

@@ -29,6 +29,10 @@ mod cli;
 /// `verify IMAGE_REF` against a real `docker-registry`.
 mod registry;
 
+/// The policy artifact in a real registry: push, pull, digest, `--policy
+/// oci://REF` through the artifact cache, cosign signatures.
+mod policy_oci;
+
 /// `verify` through a lying proxy in front of the real registry.
 mod registry_lies;
 

@@ -1229,3 +1229,129 @@ fn retried_gitea_lookups_are_counted_in_the_metrics_by_peer() {
     assert!(after.contains(&expected), "{expected} in\n{after}");
     assert!(after.contains("provgate_retries_total{peer=\"registry\"} 0"), "{after}");
 }
+
+// Service conventions: request ids, JSON bodies for every error, the build
+// info gauge, `--listen :PORT` and `--log-format json`.
+
+#[test]
+fn every_request_line_has_a_request_id_echoed_back_and_a_verdicts_has_its_decision_id() {
+    let server = Server::start(&["--decision-log", "-"]);
+    let send = |id: Option<&str>| {
+        let mut request = server.verify_request(unlabeled_body("log-only").to_string(), None);
+        if let Some(id) = id {
+            request = request.header("x-request-id", id);
+        }
+        server.runtime.block_on(async move {
+            let response = request.send().await.expect("the server answers");
+            assert_eq!(response.status().as_u16(), 200);
+            let echoed = response.headers()["x-request-id"].to_str().unwrap().to_string();
+            (echoed, response.json::<Value>().await.unwrap())
+        })
+    };
+    let (echoed, verdict) = send(Some("ci-run.42_a"));
+    assert_eq!(echoed, "ci-run.42_a");
+    // An id that is not plain is not taken (nor echoed): the server makes one.
+    let (made, _) = send(Some("has space"));
+    assert_ne!(made, "has space");
+    assert!(
+        made.len() <= 64 && made.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+        "{made}"
+    );
+    let (other, _) = send(None);
+    assert_ne!(other, made, "ids are unique");
+
+    server.wait_for_log(&format!("request_id={other}"), 1);
+    wait_until("the decision log", || server.out.lock().unwrap().len() >= 3);
+    let record: Value = serde_json::from_str(&server.out.lock().unwrap()[0]).unwrap();
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("request_id=ci-run.42_a"))
+        .unwrap_or_else(|| panic!("{log}"));
+    for field in [
+        format!("decision_id={}", record["id"].as_str().unwrap()),
+        format!("reference={}", verdict["subject"]["reference"].as_str().unwrap()),
+        format!("digest={}", verdict["subject"]["digest"].as_str().unwrap()),
+        format!("policy_digest={}", verdict["policy"]["digest"].as_str().unwrap()),
+        "event=redeploy.verify.unlabeled".to_string(),
+        "allowed=true".to_string(),
+    ] {
+        assert!(line.contains(&field), "{field} missing: {line}");
+    }
+    let (status, _) = server.get("/healthz", None);
+    assert_eq!(status, 200);
+    server.wait_for_log("path=\"/healthz\"", 1);
+    let health = server.log();
+    let health = health.lines().find(|l| l.contains("path=\"/healthz\"")).unwrap();
+    assert!(health.contains("request_id="), "{health}");
+}
+
+#[test]
+fn every_error_status_has_a_json_body_and_405_an_allow_header() {
+    let server = Server::start(&[]);
+    let answer = |method: reqwest::Method, path: &str| {
+        let request = server.client.request(method, server.url(path));
+        server.runtime.block_on(async move {
+            let response = request.send().await.expect("the server answers");
+            let status = response.status().as_u16();
+            let allow = response.headers().get("allow").map(|v| v.to_str().unwrap().to_string());
+            let body: Value = response.json().await.expect("a JSON body");
+            (status, allow, body)
+        })
+    };
+    let (status, allow, body) = answer(reqwest::Method::GET, "/v1/verify");
+    assert_eq!((status, allow.as_deref()), (405, Some("POST")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("POST"), "{body}");
+    let (status, allow, body) = answer(reqwest::Method::DELETE, "/healthz");
+    assert_eq!((status, allow.as_deref()), (405, Some("GET,HEAD")), "{body}");
+    let (status, _, body) = answer(reqwest::Method::GET, "/no/such/route");
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("/v1/verify"), "{body}");
+}
+
+#[test]
+fn metrics_have_the_build_info_gauge() {
+    let server = Server::start(&[]);
+    let metrics = server.metrics();
+    assert!(metrics.contains("# TYPE provgate_build_info gauge"), "{metrics}");
+    let line = format!("provgate_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+}
+
+#[test]
+fn listen_colon_port_listens_on_every_interface_and_a_bare_port_is_refused() {
+    let mut cmd = provgate_command(&["serve", "--listen", ":0"], &[]);
+    let mut child = cmd.spawn().unwrap();
+    let (log, rx) = watch_stderr(child.stderr.take().unwrap(), listening_address);
+    let addr = rx.recv_timeout(START_DEADLINE);
+    let _ = child.kill();
+    let _ = child.wait();
+    let addr = addr.unwrap_or_else(|_| panic!("did not listen:\n{}", joined(&log)));
+    assert!(addr.starts_with("0.0.0.0:") && !addr.ends_with(":0"), "{addr}");
+
+    let o = provgate(&["serve", "--listen", "8080"], None);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains(":PORT"), "{}", stderr(&o));
+}
+
+#[test]
+fn log_format_json_makes_every_serve_log_line_a_json_object() {
+    let server = Server::start(&["--log-format", "json"]);
+    assert_eq!(server.post(&unlabeled_body("enforce")).0, 200);
+    server.wait_for_log("\"status\":200", 1);
+    let log = server.log();
+    for line in log.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    }
+    let request: Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["message"] == "request")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(request["status"], 200, "{request}");
+    assert_eq!(request["event"], "redeploy.verify.unlabeled", "{request}");
+    assert!(
+        request["request_id"].is_string() && request["decision_id"].is_string(),
+        "{request}"
+    );
+}

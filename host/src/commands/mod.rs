@@ -20,9 +20,12 @@ use anyhow::{Context, anyhow};
 
 use crate::lookup::Answered;
 use crate::lookup::replay::Recording01;
+use crate::policy::oci::{self, OciRef};
+use crate::policy::signature::PublicKey;
 use crate::policy::{Artifact, Limits, Policy, cache::CodeCache};
 use crate::record::{self, Record};
 use crate::usage::UsageError;
+use args::PolicyAt;
 
 /// How a command that ran to its end came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,14 +109,52 @@ pub enum Verdicts {
     Many,
 }
 
-/// Loads the built-in artifact or the one at `path`, refusing any other
-/// digest than `digest` when given, compiled and described.
-pub fn load_policy(path: Option<&Path>, digest: Option<&str>, verdicts: Verdicts) -> anyhow::Result<Policy> {
-    let artifact = Artifact::load(path)?;
+/// Loads the built-in artifact, the file at `at.path` or, for
+/// `oci://REF`, the artifact in a registry (through the artifact cache,
+/// signed with `at.key` when given); refuses any other digest than
+/// `digest` when given; compiled and described.
+pub fn load_policy<'a>(
+    at: impl Into<PolicyAt<'a>>,
+    digest: Option<&str>,
+    verdicts: Verdicts,
+) -> anyhow::Result<Policy> {
+    let artifact = read_policy(at.into())?;
     if let Some(expected) = digest {
         artifact.require_digest(expected)?;
     }
     load_artifact(artifact, verdicts)
+}
+
+/// The artifact `at` names, checked (its digest, and for `oci://` its
+/// manifest's and signature), not yet compiled.
+pub fn read_policy(at: PolicyAt<'_>) -> anyhow::Result<Artifact> {
+    let remote = at.path.and_then(Path::to_str).and_then(oci::strip);
+    let Some(reference) = remote else {
+        if at.key.is_some() {
+            return Err(UsageError::msg(
+                "--policy-key checks the cosign signature of a policy in a registry: give --policy oci://REF",
+            )
+            .into());
+        }
+        return Ok(Artifact::load(at.path)?);
+    };
+    let opts = at.registry.cloned().unwrap_or_default().options();
+    let reference = OciRef::parse(reference).map_err(|e| UsageError::msg(format!("--policy: {e}")))?;
+    let key = at.key.map(PublicKey::from_file).transpose().map_err(UsageError::msg)?;
+    let resolved = block_on_own_thread(oci::resolve(&reference, &opts, key.as_ref()))??;
+    Ok(resolved.artifact)
+}
+
+/// Runs `work` to its end on a thread of its own with a runtime of its
+/// own: loading a policy happens before a command's runtime starts, or on
+/// a blocking thread of `serve`'s.
+pub fn block_on_own_thread<T: Send>(work: impl std::future::Future<Output = T> + Send) -> anyhow::Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| current_thread().map(|runtime| runtime.block_on(work)))
+            .join()
+            .map_err(|_| anyhow!("loading the policy panicked"))?
+    })
 }
 
 pub fn load_artifact(artifact: Artifact, verdicts: Verdicts) -> anyhow::Result<Policy> {

@@ -1,4 +1,4 @@
-//! `provgate policy inspect` and `provgate policy build`.
+//! `provgate policy inspect`, `build`, `push`, `pull` and `digest`.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Subcommand;
 
+use super::args::{NetworkArgs, PolicyAt, PolicyRegistry};
 use super::{Outcome, Verdicts};
+use crate::policy::oci::{self, OciRef};
 use crate::policy::{Artifact, Limits, Origin, Policy, PolicyError, cache::CodeCache};
 use crate::usage::UsageError;
 use provgate_contract::slot;
@@ -36,6 +38,50 @@ pub enum PolicyCommand {
         #[arg(long, value_name = "PATH")]
         from: Option<PathBuf>,
     },
+    /// Push an artifact to an OCI registry (the CNCF Wasm OCI artifact
+    /// layout: its one layer is the file, so the layer digest is the policy
+    /// digest every verdict names). Prints the pinned reference
+    /// oci://REGISTRY/REPO@sha256:<manifest> and the artifact digest.
+    Push {
+        /// The artifact file (see `policy build`).
+        file: PathBuf,
+        /// Where: oci://REGISTRY/REPO:TAG.
+        target: String,
+        /// org.opencontainers.image.source: where the policy's settings live.
+        #[arg(long, value_name = "URL", value_parser = super::args::non_blank)]
+        source: Option<String>,
+        /// org.opencontainers.image.revision: the commit they were built from.
+        #[arg(long, value_name = "SHA", value_parser = super::args::non_blank)]
+        revision: Option<String>,
+        #[command(flatten)]
+        network: Box<NetworkArgs>,
+    },
+    /// Fetch an artifact from an OCI registry into a file, every byte
+    /// checked (the manifest against the reference's digest, the artifact
+    /// against the layer's).
+    Pull {
+        /// oci://REGISTRY/REPO@sha256:… or oci://REGISTRY/REPO:TAG.
+        reference: String,
+        /// Where to write the artifact.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Require a valid cosign signature made with this public key (PEM).
+        #[arg(long, value_name = "FILE")]
+        policy_key: Option<PathBuf>,
+        #[command(flatten)]
+        network: Box<NetworkArgs>,
+    },
+    /// Print an artifact's digest (sha256:…) and nothing else: of a file,
+    /// of the one layer of oci://REF (checked), or of the built-in artifact.
+    Digest {
+        /// A file or oci://REF [default: the built-in artifact].
+        target: Option<PathBuf>,
+        /// Require a valid cosign signature made with this public key (PEM).
+        #[arg(long, value_name = "FILE")]
+        policy_key: Option<PathBuf>,
+        #[command(flatten)]
+        network: Box<NetworkArgs>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -48,7 +94,114 @@ pub fn run(cmd: &PolicyCommand) -> anyhow::Result<Outcome> {
     match cmd {
         PolicyCommand::Inspect { path, format } => inspect(path.as_deref(), *format),
         PolicyCommand::Build { settings, out, from } => build(settings, out, from.as_deref()),
+        PolicyCommand::Push {
+            file,
+            target,
+            source,
+            revision,
+            network,
+        } => push(file, target, source, revision, network),
+        PolicyCommand::Pull {
+            reference,
+            out,
+            policy_key,
+            network,
+        } => pull(reference, out, policy_key.as_deref(), network),
+        PolicyCommand::Digest {
+            target,
+            policy_key,
+            network,
+        } => digest(target.as_deref(), policy_key.as_deref(), network),
     }
+}
+
+/// The registry flags of `network`, with its CA files trusted (`main`
+/// does that only for the image commands).
+fn registry_of(network: &NetworkArgs) -> anyhow::Result<PolicyRegistry> {
+    crate::tls::add_ca_files(&network.ca_files)?;
+    Ok(PolicyRegistry {
+        insecure: network.insecure_registry.clone(),
+        authfile: network.authfile.clone(),
+        timeout: Some(network.registry_timeout),
+    })
+}
+
+/// `oci://REF`, or a usage error naming what was given.
+fn oci_reference(given: &str, what: &str) -> anyhow::Result<OciRef> {
+    if oci::strip(given).is_none() {
+        return Err(UsageError::msg(format!(
+            "{what} {}: give oci://REGISTRY/REPO:TAG or oci://REGISTRY/REPO@sha256:…",
+            crate::text::quote(given)
+        ))
+        .into());
+    }
+    OciRef::parse(given).map_err(|e| UsageError::msg(e.to_string()).into())
+}
+
+fn push(
+    file: &Path,
+    target: &str,
+    source: &Option<String>,
+    revision: &Option<String>,
+    network: &NetworkArgs,
+) -> anyhow::Result<Outcome> {
+    let registry = registry_of(network)?;
+    let target = oci_reference(target, "the target")?;
+    if target.digest().is_some() || target.tag().is_none() {
+        return Err(UsageError::msg(format!(
+            "the target oci://{} must name a tag (oci://REGISTRY/REPO:TAG), not a digest",
+            target.reference
+        ))
+        .into());
+    }
+    // Only a usable policy is pushed: it loads, and describes itself.
+    let policy = super::load_policy(Some(file), None, Verdicts::One)?;
+    let description = policy.description();
+    let annotations = oci::Annotations {
+        source: source.clone(),
+        revision: revision.clone(),
+        version: Some(description.version.clone()),
+        title: Some(description.name.clone()),
+    };
+    let bytes = policy.artifact().bytes.clone();
+    let created = oci::created_now();
+    let opts = registry.options();
+    let pushed = super::block_on_own_thread(oci::push(&target, &bytes, description, &annotations, &created, &opts))??;
+    println!("{}", pushed.pinned);
+    println!("digest  {}", pushed.artifact_digest);
+    Ok(Outcome::Allowed)
+}
+
+fn pull(reference: &str, out: &Path, key: Option<&Path>, network: &NetworkArgs) -> anyhow::Result<Outcome> {
+    let registry = registry_of(network)?;
+    oci_reference(reference, "the reference")?;
+    let mut output = super::create(&Some(out.to_path_buf()), "--out")?.expect("a path was given");
+    let at = PolicyAt {
+        path: Some(Path::new(reference)),
+        key,
+        registry: Some(&registry),
+    };
+    let artifact = super::read_policy(at)?;
+    output.replace(&artifact.bytes)?;
+    let crate::policy::Origin::Registry(pinned) = &artifact.origin else {
+        unreachable!("an oci:// reference is loaded from a registry")
+    };
+    println!("wrote {} ({} bytes)", out.display(), artifact.bytes.len());
+    println!("digest  {}", artifact.digest);
+    println!("from    {pinned}");
+    Ok(Outcome::Allowed)
+}
+
+fn digest(target: Option<&Path>, key: Option<&Path>, network: &NetworkArgs) -> anyhow::Result<Outcome> {
+    let registry = registry_of(network)?;
+    let at = PolicyAt {
+        path: target,
+        key,
+        registry: Some(&registry),
+    };
+    let artifact = super::read_policy(at)?;
+    println!("{}", artifact.digest);
+    Ok(Outcome::Allowed)
 }
 
 fn inspect(path: Option<&Path>, format: InspectFormat) -> anyhow::Result<Outcome> {

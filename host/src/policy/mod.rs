@@ -10,7 +10,9 @@ pub mod artifact;
 pub mod cache;
 pub mod engine;
 pub mod glue;
+pub mod oci;
 pub mod sandbox;
+pub mod signature;
 
 use serde::Serialize;
 

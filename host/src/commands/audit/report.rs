@@ -302,14 +302,30 @@ impl RunInfo<'_> {
     }
 }
 
+/// `5 of 6 pins judged (1 error)`: an error row (an image that could not
+/// be fetched, say) is written but was not judged by the policy.
+fn judged(info: &RunInfo<'_>, tally: &Tally) -> String {
+    let errors = tally.count(RowStatus::Error);
+    let judged = tally.written - errors;
+    match errors {
+        0 => format!("{judged} of {} pins judged", info.total),
+        1 => format!("{judged} of {} pins judged (1 error)", info.total),
+        n => format!("{judged} of {} pins judged ({n} errors)", info.total),
+    }
+}
+
 /// The summary table, for stderr.
 pub fn summary(out: &mut dyn Write, info: &RunInfo<'_>, tally: &Tally) -> io::Result<()> {
     let not_judged = info.not_judged(tally);
     writeln!(out)?;
     writeln!(
         out,
-        "provgate audit: {} of {} pins judged in {:.1} s (log-only), policy {} {} {}",
-        tally.written, info.total, info.seconds, info.policy.name, info.policy.version, info.policy.digest
+        "provgate audit: {} in {:.1} s (log-only), policy {} {} {}",
+        judged(info, tally),
+        info.seconds,
+        info.policy.name,
+        info.policy.version,
+        info.policy.digest
     )?;
     if let Some(why) = info.interrupted {
         writeln!(
@@ -400,10 +416,17 @@ pub fn markdown(info: &RunInfo<'_>, tally: &Tally) -> String {
     );
     let _ = writeln!(md, "| run at | {} |", code(&info.at));
     let _ = writeln!(md, "| pins | {} from {} |", info.total, code(&info.source));
+    let errors = tally.count(RowStatus::Error);
     let _ = writeln!(
         md,
-        "| judged | {} (log-only, in {:.1} s) |",
-        tally.written, info.seconds
+        "| judged | {}{} (log-only, in {:.1} s) |",
+        tally.written - errors,
+        match errors {
+            0 => String::new(),
+            1 => ", and 1 error".to_string(),
+            n => format!(", and {n} errors"),
+        },
+        info.seconds
     );
     if not_judged > 0 {
         let _ = writeln!(md, "| not judged | {not_judged} |");

@@ -6,18 +6,38 @@ use clap::Args;
 
 use crate::commands::args::{NetworkArgs, PolicyArgs, registry_host, seconds};
 
+/// `--listen`: `:PORT` is `0.0.0.0:PORT`; `HOST:PORT` is kept as given
+/// (binding it says what is wrong with it); a bare `PORT`, which would
+/// otherwise fail to bind with a puzzling message, is refused here.
+fn listen_address(value: &str) -> Result<String, String> {
+    let example = "give HOST:PORT (127.0.0.1:8080) or :PORT for every interface (:8080)";
+    if let Some(port) = value.strip_prefix(':') {
+        return match port.parse::<u16>() {
+            Ok(port) => Ok(format!("0.0.0.0:{port}")),
+            Err(_) => Err(format!("not a port number after ':'; {example}")),
+        };
+    }
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("a port alone is not an address; {example}"));
+    }
+    Ok(value.to_owned())
+}
+
 #[derive(Debug, Args)]
 #[command(after_help = "Routes: POST /v1/verify, GET /healthz, GET /readyz, GET /metrics.\n\n\
     Signals: SIGHUP reloads --policy (a failing artifact is refused and the old one keeps serving); \
     SIGTERM or Ctrl-C stops accepting, lets requests in flight finish and exits 0.\n\n\
     Examples:\n  \
     provgate serve --listen 127.0.0.1:8080 --allow-registry git.moleculesai.app\n  \
-    PROVGATE_TOKEN=… provgate serve --listen 0.0.0.0:8080 --auth-token-env PROVGATE_TOKEN \\\n      \
-    --policy /etc/provgate/policy.wasm --policy-digest sha256:…")]
+    PROVGATE_TOKEN=… provgate serve --listen :8080 \\\n    \
+    --auth-token-env PROVGATE_TOKEN --policy /etc/provgate/policy.wasm \\\n    \
+    --policy-digest sha256:…")]
 pub struct ServeArgs {
-    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port; the
-    /// address bound is logged as `listening on http://ADDR`).
-    #[arg(long, value_name = "ADDR")]
+    /// Address to listen on: HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080), or
+    /// :PORT for every IPv4 interface (0.0.0.0:PORT). A bare PORT is refused.
+    /// Port 0 picks a free port; the address bound is logged as
+    /// `listening on http://ADDR`.
+    #[arg(long, value_name = "ADDR", value_parser = listen_address)]
     pub listen: String,
 
     /// A registry (HOST or HOST:PORT, exactly as in image references) the server
@@ -83,4 +103,19 @@ pub struct ServeArgs {
     /// output), one JSON line each, for `provgate replay`.
     #[arg(long, value_name = "FILE|-")]
     pub decision_log: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_address;
+
+    #[test]
+    fn listen_takes_host_and_port_or_a_colon_and_port() {
+        assert_eq!(listen_address(":8080").unwrap(), "0.0.0.0:8080");
+        assert_eq!(listen_address(":0").unwrap(), "0.0.0.0:0");
+        assert_eq!(listen_address("127.0.0.1:80").unwrap(), "127.0.0.1:80");
+        assert_eq!(listen_address("[::1]:80").unwrap(), "[::1]:80");
+        assert!(listen_address("8080").unwrap_err().contains(":PORT"));
+        assert!(listen_address(":http").is_err() && listen_address(":70000").is_err());
+    }
 }

@@ -62,6 +62,11 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TimeoutLabels {
     timeout: &'static str,
 }
@@ -163,6 +168,14 @@ impl Metrics {
             "Failed accepts of a new connection (e.g. out of file descriptors); the server backs off and goes on",
             accept_errors.clone(),
         );
+        // The usual `build_info` gauge: always 1, the version in its label.
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register("build_info", "The provgate build serving: always 1, by version", build);
         registry.register_collector(Box::new(Live { active, caches }));
         Metrics {
             registry,

@@ -234,8 +234,10 @@ async fn serve(listen: &str, settings: Settings, connections: Connections, polic
     Ok(Outcome::Allowed)
 }
 
-/// SIGHUP: load `--policy` again. A new artifact that does not load, or
-/// fails `--policy-digest`, is refused and the current one keeps serving.
+/// SIGHUP: load `--policy` again (an `oci://` one with the same
+/// `--policy-key` and registry flags as at start-up: a tag is resolved
+/// anew). A new artifact that does not load, fails `--policy-digest` or
+/// its signature check, is refused and the current one keeps serving.
 async fn reload(shared: &Arc<Shared>) {
     let current = shared.active().policy.artifact().digest.clone();
     let Some(path) = shared.settings.policy_path.clone() else {
@@ -247,9 +249,16 @@ async fn reload(shared: &Arc<Shared>) {
         return;
     };
     let (load_path, digest) = (path.clone(), shared.settings.policy_digest.clone());
-    let loaded =
-        tokio::task::spawn_blocking(move || super::load_policy(Some(&load_path), digest.as_deref(), Verdicts::Many))
-            .await;
+    let loaded = tokio::task::spawn_blocking(move || {
+        let source = settings::POLICY_SOURCE.get();
+        let at = super::args::PolicyAt {
+            path: Some(&load_path),
+            key: source.and_then(|s| s.key.as_deref()),
+            registry: source.map(|s| &s.registry),
+        };
+        super::load_policy(at, digest.as_deref(), Verdicts::Many)
+    })
+    .await;
     let refused = |reason: String| {
         tracing::warn!(
             policy = %path.display(),

@@ -7,11 +7,22 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::args::ServeArgs;
+use crate::commands::args::PolicyRegistry;
 use crate::input::registry::{Reach, RegistryOptions};
 use crate::lookup::gitea::Token;
 use crate::record::Record;
 use crate::text::quote;
 use crate::usage::UsageError;
+
+/// How a `--policy oci://REF` is fetched again on reload: its
+/// `--policy-key` and the registry flags. Kept beside [`Settings`] (which
+/// tests build field by field), set once by [`Settings::from_args`].
+pub(super) struct PolicySource {
+    pub key: Option<PathBuf>,
+    pub registry: PolicyRegistry,
+}
+
+pub(super) static POLICY_SOURCE: std::sync::OnceLock<PolicySource> = std::sync::OnceLock::new();
 
 pub(super) struct Settings {
     pub gitea_timeout: Duration,
@@ -41,6 +52,10 @@ impl Settings {
             }
         }
         let decision_log = args.decision_log.as_deref().map(DecisionLog::open).transpose()?;
+        let _ = POLICY_SOURCE.set(PolicySource {
+            key: args.policy.policy_key.clone(),
+            registry: args.policy.registry.clone(),
+        });
         Ok(Settings {
             gitea_timeout: args.network.gitea_timeout,
             gitea_concurrency: args.network.gitea_concurrency as usize,

@@ -2,7 +2,8 @@
 //! answers it (distribution spec, "token authentication"): a `Basic`
 //! challenge with the basic credentials; a `Bearer` challenge with a token
 //! from its realm, fetched by `GET realm?service=…&scope=repository:REPO:pull`
-//! (with the basic credentials, or anonymously), or, for an identity token
+//! (`pull,push` for `policy push`, `push.rs`) (with the basic credentials,
+//! or anonymously), or, for an identity token
 //! (an OAuth2 refresh token), by the OAuth2 exchange: `POST realm` with the
 //! form `grant_type=refresh_token&service=…&scope=…&refresh_token=…&client_id=provgate`.
 //!
@@ -187,7 +188,7 @@ impl Ctx<'_> {
             ));
         }
         let client = self.client_to(&url, Purpose::Realm, what)?;
-        let scope = format!("repository:{}:pull", self.repository);
+        let scope = format!("repository:{}:{}", self.repository, self.actions);
         let request = match self.credentials {
             Credentials::IdentityToken(refresh_token) => {
                 let mut form = vec![("grant_type", "refresh_token")];
@@ -254,8 +255,10 @@ impl Ctx<'_> {
                 ),
             )
         })?;
+        // Scrubbed from this fetch's own text only: a token is chosen by
+        // the token service, and a process-wide registration would let a
+        // hostile one pick what every later log line hides, and grow it.
         self.secrets.add(&token);
-        crate::secrets::register(&token);
         Ok(token)
     }
 

@@ -51,6 +51,7 @@ mod auth;
 mod blob;
 mod error;
 mod manifest;
+pub mod push;
 mod reach;
 mod redact;
 mod request;
@@ -174,6 +175,7 @@ async fn fetch_parsed(
         origin: &origin,
         repository: reference.repository(),
         opts,
+        actions: PULL,
     };
 
     let what = format!("manifest {}", reference.whole());
@@ -238,7 +240,12 @@ struct Ctx<'a> {
     origin: &'a Url,
     repository: &'a str,
     opts: &'a RegistryOptions,
+    /// What a token is asked for: [`PULL`], or `pull,push` (`push.rs`).
+    actions: &'a str,
 }
+
+/// The token scope's actions of every fetch that only reads.
+const PULL: &str = "pull";
 
 impl Ctx<'_> {
     fn unusable(&self, what: &str, reason: String) -> FetchError {
