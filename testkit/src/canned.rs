@@ -63,6 +63,17 @@ impl Canned {
         self.base.trim_start_matches("http://")
     }
 
+    /// `provgate verify HOST/REPO_TAG --insecure-registry HOST -v`: this
+    /// server as a plain-HTTP registry.
+    pub fn verify_from(&self, repo_tag: &str) -> std::process::Output {
+        let reference = format!("{}/{repo_tag}", self.host());
+        crate::provgate_env(
+            &["verify", &reference, "--insecure-registry", self.host(), "-v"],
+            None,
+            &[],
+        )
+    }
+
     /// Requests read so far.
     pub fn asked(&self) -> usize {
         self.asked.load(Ordering::SeqCst)

@@ -10,6 +10,7 @@ pub mod fuzz_checks;
 pub mod gitea;
 pub mod registry;
 pub mod registry_liar;
+pub mod serve;
 pub mod tls;
 pub mod wat_guest;
 

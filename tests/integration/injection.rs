@@ -207,12 +207,7 @@ fn an_error_envelope_from_a_registry_cannot_forge_a_line_of_verify_or_of_the_ser
     let message = serde_json::to_string(&format!("denied{HOSTILE}")).unwrap();
     let body = format!(r#"{{"errors":[{{"code":"DENIED","message":{message}}}]}}"#);
     let registry = Canned::start(http("403 Forbidden", &[("Content-Type", "application/json")], &body));
-    let reference = format!("{}/acme/app:1", registry.host());
-    let o = provgate_env(
-        &["verify", &reference, "--insecure-registry", registry.host(), "-v"],
-        None,
-        &[],
-    );
+    let o = registry.verify_from("acme/app:1");
     let err = stderr(&o);
     assert_eq!(code(&o), 4, "{err}");
     assert!(registry.asked() > 0, "the registry was asked");

@@ -182,12 +182,7 @@ fn a_registry_503_is_retried_and_its_404_after_that_is_not() {
         http("503 Service Unavailable", &[], ""),
         http("404 Not Found", &[("Content-Type", "application/json")], body),
     ]);
-    let reference = format!("{}/molecule-ai/app:1", registry.host());
-    let o = provgate_env(
-        &["verify", &reference, "--insecure-registry", registry.host(), "-v"],
-        None,
-        &[],
-    );
+    let o = registry.verify_from("molecule-ai/app:1");
     let err = stderr(&o);
     assert_eq!(code(&o), 4, "{err}");
     assert!(

@@ -14,23 +14,19 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Stdio;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use provgate_testkit::{provgate_command, watch_stderr};
+use provgate_testkit::serve::Served;
 
-/// How long a server may take to print its address (the first start in a
-/// fresh checkout compiles the policy).
-const START_DEADLINE: Duration = Duration::from_secs(120);
 /// Upper bound for anything that should happen "soon".
 const SOON: Duration = Duration::from_secs(30);
 
 /// A running `provgate serve --listen 127.0.0.1:0 …`, killed when dropped.
 struct Serve {
-    child: Child,
+    served: Served,
     addr: String,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Serve {
@@ -41,9 +37,7 @@ impl Serve {
     /// With `open_files = Some((soft, hard))`, the server starts under that
     /// RLIMIT_NOFILE (as a service manager or a shell's `ulimit` would set it).
     fn start_limited(args: &[&str], open_files: Option<(u64, u64)>) -> Serve {
-        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
-        all.extend_from_slice(args);
-        let mut cmd = provgate_command(&all, &[]);
+        let mut cmd = provgate_testkit::serve::command(args, &[]);
         cmd.stdout(Stdio::null());
         if let Some((soft, hard)) = open_files {
             // SAFETY: only setrlimit, which is async-signal-safe, runs
@@ -61,32 +55,15 @@ impl Serve {
                 });
             }
         }
-        let mut child = cmd.spawn().expect("provgate serve starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let (log, rx) = watch_stderr(stderr, listening_address);
-        let deadline = Instant::now() + START_DEADLINE;
-        let addr = loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(addr) => break addr,
-                Err(_) if Instant::now() < deadline => {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        panic!(
-                            "provgate serve exited ({status}) before listening:\n{}",
-                            log.lock().unwrap().join("\n")
-                        );
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("provgate serve did not listen within {START_DEADLINE:?}");
-                }
-            }
-        };
-        Serve { child, addr, log }
+        let served = Served::start(cmd);
+        Serve {
+            addr: served.addr.clone(),
+            served,
+        }
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.served.log()
     }
 
     fn connect(&self) -> TcpStream {
@@ -133,18 +110,6 @@ impl Serve {
             .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
             .unwrap_or(0.0)
     }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn listening_address(line: &str) -> Option<String> {
-    let (_, rest) = line.split_once("listening on http://")?;
-    Some(rest.split_whitespace().next()?.to_string())
 }
 
 /// Reads until the peer closes. A reset after some bytes still counts as
@@ -381,7 +346,8 @@ fn running_out_of_file_descriptors_neither_ends_nor_stalls_the_accept_loop() {
 #[test]
 fn the_soft_open_file_limit_is_raised_to_the_hard_limit() {
     let serve = Serve::start_limited(&[], Some((256, 512)));
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", serve.child.id())).expect("/proc/PID/limits");
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", serve.served.child.id())).expect("/proc/PID/limits");
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))

@@ -9,68 +9,37 @@
 //!
 //! (`verify`, run by a user, still goes anywhere: `registry_lies.rs`.)
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use provgate_testkit::gitea::GiteaStandIn;
 use provgate_testkit::registry::{Format, Pushed, Registry};
 use provgate_testkit::registry_liar::{Liar, Lie, Route, TokenAnswer};
+use provgate_testkit::serve::Served;
 use provgate_testkit::*;
 use serde_json::{Value, json};
 
 /// How long a server may take to print its address (the first start in a
 /// fresh checkout compiles the policy).
-const START_DEADLINE: Duration = Duration::from_secs(120);
 const REPO: &str = "molecule-ai/app";
 /// The token the token service hands out: what a 502 must never reflect.
 const TOKEN: &str = "internal-token-page-4c8e1d";
 
 /// A running `provgate serve --listen 127.0.0.1:0 …`, killed when dropped.
 struct Server {
-    child: Child,
-    addr: String,
-    log: Arc<Mutex<Vec<String>>>,
+    served: Served,
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
 }
 
 impl Server {
     fn start(args: &[&str]) -> Server {
-        let mut cmd = Command::new(provgate_bin());
-        cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .current_dir(repo_root())
-            .env("PROVGATE_CACHE_DIR", cache_dir())
-            .env_remove("GITEA_TOKEN")
-            .env_remove("RUST_LOG")
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env("DOCKER_CONFIG", empty_docker_config())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("provgate serve starts");
-        let (log, rx) = watch_stderr(child.stderr.take().unwrap(), |line| {
-            let (_, rest) = line.split_once("listening on http://")?;
-            Some(rest.split_whitespace().next()?.to_string())
-        });
-        let deadline = Instant::now() + START_DEADLINE;
-        let addr = loop {
-            if let Ok(addr) = rx.recv_timeout(Duration::from_millis(100)) {
-                break addr;
-            }
-            if Instant::now() > deadline || matches!(child.try_wait(), Ok(Some(_))) {
-                let _ = child.kill();
-                panic!("provgate serve did not listen:\n{}", log.lock().unwrap().join("\n"));
-            }
-        };
+        let mut cmd = provgate_testkit::serve::command(args, &[]);
+        cmd.stdout(std::process::Stdio::null());
+        let served = Served::start(cmd);
         provgate::http::install_provider();
         Server {
-            child,
-            addr,
-            log,
+            served,
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -88,7 +57,7 @@ impl Server {
         let body = json!({"mode": "enforce", "image": image, "pin": {"digest": pin, "source_sha": SHA}});
         let request = self
             .client
-            .post(format!("http://{}/v1/verify", self.addr))
+            .post(format!("http://{}/v1/verify", self.served.addr))
             .header("content-type", "application/json")
             .body(body.to_string());
         self.runtime.block_on(async move {
@@ -103,14 +72,7 @@ impl Server {
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.served.log()
     }
 }
 
@@ -131,7 +93,8 @@ impl Stage {
         let dir = tempfile::tempdir().unwrap();
         let gitea = GiteaStandIn::start();
         gitea.add_commit("molecule-ai", "app", SHA);
-        let policy = build_policy(&gitea, dir.path());
+        // The built-in rules, their settings pointing at the stand-in.
+        let policy = PathBuf::from(policy_for(&gitea.base_url(), dir.path()));
         let reg = Registry::start();
         let source = format!("{}/{REPO}", gitea.base_url());
         let labels = [
@@ -198,31 +161,6 @@ impl Stage {
         }
         error
     }
-}
-
-/// An artifact with the built-in rules whose settings point at the stand-in.
-fn build_policy(gitea: &GiteaStandIn, dir: &Path) -> PathBuf {
-    let settings = dir.join("settings.json");
-    let body = json!({
-        "gitea_base_url": gitea.base_url(),
-        "allowed_owners": ["molecule-ai"],
-        "created_max_skew_seconds": 300,
-    });
-    std::fs::write(&settings, body.to_string()).unwrap();
-    let out = dir.join("policy.wasm");
-    let o = provgate(
-        &[
-            "policy",
-            "build",
-            "--settings",
-            settings.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(o.status.success(), "policy build: {}", stderr(&o));
-    out
 }
 
 #[test]
