@@ -22,7 +22,7 @@ pub enum Format {
 pub fn write(out: &mut dyn Write, verdict: &Verdict, format: Format) -> io::Result<()> {
     match format {
         Format::Json => {
-            serde_json::to_writer(&mut *out, verdict)?;
+            crate::text::write_json(&mut *out, verdict)?;
             writeln!(out)
         }
         Format::Text => text(out, verdict),
@@ -156,6 +156,24 @@ pub fn github_error(what: &str, message: &str) -> String {
     )
 }
 
+/// A workflow command of `level` (`notice`, `warning`, `error`) for
+/// something a command did besides its verdict (`promote`'s write of a
+/// tag and a pin): `::<level> title=provgate <what>::<message>`, escaped
+/// like [`github_error`].
+pub fn github_command(level: &str, what: &str, message: &str) -> String {
+    format!(
+        "::{level} title={}::{}",
+        escape_property(&format!("provgate {what}")),
+        escape_data(&one_line(message))
+    )
+}
+
+/// `promote`'s step outputs: the verdict's ([`github_outputs`]) and then
+/// `promoted=true|false`.
+pub fn github_promote_outputs(v: &Verdict, promoted: bool) -> String {
+    format!("{}promoted={promoted}\n", github_outputs(v))
+}
+
 /// The step outputs, as `name=value` lines for `$GITHUB_OUTPUT`: `digest`,
 /// `status`, `allowed`, `event` and `policy_digest`. Every value is a
 /// single line ([`shown`] escapes a line break in a value from outside),
@@ -235,22 +253,7 @@ pub fn github_summary(v: &Verdict) -> String {
 /// cannot open a code span, a line break cannot end the row, and no HTML
 /// or link markup gets through as markup.
 fn cell(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' | '\r' => out.push(' '),
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\\' | '`' | '|' | '*' | '_' | '[' | ']' | '~' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::text::markdown(s)
 }
 
 #[cfg(test)]

@@ -72,6 +72,80 @@ pub fn one_line(line: &str) -> String {
     out
 }
 
+/// Text for a Markdown paragraph or table cell (a job summary, the audit
+/// report): a `|` cannot end the cell, a backtick cannot open a code span,
+/// a line break cannot end the row, no HTML or link markup gets through as
+/// markup, and a [`hidden`] character shows as its escape.
+pub fn markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if hidden(c) => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Markdown code span of `s`, for a paragraph or a table cell.
+pub fn markdown_code(s: &str) -> String {
+    let mut inner = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '`' => inner.push('\''),
+            '|' => inner.push_str("\\|"),
+            c if hidden(c) => inner.extend(c.escape_default()),
+            c => inner.push(c),
+        }
+    }
+    format!("`{inner}`")
+}
+
+/// `value` as JSON with every [`hidden`] character that JSON allows raw
+/// (C1 controls, bidi and invisible format characters; serde_json escapes
+/// only C0) written as a `\uXXXX` escape: the same JSON to any parser, but
+/// a verdict or record shown on a terminal cannot reorder or recolour it.
+pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(512);
+    write_json(&mut out, value)?;
+    Ok(out)
+}
+
+/// [`to_json`] into `writer`.
+pub fn write_json<W: std::io::Write, T: serde::Serialize + ?Sized>(writer: W, value: &T) -> serde_json::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(writer, EscapeHidden);
+    value.serialize(&mut serializer)
+}
+
+struct EscapeHidden;
+
+impl serde_json::ser::Formatter for EscapeHidden {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (at, c) in fragment.char_indices() {
+            if hidden(c) {
+                writer.write_all(&fragment.as_bytes()[start..at])?;
+                // Every hidden character is in the Basic Multilingual Plane.
+                write!(writer, "\\u{:04x}", c as u32)?;
+                start = at + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
 /// Characters that would end a line, move the cursor, colour a terminal,
 /// reorder what a reader sees, or hide text: C0 and C1 controls, DEL, and
 /// Unicode's format characters (bidi embeddings and isolates, zero-width
@@ -146,6 +220,16 @@ mod tests {
         assert_eq!(shown("app\u{7}"), "\"app\\u{7}\"");
         assert_eq!(shown("a \"b\""), "\"a \\\"b\\\"\"");
         assert_eq!(shown(""), "");
+    }
+
+    #[test]
+    fn json_escapes_bidi_and_c1_characters_and_means_the_same() {
+        let value = serde_json::json!({"name": "a\u{202e}b\u{9b}31m\u{85}c → ok", "n": 1});
+        let bytes = to_json(&value).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(!text.contains(['\u{202e}', '\u{9b}', '\u{85}']), "{text}");
+        assert!(text.contains("\\u202e") && text.contains("→"), "{text}");
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(), value);
     }
 
     #[test]

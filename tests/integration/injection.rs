@@ -248,3 +248,28 @@ fn a_pin_runtime_with_a_workflow_command_is_quoted_in_the_audit_summary() {
     assert!(err.contains("\"pyx\\n::error"), "the runtime is shown quoted: {err}");
     assert_inert("audit's stderr", &err);
 }
+
+#[test]
+fn json_output_carries_bidi_and_c1_characters_escaped_not_raw() {
+    let mut inspect: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(provgate_testkit::repo_root().join("tests/data/inspect/skopeo.json")).unwrap(),
+    )
+    .unwrap();
+    inspect["Name"] = serde_json::json!("registry.example/app\u{202e}\u{9b}31m\u{85}x");
+    inspect["Labels"]["org.opencontainers.image.source"] = serde_json::json!("https://untrusted.invalid/acme/app");
+    let file = std::env::temp_dir().join(format!("provgate-injection-json-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_vec(&inspect).unwrap()).unwrap();
+    let o = provgate_env(
+        &["verify", "--inspect", file.to_str().unwrap(), "--format", "json"],
+        None,
+        &[],
+    );
+    let _ = std::fs::remove_file(&file);
+    let out = stdout(&o);
+    assert!(!out.contains(['\u{202e}', '\u{9b}', '\u{85}']), "raw in {out:?}");
+    let verdict: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+    assert_eq!(
+        verdict["subject"]["reference"],
+        "registry.example/app\u{202e}\u{9b}31m\u{85}x"
+    );
+}

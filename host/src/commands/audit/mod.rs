@@ -270,7 +270,7 @@ fn traffic(args: &AuditArgs, ctx: &Ctx, lookup: &Stack, total: u64) -> Vec<Strin
 fn backfill(tally: &Tally) -> anyhow::Result<Vec<u8>> {
     let mut text = Vec::new();
     for row in tally.backfill_rows() {
-        serde_json::to_writer(&mut text, row).context("cannot serialise a backfill row")?;
+        crate::text::write_json(&mut text, row).context("cannot serialise a backfill row")?;
         text.push(b'\n');
     }
     Ok(text)

@@ -93,7 +93,7 @@ impl Row {
                 error: reason,
             }),
         };
-        serde_json::to_vec(&Line {
+        crate::text::to_json(&Line {
             index: self.pin.index,
             line: self.pin.line,
             runtime: &self.pin.runtime,
@@ -501,35 +501,12 @@ pub fn markdown(info: &RunInfo<'_>, tally: &Tally) -> String {
 /// Plain text for a Markdown paragraph or table cell: one line, no markup,
 /// no HTML, no table-breaking `|`.
 pub fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' | '\r' | '\t' => out.push(' '),
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::text::markdown(s)
 }
 
 /// A code span for a Markdown paragraph or table cell.
 pub fn code(s: &str) -> String {
-    let inner: String = s
-        .chars()
-        .map(|c| match c {
-            '`' => '\'',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect();
-    format!("`{}`", inner.replace('|', "\\|"))
+    crate::text::markdown_code(s)
 }
 
 #[cfg(test)]
