@@ -46,9 +46,11 @@ struct Secret {
     windows: HashSet<[u8; FRAGMENT]>,
 }
 
-/// The secrets of one process, oldest first.
+/// A set of secrets and what [`scrub`] does with them: the process-wide
+/// one behind [`register`], or one of its own for a single scope (a
+/// credential helper's answer, which is known only to that run).
 #[derive(Default)]
-struct Known(VecDeque<Secret>);
+pub struct Known(VecDeque<Secret>);
 
 static KNOWN: RwLock<Known> = RwLock::new(Known(VecDeque::new()));
 /// Set once anything is registered: most runs of `verify` hold no secret,
@@ -98,6 +100,16 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
 }
 
 impl Known {
+    /// `secret` as [`register`] takes it, into this set only.
+    pub fn add_secret(&mut self, secret: &str) {
+        let secret = secret.trim();
+        if secret.len() >= MIN_WHOLE {
+            let mut forms = vec![secret.to_owned()];
+            forms.extend(encodings(secret));
+            self.add(forms);
+        }
+    }
+
     fn add(&mut self, mut forms: Vec<String>) {
         forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
         forms.dedup();
@@ -116,7 +128,8 @@ impl Known {
         known.push_back(Secret { forms, windows });
     }
 
-    fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    /// [`scrub`] with this set's secrets.
+    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let known = &self.0;
         let mut masked = vec![false; text.len()];
         let mut any = false;
