@@ -59,22 +59,18 @@ static ANY: AtomicBool = AtomicBool::new(false);
 
 /// Remembers `secret` (and its base64 forms) for [`scrub`].
 pub fn register(secret: &str) {
-    let secret = secret.trim();
-    if secret.len() < MIN_WHOLE {
-        return;
-    }
-    let mut forms = vec![secret.to_owned()];
-    forms.extend(encodings(secret));
-    add(forms);
+    KNOWN.write().unwrap_or_else(|e| e.into_inner()).add_secret(secret);
+    ANY.store(true, Ordering::Release);
 }
 
 /// Remembers a user name and password pair: the password, and
 /// `base64(user:password)` as an `Authorization: Basic` header carries it.
 pub fn register_basic(user: &str, password: &str) {
-    register(password);
-    if password.len() >= MIN_WHOLE {
-        add(encodings(&format!("{user}:{password}")));
-    }
+    KNOWN
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .add_basic(user, password);
+    ANY.store(true, Ordering::Release);
 }
 
 /// The base64 spellings a header or a config file would carry.
@@ -83,11 +79,6 @@ fn encodings(text: &str) -> Vec<String> {
         .iter()
         .map(|engine| engine.encode(text))
         .collect()
-}
-
-fn add(forms: Vec<String>) {
-    KNOWN.write().unwrap_or_else(|e| e.into_inner()).add(forms);
-    ANY.store(true, Ordering::Release);
 }
 
 /// `text` with every registered secret, its base64 forms and any run of
@@ -107,6 +98,15 @@ impl Known {
             let mut forms = vec![secret.to_owned()];
             forms.extend(encodings(secret));
             self.add(forms);
+        }
+    }
+
+    /// A user name and password as [`register_basic`] takes them, into
+    /// this set only.
+    pub fn add_basic(&mut self, user: &str, password: &str) {
+        self.add_secret(password);
+        if password.len() >= MIN_WHOLE {
+            self.add(encodings(&format!("{user}:{password}")));
         }
     }
 

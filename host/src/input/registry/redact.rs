@@ -9,63 +9,47 @@
 
 use std::sync::Mutex;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-
 use crate::input::credentials::Credentials;
+use crate::secrets::{Known, MASK};
 
-/// What a masked secret is shown as.
-const MASK: &str = "***";
-/// Shorter values are not masked (they would garble every message).
-const MIN_SECRET: usize = 4;
-
-/// The secrets one fetch holds.
+/// The secrets one fetch holds: the process-wide registry's rules
+/// ([`crate::secrets::Known`]: base64 forms, any 8 characters of a form),
+/// for this fetch's credentials and the tokens it was handed.
 #[derive(Default)]
 pub(super) struct Secrets {
-    known: Mutex<Vec<String>>,
+    known: Mutex<Known>,
 }
 
 impl Secrets {
     /// The secrets in `credentials`: a password and every base64 form of
     /// `user:password`, or an identity token.
     pub(super) fn of(credentials: &Credentials) -> Secrets {
-        let secrets = Secrets::default();
+        let mut known = Known::default();
         match credentials {
             Credentials::Anonymous => {}
-            Credentials::Basic { username, password } => {
-                secrets.add(password);
-                let pair = format!("{username}:{password}");
-                for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
-                    secrets.add(&engine.encode(&pair));
-                }
-            }
-            Credentials::IdentityToken(token) => secrets.add(token),
+            Credentials::Basic { username, password } => known.add_basic(username, password),
+            Credentials::IdentityToken(token) => known.add_secret(token),
         }
-        secrets
+        Secrets {
+            known: Mutex::new(known),
+        }
     }
 
     /// Remembers one more secret (a token fetched during the fetch).
     pub(super) fn add(&self, secret: &str) {
-        if secret.len() < MIN_SECRET {
-            return;
-        }
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if !known.iter().any(|k| k == secret) {
-            known.push(secret.to_string());
-            known.sort_by_key(|k| std::cmp::Reverse(k.len()));
-        }
+        self.known.lock().unwrap_or_else(|e| e.into_inner()).add_secret(secret);
     }
 
     /// `text` with every known secret and every `Basic …`/`Bearer …`
     /// credential masked.
     pub(super) fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for secret in self.known.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), MASK);
-            }
-        }
-        mask_schemes(&out)
+        let scrubbed = self
+            .known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .scrub(text)
+            .into_owned();
+        mask_schemes(&scrubbed)
     }
 
     /// Outside text as an error shows it: scrubbed, then quoted (escaped
@@ -124,6 +108,8 @@ fn looks_like_a_credential(word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
 
     #[test]
     fn passwords_their_base64_pairs_and_tokens_are_masked() {
