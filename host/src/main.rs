@@ -27,6 +27,7 @@ fn main() -> ExitCode {
     };
     let result = trusted.and_then(|()| match &cli.command {
         Command::Verify(args) => commands::verify::run(args),
+        Command::Promote(args) => commands::promote::run(args),
         Command::Audit(args) => commands::audit::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Replay(args) => commands::replay::run(args),
@@ -45,15 +46,21 @@ fn main() -> ExitCode {
     ExitCode::from(exit as u8)
 }
 
-/// `verify --format github` that ends without a verdict: where the verdict
-/// would have been, a failed step names its reason in the run's
-/// annotations too (stderr still gets the error line).
+/// `verify` or `promote --format github` that ends without a verdict (or,
+/// for `promote`, without its pin): where the verdict would have been, a
+/// failed step names its reason in the run's annotations too (stderr still
+/// gets the error line).
 fn annotate(command: &Command, exit: Exit, message: &str) {
-    let Command::Verify(args) = command else { return };
-    if args.format != provgate::output::Format::Github {
+    let format = match command {
+        Command::Verify(args) => args.format,
+        Command::Promote(args) => args.format,
+        _ => return,
+    };
+    if format != provgate::output::Format::Github {
         return;
     }
     let what = match exit {
+        Exit::PinFailed => "pin error",
         Exit::Usage => "usage error",
         Exit::Policy => "policy error",
         Exit::Fetch => "fetch error",

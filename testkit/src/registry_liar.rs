@@ -27,6 +27,10 @@
 //! | [`Lie::Fail`] | `status` with the given body (an error envelope, hostile bytes) |
 //! | [`Lie::HugeFail`] | `status` with a chunked body of `len` bytes |
 //! | [`Lie::Echo`] | a Basic challenge, then `status` echoing the `Authorization` sent |
+//! | [`Lie::SwapAfterFirst`] | the truth on the first `GET`, then other bytes (a moved tag) |
+//!
+//! Requests the liar hands on carry their body and `Content-Type` too, so
+//! a push (`PUT` of a manifest) through it reaches the registry behind.
 //!
 //! With [`Liar::require_token`] it is also a token registry in front of an
 //! anonymous one: `/v2/` requests without `Authorization: Bearer <token>`
@@ -37,6 +41,7 @@
 //! refresh-token exchange, a huge or endless answer, an error, an echo).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,6 +100,22 @@ pub enum Lie {
     /// with it gets `status` and an error envelope whose message echoes
     /// the header's value (a registry that repeats what it was sent).
     Echo { status: u16 },
+    /// The first matching `GET` gets the upstream's answer unchanged; every
+    /// later one gets `body` instead, with `Docker-Content-Digest` rewritten
+    /// to match it: a tag that is moved to another image right after it was
+    /// read (the gap between a `verify` and a `crane copy`). Other methods
+    /// pass. Made with [`Lie::swap_after_first`]; `gets` counts the `GET`s.
+    SwapAfterFirst { body: Vec<u8>, gets: Arc<AtomicUsize> },
+}
+
+impl Lie {
+    /// [`Lie::SwapAfterFirst`] with `body` as the later answer.
+    pub fn swap_after_first(body: Vec<u8>) -> Lie {
+        Lie::SwapAfterFirst {
+            body,
+            gets: Arc::new(AtomicUsize::new(0)),
+        }
+    }
 }
 
 /// How a liar answers `/token` requests (see [`Liar::tokens`]).
@@ -382,7 +403,24 @@ async fn answer(state: &State, mut socket: TcpStream) -> std::io::Result<()> {
         }
     }
 
+    // A moved tag: the truth once, then the other bytes.
+    let lie = match lie {
+        Some(Lie::SwapAfterFirst { body, gets }) if request.method == "GET" => {
+            if gets.fetch_add(1, Ordering::SeqCst) == 0 {
+                Some(Lie::Pass)
+            } else {
+                Some(Lie::Replace {
+                    body,
+                    digest_header: true,
+                })
+            }
+        }
+        Some(Lie::SwapAfterFirst { .. }) => Some(Lie::Pass),
+        other => other,
+    };
     match lie.unwrap_or(Lie::Pass) {
+        // Resolved above.
+        Lie::SwapAfterFirst { .. } => unreachable!("a swap is resolved to Pass or Replace"),
         Lie::Redirect { status, to } => {
             let location = format!("{to}{}", request.path);
             write_head(&mut socket, status, &[("Location", location)], Some(0)).await
@@ -604,8 +642,16 @@ async fn forward(host: &str, state: &State, request: &Request) -> std::io::Resul
     if let Some(auth) = client_auth.or(state.upstream_authorization.as_deref()) {
         head.push_str(&format!("Authorization: {auth}\r\n"));
     }
+    // A push's body goes on with its type.
+    if let Some(content_type) = request.header("content-type") {
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    if !request.body.is_empty() || matches!(request.method.as_str(), "PUT" | "POST" | "PATCH") {
+        head.push_str(&format!("Content-Length: {}\r\n", request.body.len()));
+    }
     head.push_str("\r\n");
     socket.write_all(head.as_bytes()).await?;
+    socket.write_all(&request.body).await?;
     let mut raw = Vec::new();
     socket.read_to_end(&mut raw).await?;
 

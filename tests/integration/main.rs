@@ -36,6 +36,10 @@ mod policy_oci;
 /// `verify` through a lying proxy in front of the real registry.
 mod registry_lies;
 
+/// `promote` end to end: judged once by digest, the same bytes under the
+/// new tag, the control-plane pin.
+mod promote;
+
 /// `audit` end to end: registry, Gitea stand-in, control-plane stand-in.
 mod audit;
 

@@ -352,3 +352,344 @@ fn policy_key_requires_a_valid_cosign_signature_made_with_it() {
     ]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
+
+// ---------------------------------------------------------------------------
+// `serve --policy oci://REPO:TAG --policy-refresh`: following a moving tag;
+// `replay` finding a record's artifact in the artifact cache.
+// ---------------------------------------------------------------------------
+
+/// The built-in rules with settings of their own (another skew): an
+/// artifact with another digest than the built-in one.
+fn other_artifact(s: &Scratch) -> PathBuf {
+    let path = policy_with_settings(
+        s.dir.path(),
+        "other",
+        &serde_json::json!({
+            "gitea_base_url": "https://git.moleculesai.app",
+            "allowed_owners": ["molecule-ai"],
+            "created_max_skew_seconds": 600,
+            "on_unavailable": "deny",
+        }),
+    );
+    let path = PathBuf::from(path);
+    assert_ne!(file_digest(&path), Artifact::builtin().digest);
+    path
+}
+
+/// `policy push FILE oci://…/REPO:tag`: the manifest digest.
+fn push_file(s: &Scratch, reg: &Registry, file: &Path, tag: &str) -> String {
+    let target = format!("oci://{}/{REPO}:{tag}", reg.host());
+    let o = s.run(&[
+        "policy",
+        "push",
+        file.to_str().unwrap(),
+        &target,
+        "--insecure-registry",
+        &reg.host(),
+    ]);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    out.lines()
+        .next()
+        .and_then(|pinned| pinned.rsplit_once('@'))
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_else(|| panic!("no pinned reference: {out}"))
+}
+
+/// A running `provgate serve` with the test's own artifact cache, killed
+/// when dropped.
+struct Served {
+    child: std::process::Child,
+    addr: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn listening(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("listening on http://")?;
+    Some(rest.split_whitespace().next()?.to_string())
+}
+
+impl Served {
+    fn start(s: &Scratch, args: &[&str]) -> Served {
+        let cache = s.path("cache");
+        let mut argv = vec!["serve", "--listen", "127.0.0.1:0"];
+        argv.extend_from_slice(args);
+        let mut cmd = provgate_command(&argv, &[("PROVGATE_CACHE_DIR", cache.to_str().unwrap())]);
+        cmd.stdout(std::process::Stdio::null());
+        let mut child = cmd.spawn().expect("provgate serve starts");
+        let (log, rx) = watch_stderr(child.stderr.take().unwrap(), listening);
+        let addr = match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("serve did not listen:\n{}", log.lock().unwrap().join("\n"));
+            }
+        };
+        Served { child, addr, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what}: not so\n{}", self.log());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on a connection of its own: the status and body.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("the server accepts");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("an answer");
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head: {text:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    (status, rest.to_string())
+}
+
+/// A log-only subject that asks nothing of Gitea: its verdict's policy digest.
+fn verdict_digest(addr: &str) -> (u16, String) {
+    let body = serde_json::json!({
+        "mode": "log-only",
+        "subject": {"reference": "registry.example/molecule-ai/app:old", "digest": DIGEST, "labels": {}},
+    });
+    let (status, text) = http(addr, "POST", "/v1/verify", &body.to_string());
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, v["policy"]["digest"].as_str().unwrap_or_default().to_string())
+}
+
+fn metrics(addr: &str) -> String {
+    let (status, text) = http(addr, "GET", "/metrics", "");
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
+/// The value of the series `series` (name and labels) in `text`.
+fn series(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+fn follow_args<'a>(reg_host: &'a str, reference: &'a str, key: &'a Path) -> Vec<&'a str> {
+    vec![
+        "--policy",
+        reference,
+        "--policy-key",
+        key.to_str().unwrap(),
+        "--insecure-registry",
+        reg_host,
+        "--policy-refresh",
+        "1s",
+    ]
+}
+
+#[test]
+fn serve_follows_a_moved_signed_tag_and_swaps_it_in_with_no_failed_request() {
+    let reg = Registry::start();
+    let s = Scratch::new();
+    let host = reg.host();
+    let (signer, key) = s.key("cosign.pub");
+    let old = Artifact::builtin().digest;
+    let other = other_artifact(&s);
+    let new = file_digest(&other);
+    let first = push_file(&s, &reg, &s.artifact(), "live");
+    sign(&reg, &signer, &first);
+    let reference = format!("oci://{host}/{REPO}:live");
+    let server = Served::start(&s, &follow_args(&host, &reference, &key));
+    let before = series(&metrics(&server.addr), "provgate_policy_last_reload_timestamp_seconds")
+        .unwrap_or_else(|| panic!("no last-reload time:\n{}", metrics(&server.addr)));
+
+    // A client that never stops asking while the tag moves.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u16, String)>::new()));
+    let load = {
+        let (stop, seen, addr) = (stop.clone(), seen.clone(), server.addr.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let answer = verdict_digest(&addr);
+                seen.lock().unwrap().push(answer);
+            }
+        })
+    };
+    server.wait_for("the old policy answers", || {
+        seen.lock().unwrap().iter().any(|(_, d)| *d == old)
+    });
+
+    let second = push_file(&s, &reg, &other, "live");
+    assert_ne!(second, first);
+    sign(&reg, &signer, &second);
+    server.wait_for("the new policy answers", || {
+        seen.lock().unwrap().iter().any(|(_, d)| *d == new)
+    });
+    // A few more answers after the swap.
+    let swapped_at = seen.lock().unwrap().len();
+    server.wait_for("answers after the swap", || seen.lock().unwrap().len() > swapped_at + 5);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    load.join().expect("the load thread");
+
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|(status, _)| *status == 200), "{seen:?}");
+    // The old digest, then the new one, and never the old one again.
+    let digests: Vec<&str> = seen.iter().map(|(_, d)| d.as_str()).collect();
+    let switch = digests.iter().position(|d| *d == new).unwrap();
+    assert!(switch > 0, "{digests:?}");
+    assert!(digests[..switch].iter().all(|d| *d == old), "{digests:?}");
+    assert!(digests[switch..].iter().all(|d| *d == new), "{digests:?}");
+
+    let text = metrics(&server.addr);
+    assert!(text.contains(&format!("digest=\"{new}\"")), "{text}");
+    assert!(
+        series(&text, "provgate_policy_reloads_total{result=\"ok\"}").is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    let after = series(&text, "provgate_policy_last_reload_timestamp_seconds").unwrap();
+    assert!(after >= before, "{before} then {after}");
+    let (status, ready) = http(&server.addr, "GET", "/readyz", "");
+    assert_eq!(status, 200, "{ready}");
+    let ready: Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(ready["policy"], new, "{ready}");
+    assert!(server.log().contains("policy refreshed"), "{}", server.log());
+}
+
+#[test]
+fn serve_refuses_a_tag_moved_to_an_unsigned_artifact_and_keeps_serving_the_old_one() {
+    let reg = Registry::start();
+    let s = Scratch::new();
+    let host = reg.host();
+    let (signer, key) = s.key("cosign.pub");
+    let old = Artifact::builtin().digest;
+    let first = push_file(&s, &reg, &s.artifact(), "live");
+    sign(&reg, &signer, &first);
+    let reference = format!("oci://{host}/{REPO}:live");
+    let server = Served::start(&s, &follow_args(&host, &reference, &key));
+    assert_eq!(verdict_digest(&server.addr), (200, old.clone()));
+
+    // Moved to an artifact nobody signed.
+    let other = other_artifact(&s);
+    let unsigned = push_file(&s, &reg, &other, "live");
+    assert_ne!(unsigned, first);
+    server.wait_for("a refused refresh is counted", || {
+        series(
+            &metrics(&server.addr),
+            "provgate_policy_reloads_total{result=\"refused\"}",
+        )
+        .is_some_and(|n| n >= 1.0)
+    });
+    assert_eq!(verdict_digest(&server.addr), (200, old.clone()));
+    let text = metrics(&server.addr);
+    assert!(text.contains(&format!("digest=\"{old}\"")), "{text}");
+    assert!(
+        series(&text, "provgate_policy_reloads_total{result=\"ok\"}").is_none(),
+        "{text}"
+    );
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("policy refresh refused"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("no cosign signature"), "{line}");
+}
+
+#[test]
+fn policy_refresh_of_a_moving_tag_requires_policy_key() {
+    let s = Scratch::new();
+    let o = s.run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--policy",
+        "oci://127.0.0.1:1/policies/provgate:live",
+        "--policy-refresh",
+        "1s",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--policy-refresh") && stderr(&o).contains("--policy-key"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn replay_finds_a_records_artifact_in_the_artifact_cache() {
+    let reg = Registry::start();
+    let s = Scratch::new();
+    let host = reg.host();
+    let other = other_artifact(&s);
+    let manifest = push_file(&s, &reg, &other, "v1");
+    let pinned = format!("oci://{host}/{REPO}@{manifest}");
+    let record = s.path("decision.json");
+    let o = s.verify(&[
+        "--policy",
+        &pinned,
+        "--insecure-registry",
+        &host,
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    assert!(matches!(code(&o), 0 | 1), "{}", stderr(&o));
+    let recorded: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(recorded["policy"]["digest"], file_digest(&other), "{recorded}");
+
+    // Pulled before: the cache has it, and replay needs nothing else.
+    let o = s.run(&["replay", record.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("1 agree, 0 differ"), "{}", stderr(&o));
+
+    // A cache that never saw it: exit 3, saying where it looked.
+    let fresh = Scratch::new();
+    let o = fresh.run(&["replay", record.to_str().unwrap()]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("artifact cache"), "{}", stderr(&o));
+}
+
+#[test]
+fn policy_inspect_takes_an_oci_reference_with_the_registry_flags() {
+    let reg = Registry::start();
+    let s = Scratch::new();
+    let host = reg.host();
+    push_file(&s, &reg, &s.artifact(), "v1");
+    let reference = format!("oci://{host}/{REPO}:v1");
+    let o = s.run(&[
+        "policy",
+        "inspect",
+        &reference,
+        "--insecure-registry",
+        &host,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["digest"], Artifact::builtin().digest, "{v}");
+    // Without --insecure-registry it is HTTPS, which this registry does not speak.
+    let o = s.run(&["policy", "inspect", &reference, "--registry-timeout", "5"]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+}

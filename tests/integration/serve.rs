@@ -1355,3 +1355,53 @@ fn log_format_json_makes_every_serve_log_line_a_json_object() {
         "{request}"
     );
 }
+
+#[test]
+fn sighup_with_random_bytes_for_the_policy_logs_one_short_refused_line_and_keeps_serving() {
+    let reload = Reloadable::new();
+    let old = digest_of(&reload.first);
+    let server = Server::start(&["--policy", s(&reload.served)]);
+    let body = subject_body(&reload.gitea, "log-only", "app", SHA);
+    assert_eq!(server.post(&body).1["policy"]["digest"], old);
+
+    // Bytes that are not WebAssembly at all (wasmtime's error about them
+    // runs over many lines), written aside and renamed over the policy.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let staged = reload.dir.path().join("served.wasm.noise");
+    std::fs::write(&staged, &noise).unwrap();
+    std::fs::rename(&staged, &reload.served).unwrap();
+    let before = server.log.lock().unwrap().len();
+    server.signal("HUP");
+    server.wait_for_log("policy reload refused", 1);
+
+    let (status, v) = server.post(&body);
+    assert_eq!((status, &v["policy"]["digest"]), (200, &json!(old)), "{v}");
+    let log = server.log.lock().unwrap().clone();
+    let refused: Vec<&String> = log.iter().filter(|l| l.contains("policy reload refused")).collect();
+    assert_eq!(refused.len(), 1, "{log:#?}");
+    let line = refused[0];
+    assert!(
+        line.chars().count() <= 300,
+        "{} characters: {line}",
+        line.chars().count()
+    );
+    assert!(line.contains(&old), "{line}");
+    // Nothing of the loader's error on lines of its own: every line since
+    // the signal is a log line of its own, with a level.
+    for later in &log[before..] {
+        assert!(
+            [" INFO ", " WARN ", " DEBUG ", " ERROR "]
+                .iter()
+                .any(|level| later.contains(level)),
+            "a line that is not a log line: {later:?}\n{log:#?}"
+        );
+    }
+}

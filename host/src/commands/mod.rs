@@ -8,7 +8,9 @@
 
 pub mod args;
 pub mod audit;
+pub mod control_plane;
 pub mod policy;
+pub mod promote;
 pub mod replay;
 pub mod serve;
 pub mod verify;

@@ -18,10 +18,16 @@ use provgate_contract::slot;
 pub enum PolicyCommand {
     /// Print an artifact's name, version, digest, WIT world, rules and settings.
     Inspect {
-        /// Artifact to describe [default: the built-in one].
+        /// Artifact to describe: a file or oci://REF [default: the built-in one].
         path: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         format: InspectFormat,
+        /// Require a valid cosign signature made with this public key (PEM)
+        /// on the manifest of an oci://REF.
+        #[arg(long, value_name = "FILE")]
+        policy_key: Option<PathBuf>,
+        #[command(flatten)]
+        network: Box<NetworkArgs>,
     },
     /// Write a new artifact: the same compiled rules with other settings inside.
     #[command(after_help = "The settings file has exactly these keys:\n  \
@@ -92,7 +98,12 @@ pub enum InspectFormat {
 
 pub fn run(cmd: &PolicyCommand) -> anyhow::Result<Outcome> {
     match cmd {
-        PolicyCommand::Inspect { path, format } => inspect(path.as_deref(), *format),
+        PolicyCommand::Inspect {
+            path,
+            format,
+            policy_key,
+            network,
+        } => inspect(path.as_deref(), *format, policy_key.as_deref(), network),
         PolicyCommand::Build { settings, out, from } => build(settings, out, from.as_deref()),
         PolicyCommand::Push {
             file,
@@ -115,8 +126,23 @@ pub fn run(cmd: &PolicyCommand) -> anyhow::Result<Outcome> {
     }
 }
 
+impl PolicyCommand {
+    /// The network flags of a subcommand that may talk to a registry
+    /// (`inspect`, `push`, `pull`, `digest`); `None` for `build`.
+    pub fn network(&self) -> Option<&NetworkArgs> {
+        match self {
+            PolicyCommand::Inspect { network, .. }
+            | PolicyCommand::Push { network, .. }
+            | PolicyCommand::Pull { network, .. }
+            | PolicyCommand::Digest { network, .. } => Some(&**network),
+            PolicyCommand::Build { .. } => None,
+        }
+    }
+}
+
 /// The registry flags of `network`, with its CA files trusted (`main`
-/// does that only for the image commands).
+/// does that only for the commands `Command::network` names; the first
+/// call counts, so a second one here is harmless).
 fn registry_of(network: &NetworkArgs) -> anyhow::Result<PolicyRegistry> {
     crate::tls::add_ca_files(&network.ca_files)?;
     Ok(PolicyRegistry {
@@ -204,8 +230,19 @@ fn digest(target: Option<&Path>, key: Option<&Path>, network: &NetworkArgs) -> a
     Ok(Outcome::Allowed)
 }
 
-fn inspect(path: Option<&Path>, format: InspectFormat) -> anyhow::Result<Outcome> {
-    let policy = super::load_policy(path, None, Verdicts::One)?;
+fn inspect(
+    path: Option<&Path>,
+    format: InspectFormat,
+    key: Option<&Path>,
+    network: &NetworkArgs,
+) -> anyhow::Result<Outcome> {
+    let registry = registry_of(network)?;
+    let at = PolicyAt {
+        path,
+        key,
+        registry: Some(&registry),
+    };
+    let policy = super::load_policy(at, None, Verdicts::One)?;
     let d = policy.description();
     let mut out = std::io::stdout().lock();
     let written = match format {

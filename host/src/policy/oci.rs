@@ -238,6 +238,62 @@ pub async fn resolve(
     Ok(resolved(reference, &pulled.manifest_digest, pulled.layer))
 }
 
+/// What a tag names now, for `serve --policy-refresh`: `Ok(None)` while
+/// `reference`'s tag still names the manifest `current`; otherwise the
+/// artifact it names, checked as [`resolve`] checks it (every byte, and
+/// with `key` a valid cosign signature on the new manifest) and cached.
+/// Each call reads the tag's manifest; the layer is read only when it is
+/// neither `current_layer` (its bytes checked all the same) nor cached.
+pub async fn follow(
+    reference: &OciRef,
+    opts: &RegistryOptions,
+    key: Option<&PublicKey>,
+    current: &str,
+    current_layer: &[u8],
+) -> Result<Option<Resolved>, PolicyError> {
+    let cache = ArtifactCache::from_env();
+    let shown = format!("{SCHEME}{}", reference.reference);
+    let failed = |e: FetchError| PolicyError::Load(format!("cannot load the policy {shown}: {e}"));
+    let have = |digest: &str| {
+        if sha256_digest(current_layer) == digest {
+            return Some(current_layer.to_vec());
+        }
+        cache.as_ref().and_then(|c| c.read(digest, "wasm"))
+    };
+    let want = Want {
+        max_layer_bytes: MAX_ARTIFACT_BYTES as usize,
+        have: &have,
+        signatures: false,
+    };
+    let pulled = push::pull(&reference.reference, opts, &want).await.map_err(failed)?;
+    if pulled.manifest_digest == current {
+        return Ok(None);
+    }
+    if let Some(key) = key {
+        let found = push::signatures(&reference.reference, opts, &pulled.manifest_digest)
+            .await
+            .map_err(failed)?;
+        signature::check(key, &found, &pulled.manifest_digest).map_err(PolicyError::Load)?;
+        if let Some(cache) = &cache {
+            cache.write_signatures(&pulled.manifest_digest, &found);
+        }
+    }
+    if let Some(cache) = &cache {
+        cache.write(&pulled.layer_digest, "wasm", &pulled.layer);
+        cache.write(&pulled.manifest_digest, "manifest.json", &pulled.manifest);
+    }
+    Ok(Some(resolved(reference, &pulled.manifest_digest, pulled.layer)))
+}
+
+/// The manifest digest of an artifact [`resolve`] or [`follow`] loaded:
+/// its origin is `oci://registry/repo@sha256:…`.
+pub fn manifest_digest(artifact: &Artifact) -> Option<&str> {
+    match &artifact.origin {
+        Origin::Registry(pinned) if pinned.starts_with(SCHEME) => pinned.rsplit_once('@').map(|(_, d)| d),
+        _ => None,
+    }
+}
+
 fn resolved(reference: &OciRef, manifest_digest: &str, layer: Vec<u8>) -> Resolved {
     let artifact = Artifact::from_bytes(Cow::Owned(layer), Origin::Registry(reference.pinned(manifest_digest)));
     Resolved {

@@ -11,10 +11,11 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
+use crate::commands::control_plane;
 use crate::http::{CappedError, error_chain, read_capped, read_prefix};
 use crate::input::MAX_INPUT_BYTES;
 use crate::retry::{Peer, Retry, Schedule, was_reset};
@@ -22,7 +23,7 @@ use crate::text::quote;
 
 /// The environment variable whose value is sent as `Authorization: Bearer …`
 /// when the pins come from a URL.
-pub const TOKEN_ENV: &str = "CP_ADMIN_API_TOKEN";
+pub use crate::commands::control_plane::TOKEN_ENV;
 
 /// How long the control plane may take to send the pins.
 pub const URL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -226,23 +227,13 @@ pub fn shown_url(url: &Url) -> String {
     shown
 }
 
-/// The token from `CP_ADMIN_API_TOKEN`; unset or blank means none.
-fn token_from_env() -> Option<String> {
-    let token = std::env::var(TOKEN_ENV)
-        .ok()
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())?;
-    crate::secrets::register(&token);
-    Some(token)
-}
-
 /// Reads the pins from the control plane: one GET with
 /// `Authorization: Bearer $CP_ADMIN_API_TOKEN`, no redirects, a capped body.
 /// Any answer but 2xx is an error that names the status and never the token.
 pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8>> {
     let url = Url::parse(source).map_err(|e| anyhow!("--pins is not a valid URL: {e}"))?;
     let shown = shown_url(&url);
-    let token = token_from_env();
+    let token = control_plane::token_from_env();
     let scrub = |text: String| match &token {
         Some(token) => text.replace(token.as_str(), "***"),
         None => text,
@@ -251,22 +242,15 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         .connect_timeout(timeout)
         .build()
         .map_err(|e| anyhow!("cannot set up the HTTP client: {e}"))?;
-    let loopback = url.host_str().is_some_and(|host| {
-        host.eq_ignore_ascii_case("localhost")
-            || host
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    });
-    if token.is_some() && url.scheme() == "http" && !loopback {
-        tracing::warn!("sending {TOKEN_ENV} to {shown} over plain HTTP; use https");
+    if token.is_some() {
+        control_plane::warn_if_plain(&url, &shown);
     }
     let mut request = http.get(url.clone()).header(ACCEPT, "application/json");
     if let Some(token) = &token {
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| anyhow!("{TOKEN_ENV} contains characters that cannot be sent in an HTTP header"))?;
-        value.set_sensitive(true);
-        request = request.header(AUTHORIZATION, value);
+        request = request.header(
+            AUTHORIZATION,
+            control_plane::authorization(token).map_err(|e| anyhow!(e))?,
+        );
     }
     // One attempt: the pins, or the failure and whether a retry may help.
     let attempt = |request: reqwest::RequestBuilder| async {

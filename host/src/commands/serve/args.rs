@@ -25,7 +25,8 @@ fn listen_address(value: &str) -> Result<String, String> {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Routes: POST /v1/verify, GET /healthz, GET /readyz, GET /metrics.\n\n\
-    Signals: SIGHUP reloads --policy (a failing artifact is refused and the old one keeps serving); \
+    Signals: SIGHUP reloads --policy (a failing artifact is refused and the old one keeps serving; \
+    --policy-refresh also follows a tag in a registry); \
     SIGTERM or Ctrl-C stops accepting, lets requests in flight finish and exits 0.\n\n\
     Examples:\n  \
     provgate serve --listen 127.0.0.1:8080 --allow-registry git.moleculesai.app\n  \
@@ -72,6 +73,14 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub network: NetworkArgs,
+
+    /// Follow the tag of --policy oci://REPO:TAG: resolve it again this
+    /// often and, when it names another manifest, pull it, check it (digest,
+    /// signature: --policy-key is required) and swap it in while requests
+    /// keep being answered. An artifact that fails is refused and the old
+    /// one keeps serving. SIGHUP resolves the tag at once.
+    #[arg(long, value_name = "DURATION", value_parser = seconds)]
+    pub policy_refresh: Option<Duration>,
 
     /// On SIGTERM, how long requests in flight may take to finish before the
     /// server exits anyway.

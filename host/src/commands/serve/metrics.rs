@@ -4,7 +4,7 @@
 //! docs/reference.md §4 list are counted as `other`, paths outside the server's routes as
 //! `other`; no image, reference, repository or SHA is ever a label.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -79,6 +79,7 @@ pub(super) struct Metrics {
     in_flight: Gauge<i64, AtomicI64>,
     fetches: Family<OutcomeLabels, Counter>,
     reloads: Family<ResultLabels, Counter>,
+    last_reload: Gauge<f64, AtomicU64>,
     connections_open: Gauge<i64, AtomicI64>,
     connections_shed: Counter,
     connection_timeouts: Family<TimeoutLabels, Counter>,
@@ -141,8 +142,16 @@ impl Metrics {
         let reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
             "policy_reloads",
-            "SIGHUP reloads: ok, refused (old policy kept) or builtin (nothing to reload)",
+            "Policy reloads (SIGHUP, and --policy-refresh when the tag moved): ok, refused (old policy kept) \
+             or builtin (nothing to reload)",
             reloads.clone(),
+        );
+        let last_reload = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "policy_last_reload_timestamp",
+            "When the policy being served was loaded (start-up or the last successful reload), in Unix time",
+            Unit::Seconds,
+            last_reload.clone(),
         );
         let connections_open = Gauge::<i64, AtomicI64>::default();
         registry.register(
@@ -177,6 +186,8 @@ impl Metrics {
             .set(1);
         registry.register("build_info", "The provgate build serving: always 1, by version", build);
         registry.register_collector(Box::new(Live { active, caches }));
+        // Made with the policy loaded at start-up.
+        last_reload.set(unix_now());
         Metrics {
             registry,
             verdicts,
@@ -185,6 +196,7 @@ impl Metrics {
             in_flight,
             fetches,
             reloads,
+            last_reload,
             connections_open,
             connections_shed,
             connection_timeouts,
@@ -246,6 +258,14 @@ impl Metrics {
 
     pub fn reloaded(&self, result: &'static str) {
         self.reloads.get_or_create(&ResultLabels { result }).inc();
+        if result == "ok" {
+            self.loaded_now();
+        }
+    }
+
+    /// The policy being served was loaded now.
+    fn loaded_now(&self) {
+        self.last_reload.set(unix_now());
     }
 
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
@@ -253,6 +273,13 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// What is read at scrape time: the look-up caches' counters and the policy

@@ -165,7 +165,7 @@ async fn serve(listen: &str, settings: Settings, connections: Connections, polic
             signal(SignalKind::interrupt())?,
         ))
     };
-    let (mut hangup, mut terminate, mut interrupt) = signals().context("cannot install signal handlers")?;
+    let (hangup, mut terminate, mut interrupt) = signals().context("cannot install signal handlers")?;
 
     let listener = TcpListener::bind(listen)
         .await
@@ -197,11 +197,7 @@ async fn serve(listen: &str, settings: Settings, connections: Connections, polic
 
     let reloader = {
         let shared = shared.clone();
-        tokio::spawn(async move {
-            while hangup.recv().await.is_some() {
-                reload(&shared).await;
-            }
-        })
+        tokio::spawn(async move { follow_policy(&shared, hangup).await })
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -234,6 +230,39 @@ async fn serve(listen: &str, settings: Settings, connections: Connections, polic
     Ok(Outcome::Allowed)
 }
 
+/// How much of a loader's error a refused reload's log line repeats: the
+/// line stays one short line (a 300-character budget) whatever the loader
+/// says.
+const MAX_REASON_CHARS: usize = 100;
+
+/// SIGHUP, and every `--policy-refresh`: one at a time, in this task, so a
+/// signal and a refresh never load two artifacts at once.
+async fn follow_policy(shared: &Arc<Shared>, mut hangup: tokio::signal::unix::Signal) {
+    let mut ticks = shared.settings.policy_refresh.map(|every| {
+        let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
+    let mut last_refused = None;
+    loop {
+        let tick = async {
+            match ticks.as_mut() {
+                Some(ticks) => {
+                    ticks.tick().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            got = hangup.recv() => match got {
+                Some(()) => reload(shared).await,
+                None => break,
+            },
+            () = tick => refresh(shared, &mut last_refused).await,
+        }
+    }
+}
+
 /// SIGHUP: load `--policy` again (an `oci://` one with the same
 /// `--policy-key` and registry flags as at start-up: a tag is resolved
 /// anew). A new artifact that does not load, fails `--policy-digest` or
@@ -248,23 +277,23 @@ async fn reload(shared: &Arc<Shared>) {
         shared.metrics.reloaded("builtin");
         return;
     };
-    let (load_path, digest) = (path.clone(), shared.settings.policy_digest.clone());
+    let settings = &shared.settings;
+    let (load_path, digest) = (path.clone(), settings.policy_digest.clone());
+    let (key, registry) = (settings.policy_key.clone(), settings.policy_registry.clone());
     let loaded = tokio::task::spawn_blocking(move || {
-        let source = settings::POLICY_SOURCE.get();
         let at = super::args::PolicyAt {
             path: Some(&load_path),
-            key: source.and_then(|s| s.key.as_deref()),
-            registry: source.map(|s| &s.registry),
+            key: key.as_deref(),
+            registry: Some(&registry),
         };
         super::load_policy(at, digest.as_deref(), Verdicts::Many)
     })
     .await;
     let refused = |reason: String| {
-        tracing::warn!(
-            policy = %path.display(),
-            current = %current,
-            "policy reload refused, still serving {current}: {reason}"
-        );
+        // One short line: a loader's error may run to a dump of the bytes.
+        // The reason names the file or reference.
+        let reason = crate::policy::short_reason(&reason, MAX_REASON_CHARS);
+        tracing::warn!("policy reload refused, still serving {current}: {reason}");
         shared.metrics.reloaded("refused");
     };
     match loaded {
@@ -280,6 +309,72 @@ async fn reload(shared: &Arc<Shared>) {
         }
         Ok(Err(e)) => refused(format!("{e:#}")),
         Err(e) => refused(format!("loading it failed: {e}")),
+    }
+}
+
+/// `--policy-refresh`: resolve the tag of `--policy oci://REPO:TAG`; when
+/// it names another manifest than the one serving, pull that, check it
+/// (every byte, its cosign signature with `--policy-key`, `--policy-digest`),
+/// compile it off the request workers and swap it in. Requests keep being
+/// answered throughout, by the old policy until the swap. An artifact that
+/// fails is refused (counted every time, logged once for the same reason)
+/// and the old one keeps serving; the next refresh tries again.
+async fn refresh(shared: &Arc<Shared>, last_refused: &mut Option<String>) {
+    use crate::policy::oci::{self, OciRef};
+    let active = shared.active();
+    let artifact = active.policy.artifact();
+    let settings = &shared.settings;
+    let (Some(path), Some(manifest)) = (settings.policy_path.as_deref(), oci::manifest_digest(artifact)) else {
+        return;
+    };
+    let Some(reference) = path.to_str().and_then(|p| OciRef::parse(p).ok()) else {
+        return;
+    };
+    let current = artifact.digest.clone();
+    let followed = async {
+        let key = settings
+            .policy_key
+            .as_deref()
+            .map(crate::policy::signature::PublicKey::from_file)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let opts = settings.policy_registry.options();
+        let Some(resolved) = oci::follow(&reference, &opts, key.as_ref(), manifest, &artifact.bytes).await? else {
+            return Ok(None);
+        };
+        if let Some(expected) = &settings.policy_digest {
+            resolved.artifact.require_digest(expected)?;
+        }
+        let pinned = resolved.artifact.origin.to_string();
+        let policy = tokio::task::spawn_blocking(move || super::load_artifact(resolved.artifact, Verdicts::Many))
+            .await
+            .map_err(|e| anyhow::anyhow!("loading it failed: {e}"))??;
+        shared.activate(policy)?;
+        anyhow::Ok(Some(pinned))
+    };
+    let shown = format!("{}{}", oci::SCHEME, reference.reference);
+    match followed.await {
+        Ok(None) => tracing::debug!(policy = %shown, "policy refresh: the tag has not moved"),
+        Ok(Some(pinned)) => {
+            let new = shared.active().policy.artifact().digest.clone();
+            tracing::info!(
+                old = %current,
+                new = %new,
+                "policy refreshed: {shown} moved to {pinned}: {current} → {new}"
+            );
+            shared.metrics.reloaded("ok");
+            *last_refused = None;
+        }
+        Err(e) => {
+            let reason = crate::policy::short_reason(&format!("{e:#}"), MAX_REASON_CHARS + 40);
+            if last_refused.as_deref() == Some(reason.as_str()) {
+                tracing::debug!(policy = %shown, "policy refresh refused again, still serving {current}: {reason}");
+            } else {
+                tracing::warn!(policy = %shown, "policy refresh refused, still serving {current}: {reason}");
+            }
+            shared.metrics.reloaded("refused");
+            *last_refused = Some(reason);
+        }
     }
 }
 

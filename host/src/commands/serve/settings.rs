@@ -14,16 +14,6 @@ use crate::record::Record;
 use crate::text::quote;
 use crate::usage::UsageError;
 
-/// How a `--policy oci://REF` is fetched again on reload: its
-/// `--policy-key` and the registry flags. Kept beside [`Settings`] (which
-/// tests build field by field), set once by [`Settings::from_args`].
-pub(super) struct PolicySource {
-    pub key: Option<PathBuf>,
-    pub registry: PolicyRegistry,
-}
-
-pub(super) static POLICY_SOURCE: std::sync::OnceLock<PolicySource> = std::sync::OnceLock::new();
-
 pub(super) struct Settings {
     pub gitea_timeout: Duration,
     pub gitea_concurrency: usize,
@@ -32,6 +22,14 @@ pub(super) struct Settings {
     pub shutdown_timeout: Duration,
     pub policy_path: Option<PathBuf>,
     pub policy_digest: Option<String>,
+    /// `--policy-key`: a `--policy oci://REF` is fetched again with it on
+    /// every reload and refresh.
+    pub policy_key: Option<PathBuf>,
+    /// The registry flags a `--policy oci://REF` is fetched with.
+    pub policy_registry: PolicyRegistry,
+    /// `--policy-refresh`: how often the tag of `--policy oci://REPO:TAG`
+    /// is resolved again (checked: a tag, signed with `--policy-key`).
+    pub policy_refresh: Option<Duration>,
     /// Lower-cased `host[:port]`s.
     pub allow: Vec<String>,
     /// sha256 of the bearer token, compared in constant time.
@@ -52,10 +50,9 @@ impl Settings {
             }
         }
         let decision_log = args.decision_log.as_deref().map(DecisionLog::open).transpose()?;
-        let _ = POLICY_SOURCE.set(PolicySource {
-            key: args.policy.policy_key.clone(),
-            registry: args.policy.registry.clone(),
-        });
+        if let Some(every) = args.policy_refresh {
+            check_refresh(args.policy.policy.as_deref(), args.policy.policy_key.is_some(), every)?;
+        }
         Ok(Settings {
             gitea_timeout: args.network.gitea_timeout,
             gitea_concurrency: args.network.gitea_concurrency as usize,
@@ -67,11 +64,54 @@ impl Settings {
             shutdown_timeout: args.shutdown_timeout,
             policy_path: args.policy.policy.clone(),
             policy_digest: args.policy.policy_digest.clone(),
+            policy_key: args.policy.policy_key.clone(),
+            policy_registry: args.policy.registry.clone(),
+            policy_refresh: args.policy_refresh,
             allow,
             auth,
             gitea_token: Token::from_env(),
         })
     }
+}
+
+/// `--policy-refresh` follows a tag in a registry, and a tag can be moved
+/// by anyone who may push to it: only an artifact signed with
+/// `--policy-key` is taken from it.
+fn check_refresh(policy: Option<&std::path::Path>, signed: bool, every: Duration) -> Result<(), UsageError> {
+    let shown = |p: &std::path::Path| quote(&p.to_string_lossy());
+    let reference = match policy {
+        Some(path) => match path.to_str().and_then(crate::policy::oci::strip) {
+            Some(reference) => reference,
+            None => {
+                return Err(UsageError::msg(format!(
+                    "--policy-refresh follows a tag in a registry (--policy oci://REPO:TAG); \
+                     --policy {} is a file: send SIGHUP to reload it",
+                    shown(path)
+                )));
+            }
+        },
+        None => {
+            return Err(UsageError::msg(
+                "--policy-refresh follows a tag in a registry: give --policy oci://REPO:TAG",
+            ));
+        }
+    };
+    let parsed = crate::policy::oci::OciRef::parse(reference).map_err(|e| UsageError::msg(format!("--policy: {e}")))?;
+    if parsed.digest().is_some() {
+        return Err(UsageError::msg(format!(
+            "--policy-refresh follows a tag, and --policy oci://{} names a digest, which never moves: \
+             leave out --policy-refresh, or give oci://REPO:TAG",
+            parsed.reference
+        )));
+    }
+    if !signed {
+        return Err(UsageError::msg(format!(
+            "--policy-refresh {every:?} follows the moving tag oci://{}: give --policy-key too, so that \
+             only an artifact signed with it is ever swapped in",
+            parsed.reference
+        )));
+    }
+    Ok(())
 }
 
 /// `--decision-log`: records are handed to a thread of their own that

@@ -18,6 +18,10 @@
 //! host is refused). Reading goes through the fetch's own GET loop
 //! (`request.rs`): every manifest and blob is capped and checked against
 //! its digest.
+//!
+//! `provgate promote` uses the same two halves for an image: it reads a
+//! manifest (or index) once as bytes ([`read_manifest`]) and writes those
+//! very bytes under another tag ([`put_manifest`]).
 
 use oci_client::Reference;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
@@ -156,6 +160,58 @@ pub async fn push(
             ctx.upload_blob(&parsed, blob).await?;
         }
         ctx.put_manifest(&parsed, manifest, media_type).await
+    })
+    .await
+}
+
+/// The manifest kinds an image is stored as, and so the ones `promote`
+/// reads and writes back: an OCI index or Docker manifest list, an OCI
+/// image manifest or a Docker one.
+pub const IMAGE_MANIFEST_MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    OCI_MANIFEST_MEDIA_TYPE,
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/// A manifest (or index) as its registry stores it: the exact bytes, their
+/// sha256, and the media type they are written back under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredManifest {
+    /// `sha256:…` of `bytes`.
+    pub digest: String,
+    pub bytes: Vec<u8>,
+    /// One of [`IMAGE_MANIFEST_MEDIA_TYPES`].
+    pub media_type: String,
+}
+
+/// Reads the manifest (or index) at `reference` once, by digest or by tag,
+/// as bytes: checked against the reference's digest or, by tag, against the
+/// registry's `Docker-Content-Digest`, capped, within `opts.timeout`. Its
+/// media type is the document's own `mediaType`, else the answer's
+/// `Content-Type`, else what its shape says; a kind other than
+/// [`IMAGE_MANIFEST_MEDIA_TYPES`] is refused.
+pub async fn read_manifest(reference: &str, opts: &RegistryOptions) -> Result<StoredManifest, FetchError> {
+    let parsed = parse_reference(reference)?;
+    within(&parsed, opts, "pull", async |ctx: Ctx<'_>| {
+        let what = format!("manifest {}", parsed.whole());
+        ctx.stored_manifest(&parsed, &what).await
+    })
+    .await
+}
+
+/// Writes `manifest`'s exact bytes under the tag of `reference` (a token
+/// with `pull,push` scope, as [`push`] asks for), within `opts.timeout`;
+/// the digest the registry stored, which is `manifest.digest`. Writing the
+/// same bytes under the same tag again changes nothing.
+pub async fn put_manifest(
+    reference: &str,
+    opts: &RegistryOptions,
+    manifest: &StoredManifest,
+) -> Result<String, FetchError> {
+    let parsed = parse_reference(reference)?;
+    within(&parsed, opts, "pull,push", async |ctx: Ctx<'_>| {
+        ctx.put_manifest(&parsed, &manifest.bytes, &manifest.media_type).await
     })
     .await
 }
@@ -425,6 +481,60 @@ impl Ctx<'_> {
             });
         }
         Ok((bytes, actual))
+    }
+
+    /// An image manifest or index as stored: see [`read_manifest`].
+    async fn stored_manifest(&self, reference: &Reference, what: &str) -> Result<StoredManifest, FetchError> {
+        let name = reference.digest().or(reference.tag()).unwrap_or("latest").to_string();
+        let url = self.url(reference, &format!("manifests/{name}"), what)?;
+        let accept = IMAGE_MANIFEST_MEDIA_TYPES.join(", ");
+        let response = self.get(&url, Some(&accept), Kind::Manifest, what).await?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let digest_header = header("Docker-Content-Digest").filter(|d| d.starts_with("sha256:"));
+        let content_type =
+            header(CONTENT_TYPE.as_str()).and_then(|t| t.split(';').next().map(|t| t.trim().to_ascii_lowercase()));
+        let bytes = self.read_document(response, what).await?;
+        let actual = sha256_digest(&bytes);
+        let expected = reference
+            .digest()
+            .map(str::to_string)
+            .or(digest_header)
+            .unwrap_or_else(|| actual.clone());
+        if actual != expected {
+            return Err(FetchError::DigestMismatch {
+                what: what.into(),
+                expected: crate::text::quote(&expected),
+                actual,
+            });
+        }
+        let json: Value = serde_json::from_slice(&bytes).map_err(|e| self.unusable(what, format!("not JSON: {e}")))?;
+        let own = json.get("mediaType").and_then(Value::as_str).filter(|t| !t.is_empty());
+        let media_type = match (own, content_type.as_deref()) {
+            (Some(own), _) => own.to_string(),
+            (None, Some(sent)) if IMAGE_MANIFEST_MEDIA_TYPES.contains(&sent) => sent.to_string(),
+            (None, _) if json.get("manifests").is_some_and(Value::is_array) => IMAGE_MANIFEST_MEDIA_TYPES[0].into(),
+            (None, _) => OCI_MANIFEST_MEDIA_TYPE.into(),
+        };
+        if !IMAGE_MANIFEST_MEDIA_TYPES.contains(&media_type.as_str()) {
+            return Err(self.unusable(
+                what,
+                format!(
+                    "it is {}, not an OCI or Docker v2 image manifest or index",
+                    crate::text::quote(&media_type)
+                ),
+            ));
+        }
+        Ok(StoredManifest {
+            digest: actual,
+            bytes,
+            media_type,
+        })
     }
 
     /// A blob of at most `limit` bytes, checked against its digest.
