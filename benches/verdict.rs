@@ -130,12 +130,16 @@ fn native_subject(s: &Subject) -> model::Subject {
 }
 
 /// The same rules in Rego under regorus, the peer: built only with
-/// `--features regorus`.
+/// `--features regorus`. The Rego is the twin the differential test holds
+/// to the guest (`policies/provenance.rego`); it builds no messages, which
+/// makes the comparison lean in regorus' favour.
 #[cfg(feature = "regorus")]
 mod rego {
     use super::{NOW_SECS, Subject};
     use criterion::BenchmarkGroup;
     use criterion::measurement::WallTime;
+    use provgate::policy::Artifact;
+    use provgate_contract::slot;
 
     pub struct Twin(regorus::Engine);
 
@@ -143,19 +147,23 @@ mod rego {
         pub fn new() -> Twin {
             let mut engine = regorus::Engine::new();
             engine
-                .add_policy("provenance.rego".into(), include_str!("provenance.rego").into())
-                .expect("the Rego twin parses");
-            engine
-                .add_data_json(
-                    r#"{"settings": {"created_max_skew_seconds": 300, "allowed_owners": ["molecule-ai"],
-                "source_pattern": "^https://git\\.moleculesai\\.app/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\\.git|/)?$"}}"#,
+                .add_policy(
+                    "policies/provenance.rego".into(),
+                    include_str!("../policies/provenance.rego").into(),
                 )
+                .expect("the Rego twin parses");
+            // The built-in artifact's own settings.
+            let artifact = Artifact::builtin();
+            let settings = slot::read(&artifact.bytes).expect("the settings slot");
+            let settings = std::str::from_utf8(settings).expect("the settings are UTF-8");
+            engine
+                .add_data_json(&format!(r#"{{"settings": {settings}}}"#))
                 .expect("settings");
             engine
                 .add_extension(
                     "commit_exists".into(),
                     3,
-                    Box::new(|_| Ok(regorus::Value::from("found"))),
+                    Box::new(|_| regorus::Value::from_json_str(r#"{"kind": "found"}"#)),
                 )
                 .expect("extension");
             Twin(engine)
@@ -181,8 +189,8 @@ mod rego {
 
     fn input(s: &Subject) -> regorus::Value {
         let json = serde_json::json!({
-            "reference": s.reference, "digest": s.digest, "labels": s.labels,
-            "now_ns": NOW_SECS * 1_000_000_000, "mode": "enforce",
+            "reference": s.reference, "digest": s.digest, "labels": s.labels, "pin": null,
+            "now": {"seconds": NOW_SECS, "nanoseconds": 0}, "mode": "enforce",
         });
         regorus::Value::from_json_str(&json.to_string()).expect("input")
     }

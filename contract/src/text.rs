@@ -37,7 +37,7 @@ pub fn quote(value: &str, max_chars: usize) -> String {
 
 /// Printable ASCII other than the quote and the backslash: shown unescaped.
 /// (A byte of a multi-byte character reads as a non-ASCII char: escaped.)
-fn as_is(c: char) -> bool {
+pub fn as_is(c: char) -> bool {
     (c.is_ascii_graphic() || c == ' ') && c != '"' && c != '\\'
 }
 

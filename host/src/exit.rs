@@ -2,6 +2,7 @@
 //! conversion from a command's outcome or error to its code. Only `main`
 //! calls it; the commands below return typed errors and know no codes.
 
+use crate::commands::promote::PinFailed;
 use crate::commands::{Outcome, Signal};
 use crate::input::registry::{Fault, FetchError};
 use crate::policy::PolicyError;
@@ -17,8 +18,11 @@ pub enum Exit {
     Usage = 2,
     /// The policy artifact: digest mismatch, load failure, trap or limit hit.
     Policy = 3,
-    /// The subject could not be fetched from its registry.
+    /// The subject could not be fetched from its registry (for `promote`,
+    /// or the tag not written).
     Fetch = 4,
+    /// `promote` only: promoted, but the pin was not written.
+    PinFailed = 5,
     /// provgate itself could not run: the async runtime, writing the output.
     Internal = 70,
     /// Stopped by SIGINT (128 + 2).
@@ -42,6 +46,9 @@ pub fn outcome_code(outcome: Outcome) -> Exit {
 /// believed. An error of no known type is provgate's own.
 pub fn exit_code(error: &anyhow::Error) -> Exit {
     for cause in error.chain() {
+        if cause.is::<PinFailed>() {
+            return Exit::PinFailed;
+        }
         if cause.is::<UsageError>() {
             return Exit::Usage;
         }
@@ -96,6 +103,9 @@ mod tests {
             .context("fetching the subject")
             .unwrap_err();
         assert_eq!(exit_code(&wrapped), Exit::Fetch);
+
+        let pin: anyhow::Error = PinFailed("the control plane answered HTTP 500".into()).into();
+        assert_eq!(exit_code(&pin.context("promote")) as u8, 5);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(USER_AGENT)
+        // The system's trust store and the `--ca-file` CAs (crate::tls).
+        .tls_certs_merge(crate::tls::extra_roots())
 }
 
 /// Makes `ring` the process-wide rustls provider; call before building a

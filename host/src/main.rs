@@ -1,11 +1,10 @@
 //! Parse the command line, run one command, and choose the exit code: the
 //! only place a code is chosen (docs/reference.md §5).
 
-use std::io::IsTerminal;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use provgate::cli::{Cli, Command};
 use provgate::commands;
@@ -21,21 +20,55 @@ fn main() -> ExitCode {
     };
     init_logging(&cli);
 
-    let result = match &cli.command {
+    // Whom HTTPS trusts is settled before any client is built.
+    let trusted = match cli.command.network() {
+        Some(network) => provgate::tls::add_ca_files(&network.ca_files).map_err(anyhow::Error::from),
+        None => Ok(()),
+    };
+    let result = trusted.and_then(|()| match &cli.command {
         Command::Verify(args) => commands::verify::run(args),
+        Command::Promote(args) => commands::promote::run(args),
         Command::Audit(args) => commands::audit::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Replay(args) => commands::replay::run(args),
         Command::Policy(cmd) => commands::policy::run(cmd),
-    };
+    });
     let exit = match result {
         Ok(outcome) => outcome_code(outcome),
         Err(error) => {
-            eprintln!("provgate: error: {error:#}");
-            exit_code(&error)
+            let message = format!("{error:#}");
+            provgate::logging::say(&format!("provgate: error: {message}"));
+            let exit = exit_code(&error);
+            annotate(&cli.command, exit, &message);
+            exit
         }
     };
     ExitCode::from(exit as u8)
+}
+
+/// `verify` or `promote --format github` that ends without a verdict (or,
+/// for `promote`, without its pin): where the verdict would have been, a
+/// failed step names its reason in the run's annotations too (stderr still
+/// gets the error line).
+fn annotate(command: &Command, exit: Exit, message: &str) {
+    let format = match command {
+        Command::Verify(args) => args.format,
+        Command::Promote(args) => args.format,
+        _ => return,
+    };
+    if format != provgate::output::Format::Github {
+        return;
+    }
+    let what = match exit {
+        Exit::PinFailed => "pin error",
+        Exit::Usage => "usage error",
+        Exit::Policy => "policy error",
+        Exit::Fetch => "fetch error",
+        _ => "error",
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", provgate::output::github_error(what, message));
+    let _ = stdout.flush();
 }
 
 fn init_logging(cli: &Cli) {
@@ -47,11 +80,5 @@ fn init_logging(cli: &Cli) {
         1 => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Escape codes only for a person at a terminal, never in log files.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    provgate::logging::init(default, cli.log_format);
 }

@@ -135,7 +135,7 @@ impl Record {
     /// One JSON line, newline included.
     pub fn line(&self) -> Vec<u8> {
         // A record is strings, maps and enums: it always serialises.
-        let mut line = serde_json::to_vec(self).unwrap_or_default();
+        let mut line = crate::text::to_json(self).unwrap_or_default();
         line.push(b'\n');
         line
     }

@@ -2,7 +2,11 @@
 //! `GET /cp/admin/runtime-image-pins` answers the pins it was given when the
 //! request carries `Authorization: Bearer <token>`, and 401 otherwise. A
 //! `POST` to the same path is recorded (and answered 201) so a test can show
-//! that provgate never writes to the control plane.
+//! that provgate never writes to the control plane. `POST
+//! /cp/admin/runtime-image/promote` is taken too; every `POST`'s body is
+//! kept ([`ControlPlane::posts`]) and answered with the status a test
+//! scripts ([`ControlPlane::answer_posts_with`], 201 by default), so a test
+//! of `provgate promote --pin` can see what was written and make it fail.
 //!
 //! Its 401 body quotes the credentials it was sent, like a careless server
 //! would: a test can then show provgate never repeats a token it read.
@@ -20,6 +24,24 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 pub const PINS_PATH: &str = "/cp/admin/runtime-image-pins";
+/// The promote endpoint: `{template_name, image_digest, git_sha}`.
+pub const PROMOTE_PATH: &str = "/cp/admin/runtime-image/promote";
+
+/// One `POST` the stand-in received, with its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Posted {
+    pub path: String,
+    pub authorization: Option<String>,
+    /// The body, as text.
+    pub body: String,
+}
+
+impl Posted {
+    /// The body as JSON (panics when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("a POST body that is not JSON ({e}): {}", self.body))
+    }
+}
 
 /// One request the stand-in received.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +55,9 @@ struct Shared {
     token: String,
     body: String,
     requests: Mutex<Vec<Request>>,
+    posts: Mutex<Vec<Posted>>,
+    /// The status authorised `POST`s get; `None`: 201.
+    post_status: Mutex<Option<u16>>,
 }
 
 pub struct ControlPlane {
@@ -49,6 +74,8 @@ impl ControlPlane {
             token: token.to_string(),
             body,
             requests: Mutex::new(Vec::new()),
+            posts: Mutex::new(Vec::new()),
+            post_status: Mutex::new(None),
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -65,6 +92,7 @@ impl ControlPlane {
                     let addr = listener.local_addr().expect("cp stand-in address");
                     let app = Router::new()
                         .route(PINS_PATH, get(pins).post(pins))
+                        .route(PROMOTE_PATH, axum::routing::post(pins))
                         .fallback(not_found)
                         .with_state(state);
                     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -99,6 +127,21 @@ impl ControlPlane {
     pub fn requests(&self) -> Vec<Request> {
         self.shared.requests.lock().unwrap().clone()
     }
+
+    /// The URL of the promote endpoint.
+    pub fn promote_url(&self) -> String {
+        format!("{}{PROMOTE_PATH}", self.base_url)
+    }
+
+    /// Every `POST` received so far (authorised or not), oldest first.
+    pub fn posts(&self) -> Vec<Posted> {
+        self.shared.posts.lock().unwrap().clone()
+    }
+
+    /// From now on, answer authorised `POST`s with `status` (a 500, say).
+    pub fn answer_posts_with(&self, status: u16) {
+        *self.shared.post_status.lock().unwrap() = Some(status);
+    }
 }
 
 impl Drop for ControlPlane {
@@ -112,7 +155,13 @@ impl Drop for ControlPlane {
     }
 }
 
-async fn pins(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn pins(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
@@ -121,6 +170,13 @@ async fn pins(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, heade
         path: uri.path().to_string(),
         authorization: authorization.clone(),
     });
+    if method == Method::POST {
+        shared.posts.lock().unwrap().push(Posted {
+            path: uri.path().to_string(),
+            authorization: authorization.clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+    }
     if authorization.as_deref() != Some(format!("Bearer {}", shared.token).as_str()) {
         let body = serde_json::json!({
             "error": format!("unauthorized: {} is not an admin token", authorization.unwrap_or_default())
@@ -133,7 +189,14 @@ async fn pins(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, heade
             .into_response();
     }
     if method == Method::POST {
-        return (StatusCode::CREATED, "{}").into_response();
+        let status = shared.post_status.lock().unwrap().unwrap_or(201);
+        let status = StatusCode::from_u16(status).expect("a scripted status");
+        let body = if status.is_success() {
+            "{}"
+        } else {
+            "{\"error\":\"the stand-in was told to fail\"}"
+        };
+        return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     }
     (
         StatusCode::OK,

@@ -1,10 +1,11 @@
 //! A stand-in for Gitea's commit endpoint, `GET /api/v1/repos/{owner}/{repo}/git/commits/{sha}`.
 //!
 //! Gitea itself cannot be installed here, so this speaks its API shapes and
-//! status codes (from Gitea's source): 200 with the commit JSON, 404 for an
-//! unknown repository or commit and for a private repository the caller may
-//! not see, 422 for a malformed ref, 401 for a token it does not know. Some
-//! repository names (any owner) misbehave on purpose, so tests read clearly:
+//! status codes (from Gitea's source, see "What Gitea answers" below): 200
+//! with the commit JSON, 404 for an unknown owner, repository or commit and
+//! for a private repository the caller may not see, 422 only for a ref Git
+//! could never name, 401 for a token it does not know. Some repository names
+//! (any owner) misbehave on purpose, so tests read clearly:
 //!
 //! | repo          | answer                                                        |
 //! |---------------|---------------------------------------------------------------|
@@ -16,6 +17,7 @@
 //! | `notjson`     | 200, an HTML page                                             |
 //! | `drip`        | 200, the right commit body, one byte per second               |
 //! | `echo`        | 200, `{"sha": <the request's Authorization header>}`          |
+//! | `echopart`    | 200, `{"sha": <its token without the first and last character>}` |
 //! | `e500` `e502` | 500 (Gitea's empty-message error) / 502 (a proxy's HTML page) |
 //! | `e422`        | Gitea's 422 for a ref it cannot parse                         |
 //! | `e429`        | 429 with `Retry-After: 60`                                    |
@@ -29,6 +31,44 @@
 //!   redirects Gitea would never send;
 //! - [`GiteaStandIn::set_delay`] and [`GiteaStandIn::hang_all`]: a slow Gitea,
 //!   or one that never answers at all.
+//!
+//! ## What Gitea answers
+//!
+//! Checked in go-gitea/gitea's source (1.22 and 1.23, the releases whose
+//! rename redirect is modelled below): `routers/api/v1/api.go`
+//! (`repoAssignment`), `routers/api/v1/repo/commits.go` (`GetSingleCommit`,
+//! `getCommit`), `services/context/api.go` (`APIError`, `NotFound`; it was
+//! `modules/context/api.go` before 1.22) and `modules/git/ref.go`
+//! (`IsValidRefPattern`). In the order Gitea decides:
+//!
+//! 1. a token it does not know: 401, from the auth middleware;
+//! 2. an owner that does not exist (and was never renamed):
+//!    `ctx.NotFound("GetUserByName", err)`, so 404 with
+//!    `{"errors": ["user redirect does not exist [name: <owner, lowercased>]"],
+//!    "message": "GetUserByName", "url": …}`;
+//! 3. a repository that does not exist (and was never renamed) or that the
+//!    caller may not see: `ctx.NotFound()`, 404 with `{"errors": null,
+//!    "message": "The target couldn't be found.", "url": …}`;
+//! 4. a `{sha}` that fails `git.IsValidRefPattern` (a control character,
+//!    space, backslash or one of `~^:?*[`; `..`, `//`, `/.` or `@{`; a
+//!    leading `/` or `.`; a trailing `/`, `.` or `.lock`; or just `@`):
+//!    `ctx.Error(422, …)`, whose body is the `APIError` struct, `{"message":
+//!    "no valid ref or sha: <sha>", "url": …}`, with no `errors`;
+//! 5. otherwise `GitRepo.GetCommit(sha)` resolves it as Git does: a full
+//!    SHA, an abbreviated one (four hex digits or more, either case) or a
+//!    ref. What it cannot resolve is `git.IsErrNotExist`, and
+//!    `ctx.NotFound(sha)` answers 404 with `{"errors": null, "message":
+//!    <the sha as asked>, "url": …}`: a well-formed 40-hex SHA that is not
+//!    there is a 404, never a 422, and so is a short SHA that matches no
+//!    commit (or more than one). A short SHA that matches one commit is a 200
+//!    naming the full SHA. (Branches and tags are not modelled: any other
+//!    name is a 404.)
+//!
+//! `NotFound` writes a Go `map[string]any`, so the keys come sorted and
+//! `errors` is `null` when no error was passed. (Gitea 1.24 renamed it
+//! `APIErrorNotFound` and later dropped `errors`; provgate reads neither
+//! body, only the status.) `url` is `setting.API.SwaggerURL`,
+//! `<AppURL>api/swagger`.
 //!
 //! ## Renamed and transferred repositories
 //!
@@ -525,6 +565,19 @@ async fn respond(shared: &Shared, owner: &str, repo: &str, sha: &str, uri: &Uri,
                 .map(|v| String::from_utf8_lossy(v.as_bytes()));
             return json_response(StatusCode::OK, &json!({ "sha": authorization.unwrap_or_default() }));
         }
+        // Subtler: quotes most of the token, but never all of it.
+        "echopart" => {
+            let token = match auth(headers) {
+                Auth::Token(token) => token,
+                Auth::None | Auth::Unusable => String::new(),
+            };
+            let part: String = token
+                .chars()
+                .skip(1)
+                .take(token.chars().count().saturating_sub(2))
+                .collect();
+            return json_response(StatusCode::OK, &json!({ "sha": part }));
+        }
         "e422" => {
             return api_error(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -544,6 +597,11 @@ async fn respond(shared: &Shared, owner: &str, repo: &str, sha: &str, uri: &Uri,
     let Ok(token) = caller(&books, headers) else {
         return unauthorized(base);
     };
+    // The order of `repoAssignment`, then `GetSingleCommit` (module docs).
+    if !books.owner_exists(owner) {
+        let error = format!("user redirect does not exist [name: {}]", owner.to_lowercase());
+        return not_found(base, "GetUserByName", &[error]);
+    }
 
     // Like Gitea, a private repository the caller may not see does not exist.
     let in_repo = |(o, r, _): &Key| *o == owner && *r == repo;
@@ -554,24 +612,68 @@ async fn respond(shared: &Shared, owner: &str, repo: &str, sha: &str, uri: &Uri,
         private.iter().any(|(_, t)| Some(*t) == token.as_ref())
     };
     if !visible {
-        return api_error(StatusCode::NOT_FOUND, base, "The target couldn't be found.");
+        return not_found(base, "The target couldn't be found.", &[]);
     }
-    if !(sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit())) {
+    if !is_valid_ref_pattern(sha) {
         return api_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             base,
             &format!("no valid ref or sha: {sha}"),
         );
     }
-    let wanted = key(owner, repo, sha);
-    if books.public.contains(&wanted) || books.private.contains_key(&wanted) {
-        json_response(StatusCode::OK, &commit_json(base, owner, repo, sha, query))
-    } else {
-        api_error(
-            StatusCode::NOT_FOUND,
-            base,
-            &format!("object does not exist [id: {sha}, rel_path: ]"),
-        )
+    let commits = books.public.iter().chain(books.private.keys());
+    match resolve(commits.filter(|k| in_repo(k)).map(|(_, _, sha)| sha.as_str()), sha) {
+        Some(full) => json_response(StatusCode::OK, &commit_json(base, owner, repo, full, query)),
+        None => not_found(base, sha, &[]),
+    }
+}
+
+impl Books {
+    /// Whether Gitea would find a user or organisation of this name (any
+    /// case): one that owns a repository here, or took one over.
+    fn owner_exists(&self, owner: &str) -> bool {
+        let owner = owner.to_lowercase();
+        let commits = self.public.iter().chain(self.private.keys()).map(|(o, _, _)| o);
+        let renamed = self.renamed.iter().flat_map(|((old, _), (new, _))| [old, new]);
+        let redirected = self.raw_redirects.keys().map(|(o, _)| o);
+        commits
+            .chain(renamed)
+            .chain(redirected)
+            .any(|o| o.to_lowercase() == owner)
+    }
+}
+
+/// Git's `git.IsValidRefPattern` (`modules/git/ref.go`): the `sha` path
+/// segment is refused with 422 only when no ref could ever be called that.
+fn is_valid_ref_pattern(name: &str) -> bool {
+    let bad_char = |c: char| c < '\u{20}' || c == '\u{7f}' || " \\~^:?*[".contains(c);
+    !(name.chars().any(bad_char)
+        || name.starts_with(['/', '.'])
+        || name.contains("/.")
+        || name.ends_with(".lock")
+        || name.contains(".lock/")
+        || name.contains("..")
+        || name.contains("//")
+        || name.contains("@{")
+        || name.ends_with(['/', '.'])
+        || name == "@")
+}
+
+/// The commit `asked` names among `commits`, as `git rev-parse` finds it:
+/// the full SHA, or an abbreviation of four hex digits or more (either
+/// case) that matches exactly one. Refs are not modelled.
+fn resolve<'a>(commits: impl Iterator<Item = &'a str>, asked: &str) -> Option<&'a str> {
+    if asked.len() < 4 || asked.len() > 40 || !asked.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let asked = asked.to_ascii_lowercase();
+    let matching: HashSet<&str> = commits
+        .filter(|full| full.to_ascii_lowercase().starts_with(&asked))
+        .collect();
+    match Vec::from_iter(matching)[..] {
+        [one] => Some(one),
+        // None, or ambiguous: `git rev-parse` fails, and Gitea says 404.
+        _ => None,
     }
 }
 
@@ -588,12 +690,30 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-/// Gitea's `APIError` shape.
+/// Gitea's `APIError` struct, what `ctx.Error` writes: `message` and `url`.
 fn api_error(status: StatusCode, base: &str, message: &str) -> Response {
     json_response(
         status,
         &json!({ "message": message, "url": format!("{base}/api/swagger") }),
     )
+}
+
+/// What Gitea's `ctx.NotFound(objs...)` writes: a 404 whose map has
+/// `errors` (the errors passed, `null` for none), `message` and `url`, in
+/// that (Go's sorted) order.
+fn not_found(base: &str, message: &str, errors: &[String]) -> Response {
+    let errors = if errors.is_empty() { Value::Null } else { json!(errors) };
+    let body = format!(
+        r#"{{"errors":{errors},"message":{},"url":{}}}"#,
+        Value::from(message),
+        Value::from(format!("{base}/api/swagger"))
+    );
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// What Go's `http.Redirect` writes for a GET: the `Location`, and a short

@@ -4,11 +4,14 @@
 //! invariants, and the helpers below — the built-in policy, good subjects,
 //! scripted answers and the `provgate` binary run as a user runs it.
 
+pub mod canned;
 pub mod cp;
 pub mod fuzz_checks;
 pub mod gitea;
 pub mod registry;
 pub mod registry_liar;
+pub mod serve;
+pub mod tls;
 pub mod wat_guest;
 
 use std::collections::BTreeMap;
@@ -165,6 +168,10 @@ pub fn provgate_command(args: &[&str], env: &[(&str, &str)]) -> Command {
         .env("DOCKER_CONFIG", empty_docker_config())
         .env_remove("GITEA_TOKEN")
         .env_remove("RUST_LOG")
+        // Run inside a real Actions job, `--format github` tests would
+        // append to the job's own outputs and summary.
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_STEP_SUMMARY")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -216,21 +216,28 @@ pub struct Registry {
     log: Arc<Mutex<Vec<String>>>,
     client: reqwest::Client,
     runtime: tokio::runtime::Runtime,
+    /// `http` or, with [`Registry::start_tls`], `https`.
+    scheme: &'static str,
 }
 
 impl Registry {
     /// An anonymous registry: anyone may push and pull.
     pub fn start() -> Registry {
-        Registry::launch(None)
+        Registry::launch(None, None)
+    }
+
+    /// An anonymous registry speaking only HTTPS (`http.tls`), with `cert`.
+    pub fn start_tls(cert: &crate::tls::ServerCert) -> Registry {
+        Registry::launch(None, Some(cert))
     }
 
     /// A registry behind htpasswd (bcrypt) basic auth with one user. The
     /// harness itself pushes with these credentials.
     pub fn start_with_basic_auth(user: &str, password: &str) -> Registry {
-        Registry::launch(Some((user.to_string(), password.to_string())))
+        Registry::launch(Some((user.to_string(), password.to_string())), None)
     }
 
-    fn launch(credentials: Option<(String, String)>) -> Registry {
+    fn launch(credentials: Option<(String, String)>, tls: Option<&crate::tls::ServerCert>) -> Registry {
         ensure_installed();
         let dir = tempfile::Builder::new().prefix("provgate-registry-").tempdir().unwrap();
         let root = dir.path().join("storage");
@@ -242,6 +249,13 @@ impl Registry {
              http:\n  addr: 127.0.0.1:0\n  secret: provgate-test-secret\n",
             root = root.display()
         );
+        if let Some(cert) = tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.cert_file.display(),
+                cert.key_file.display()
+            ));
+        }
         if let Some((user, password)) = &credentials {
             let out = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
@@ -306,11 +320,13 @@ impl Registry {
             .build()
             .unwrap();
         provgate::http::install_provider();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .no_proxy()
-            .build()
-            .unwrap();
+        let mut client = reqwest::Client::builder().timeout(Duration::from_secs(20)).no_proxy();
+        if tls.is_some() {
+            // The harness seeds its own registry, whatever certificate the
+            // test gave it (another name, expired): provgate is what judges it.
+            client = client.tls_danger_accept_invalid_certs(true);
+        }
+        let client = client.build().unwrap();
         Registry {
             child: Some(child),
             host,
@@ -319,6 +335,7 @@ impl Registry {
             log,
             client,
             runtime,
+            scheme: if tls.is_some() { "https" } else { "http" },
         }
     }
 
@@ -446,6 +463,39 @@ impl Registry {
         })
     }
 
+    /// Pushes a cosign signature for the manifest `manifest_digest` in
+    /// `repo`, as cosign stores one (sigstore/cosign
+    /// `specs/SIGNATURE_SPEC.md`): the manifest tagged `sha256-<hex>.sig`,
+    /// whose one layer (`application/vnd.dev.cosign.simplesigning.v1+json`)
+    /// is `payload` and carries `signature_b64` in its
+    /// `dev.cosignproject.cosign/signature` annotation. Returns the
+    /// signature manifest's digest.
+    pub fn push_cosign_signature(
+        &self,
+        repo: &str,
+        manifest_digest: &str,
+        payload: &[u8],
+        signature_b64: &str,
+    ) -> String {
+        let config = br#"{"architecture":"","config":{},"created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config_digest = self.put_blob(repo, config);
+        let payload_digest = self.put_blob(repo, payload);
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+            "layers": [{
+                "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                "digest": payload_digest,
+                "size": payload.len(),
+                "annotations": {"dev.cosignproject.cosign/signature": signature_b64},
+            }],
+        }))
+        .unwrap();
+        let tag = format!("{}.sig", manifest_digest.replacen(':', "-", 1));
+        self.put_manifest(repo, &tag, OCI_MANIFEST, &manifest)
+    }
+
     fn push_platform_image(
         &self,
         repo: &str,
@@ -518,7 +568,7 @@ impl Registry {
     fn put_blob(&self, repo: &str, bytes: &[u8]) -> String {
         let digest = sha256_digest(bytes);
         let start = self.authed(self.client.post(format!("{}/blobs/uploads/", self.repo_url(repo))));
-        let base = format!("http://{}", self.host);
+        let base = format!("{}://{}", self.scheme, self.host);
         let location = self.run(async move {
             let response = start.send().await.expect("POST blob upload");
             let status = response.status();
@@ -583,7 +633,7 @@ impl Registry {
     }
 
     fn repo_url(&self, repo: &str) -> String {
-        format!("http://{}/v2/{repo}", self.host)
+        format!("{}://{}/v2/{repo}", self.scheme, self.host)
     }
 
     fn authed(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {

@@ -24,13 +24,24 @@
 //! | [`Lie::Endless`] | a 200 whose chunked body never ends |
 //! | [`Lie::Replace`] | the upstream's answer with other body bytes |
 //! | [`Lie::Length`] | the upstream's body under a `Content-Length` that is off |
+//! | [`Lie::Fail`] | `status` with the given body (an error envelope, hostile bytes) |
+//! | [`Lie::HugeFail`] | `status` with a chunked body of `len` bytes |
+//! | [`Lie::Echo`] | a Basic challenge, then `status` echoing the `Authorization` sent |
+//! | [`Lie::SwapAfterFirst`] | the truth on the first `GET`, then other bytes (a moved tag) |
+//!
+//! Requests the liar hands on carry their body and `Content-Type` too, so
+//! a push (`PUT` of a manifest) through it reaches the registry behind.
 //!
 //! With [`Liar::require_token`] it is also a token registry in front of an
 //! anonymous one: `/v2/` requests without `Authorization: Bearer <token>`
 //! get a 401 challenge naming its own `/token` realm, which hands the token
 //! out to anyone (anonymous pull); requests with it go upstream without it.
+//! [`Liar::require_token_from`] names another realm instead (another liar,
+//! whose [`Liar::tokens`] say how its `/token` answers: a token, the OAuth2
+//! refresh-token exchange, a huge or endless answer, an error, an echo).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,6 +92,53 @@ pub enum Lie {
     /// `delta`. After the body the connection is closed, or with
     /// `hold_open` kept open (saying nothing) until the client hangs up.
     Length { delta: i64, hold_open: bool },
+    /// `status` with `body` (JSON content type), nothing from upstream.
+    Fail { status: u16, body: Vec<u8> },
+    /// `status` with a chunked body of `len` bytes of padding.
+    HugeFail { status: u16, len: u64 },
+    /// A request without `Authorization` gets a 401 `Basic` challenge; one
+    /// with it gets `status` and an error envelope whose message echoes
+    /// the header's value (a registry that repeats what it was sent).
+    Echo { status: u16 },
+    /// The first matching `GET` gets the upstream's answer unchanged; every
+    /// later one gets `body` instead, with `Docker-Content-Digest` rewritten
+    /// to match it: a tag that is moved to another image right after it was
+    /// read (the gap between a `verify` and a `crane copy`). Other methods
+    /// pass. Made with [`Lie::swap_after_first`]; `gets` counts the `GET`s.
+    SwapAfterFirst { body: Vec<u8>, gets: Arc<AtomicUsize> },
+}
+
+impl Lie {
+    /// [`Lie::SwapAfterFirst`] with `body` as the later answer.
+    pub fn swap_after_first(body: Vec<u8>) -> Lie {
+        Lie::SwapAfterFirst {
+            body,
+            gets: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+/// How a liar answers `/token` requests (see [`Liar::tokens`]).
+#[derive(Clone, Debug)]
+pub enum TokenAnswer {
+    /// `{"token": …}` to anyone.
+    Give(String),
+    /// The OAuth2 refresh-token exchange of the distribution spec: a `POST`
+    /// whose form has `grant_type=refresh_token`, `refresh_token` equal to
+    /// the one given, a `client_id` and a `scope` gets
+    /// `{"access_token": …}`; anything else a 400.
+    Exchange {
+        refresh_token: String,
+        access_token: String,
+    },
+    /// A 200 of `len` bytes, declared or chunked.
+    Huge { len: u64, declared: bool },
+    /// A 200 whose chunked body never ends.
+    Endless,
+    /// `status` with `body`.
+    Fail { status: u16, body: Vec<u8> },
+    /// `status` with a body echoing the `Authorization` sent.
+    Echo { status: u16 },
 }
 
 /// One request the liar received.
@@ -91,6 +149,8 @@ pub struct Seen {
     pub path: String,
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// The body (a `POST`'s form), as text.
+    pub body: String,
 }
 
 struct Rule {
@@ -112,6 +172,10 @@ struct State {
     url: String,
     /// The bearer token `/v2/` requests must carry, if any.
     token: Mutex<Option<String>>,
+    /// The realm the challenge names, when not the liar's own `/token`.
+    realm: Mutex<Option<String>>,
+    /// How `/token` is answered, if at all.
+    tokens: Mutex<Option<TokenAnswer>>,
 }
 
 /// A running liar; stops when dropped.
@@ -153,6 +217,8 @@ impl Liar {
             seen: Mutex::new(Vec::new()),
             url: format!("http://{addr}"),
             token: Mutex::new(None),
+            realm: Mutex::new(None),
+            tokens: Mutex::new(None),
         });
         let accept_state = Arc::clone(&state);
         runtime.spawn(async move {
@@ -196,6 +262,24 @@ impl Liar {
     /// From now on, act as a token registry handing out `token`.
     pub fn require_token(&self, token: &str) {
         *self.state.token.lock().unwrap() = Some(token.to_string());
+        self.tokens(TokenAnswer::Give(token.to_string()));
+    }
+
+    /// From now on, require `token` as [`Liar::require_token`] does, but
+    /// name `realm` (a URL) in the challenge: the token comes from there.
+    pub fn require_token_from(&self, token: &str, realm: &str) {
+        *self.state.token.lock().unwrap() = Some(token.to_string());
+        *self.state.realm.lock().unwrap() = Some(realm.to_string());
+    }
+
+    /// From now on, answer `/token` requests with `answer`.
+    pub fn tokens(&self, answer: TokenAnswer) {
+        *self.state.tokens.lock().unwrap() = Some(answer);
+    }
+
+    /// `{url}/token`, as a realm.
+    pub fn realm(&self) -> String {
+        format!("{}/token", self.url())
     }
 
     /// Every request received so far.
@@ -227,6 +311,7 @@ struct Request {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
+    body: Vec<u8>,
 }
 
 impl Request {
@@ -288,6 +373,7 @@ async fn answer(state: &State, mut socket: TcpStream) -> std::io::Result<()> {
         method: request.method.clone(),
         path: request.path.clone(),
         authorization: request.header("authorization").map(str::to_string),
+        body: String::from_utf8_lossy(&request.body).into_owned(),
     });
     let lie = request.route().and_then(|(route, reference)| {
         let rules = state.rules.lock().unwrap();
@@ -298,23 +384,43 @@ async fn answer(state: &State, mut socket: TcpStream) -> std::io::Result<()> {
     });
     let head_only = request.method == "HEAD";
     let token = state.token.lock().unwrap().clone();
+    let tokens = state.tokens.lock().unwrap().clone();
+    if let Some(answer) = tokens
+        && request.path.split('?').next() == Some("/token")
+    {
+        return answer_token(&mut socket, &request, answer).await;
+    }
     if let Some(token) = &token {
         let json = [("Content-Type".to_string(), "application/json".to_string())];
-        if request.path.split('?').next() == Some("/token") {
-            let body = format!(r#"{{"token":"{token}"}}"#);
-            write_head(&mut socket, 200, &json, Some(body.len() as u64)).await?;
-            return socket.write_all(body.as_bytes()).await;
-        }
         if request.header("authorization") != Some(format!("Bearer {token}").as_str()) {
             let body = br#"{"errors":[{"code":"UNAUTHORIZED","message":"a token, please"}]}"#;
-            let challenge = format!(r#"Bearer realm="{}/token",service="liar""#, state.url);
+            let realm = state.realm.lock().unwrap().clone();
+            let realm = realm.unwrap_or_else(|| format!("{}/token", state.url));
+            let challenge = format!(r#"Bearer realm="{realm}",service="liar""#);
             let headers = [json[0].clone(), ("WWW-Authenticate".to_string(), challenge)];
             write_head(&mut socket, 401, &headers, Some(body.len() as u64)).await?;
             return socket.write_all(body).await;
         }
     }
 
+    // A moved tag: the truth once, then the other bytes.
+    let lie = match lie {
+        Some(Lie::SwapAfterFirst { body, gets }) if request.method == "GET" => {
+            if gets.fetch_add(1, Ordering::SeqCst) == 0 {
+                Some(Lie::Pass)
+            } else {
+                Some(Lie::Replace {
+                    body,
+                    digest_header: true,
+                })
+            }
+        }
+        Some(Lie::SwapAfterFirst { .. }) => Some(Lie::Pass),
+        other => other,
+    };
     match lie.unwrap_or(Lie::Pass) {
+        // Resolved above.
+        Lie::SwapAfterFirst { .. } => unreachable!("a swap is resolved to Pass or Replace"),
         Lie::Redirect { status, to } => {
             let location = format!("{to}{}", request.path);
             write_head(&mut socket, status, &[("Location", location)], Some(0)).await
@@ -372,6 +478,30 @@ async fn answer(state: &State, mut socket: TcpStream) -> std::io::Result<()> {
             socket.write_all(&body).await?;
             socket.flush().await
         }
+        Lie::Fail { status, body } => {
+            let headers = [("Content-Type".to_string(), "application/json".to_string())];
+            write_head(&mut socket, status, &headers, Some(body.len() as u64)).await?;
+            socket.write_all(&body).await?;
+            socket.flush().await
+        }
+        Lie::HugeFail { status, len } => {
+            let headers = [("Content-Type".to_string(), "application/json".to_string())];
+            write_head(&mut socket, status, &headers, None).await?;
+            write_padding(&mut socket, Some(len), true).await
+        }
+        Lie::Echo { status } => match request.header("authorization") {
+            None => {
+                let headers = [("WWW-Authenticate".to_string(), r#"Basic realm="liar""#.to_string())];
+                write_head(&mut socket, 401, &headers, Some(0)).await
+            }
+            Some(sent) => {
+                let body = envelope("DENIED", &format!("you sent {sent}"));
+                let headers = [("Content-Type".to_string(), "application/json".to_string())];
+                write_head(&mut socket, status, &headers, Some(body.len() as u64)).await?;
+                socket.write_all(body.as_bytes()).await?;
+                socket.flush().await
+            }
+        },
         Lie::Length { delta, hold_open } => {
             let up = upstream(state, &request).await;
             let declared = (up.body.len() as i64 + delta).max(0) as u64;
@@ -386,6 +516,85 @@ async fn answer(state: &State, mut socket: TcpStream) -> std::io::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A `/token` request answered as `answer` says.
+async fn answer_token(socket: &mut TcpStream, request: &Request, answer: TokenAnswer) -> std::io::Result<()> {
+    let json = [("Content-Type".to_string(), "application/json".to_string())];
+    let (status, body) = match answer {
+        TokenAnswer::Give(token) => (200, format!(r#"{{"token":"{token}"}}"#).into_bytes()),
+        TokenAnswer::Exchange {
+            refresh_token,
+            access_token,
+        } => {
+            let form = form_pairs(&request.body);
+            let field = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+            let good = request.method == "POST"
+                && field("grant_type") == Some("refresh_token")
+                && field("refresh_token") == Some(refresh_token.as_str())
+                && field("client_id").is_some_and(|c| !c.is_empty())
+                && field("scope").is_some_and(|s| s.starts_with("repository:"));
+            if good {
+                (200, format!(r#"{{"access_token":"{access_token}"}}"#).into_bytes())
+            } else {
+                (400, br#"{"error":"invalid_grant"}"#.to_vec())
+            }
+        }
+        TokenAnswer::Huge { len, declared } => {
+            write_head(socket, 200, &json, declared.then_some(len)).await?;
+            return write_padding(socket, Some(len), !declared).await;
+        }
+        TokenAnswer::Endless => {
+            write_head(socket, 200, &json, None).await?;
+            return write_padding(socket, None, true).await;
+        }
+        TokenAnswer::Fail { status, body } => (status, body),
+        TokenAnswer::Echo { status } => {
+            let sent = request.header("authorization").unwrap_or("nothing");
+            (status, format!("you sent Authorization: {sent}").into_bytes())
+        }
+    };
+    write_head(socket, status, &json, Some(body.len() as u64)).await?;
+    socket.write_all(&body).await?;
+    socket.flush().await
+}
+
+/// An OCI error envelope with one error.
+pub fn envelope(code: &str, message: &str) -> String {
+    serde_json::json!({"errors": [{"code": code, "message": message}]}).to_string()
+}
+
+/// The pairs of an `application/x-www-form-urlencoded` body, decoded.
+pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (bytes[i], hex) {
+                (b'+', _) => out.push(b' '),
+                (b'%', Some(b)) => {
+                    out.push(b);
+                    i += 2;
+                }
+                (b, _) => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
 }
 
 /// Forwards `request` to the upstream (with its `Accept` and
@@ -433,8 +642,16 @@ async fn forward(host: &str, state: &State, request: &Request) -> std::io::Resul
     if let Some(auth) = client_auth.or(state.upstream_authorization.as_deref()) {
         head.push_str(&format!("Authorization: {auth}\r\n"));
     }
+    // A push's body goes on with its type.
+    if let Some(content_type) = request.header("content-type") {
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    if !request.body.is_empty() || matches!(request.method.as_str(), "PUT" | "POST" | "PATCH") {
+        head.push_str(&format!("Content-Length: {}\r\n", request.body.len()));
+    }
     head.push_str("\r\n");
     socket.write_all(head.as_bytes()).await?;
+    socket.write_all(&request.body).await?;
     let mut raw = Vec::new();
     socket.read_to_end(&mut raw).await?;
 
@@ -487,8 +704,8 @@ fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Reads one request head (a GET or HEAD has no body); `None` when the
-/// client hung up first.
+/// Reads one request: its head, and a body of at most 64 KiB when its
+/// `Content-Length` announces one; `None` when the client hung up first.
 async fn read_request(socket: &mut TcpStream) -> std::io::Result<Option<Request>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -510,11 +727,31 @@ async fn read_request(socket: &mut TcpStream) -> std::io::Result<Option<Request>
     let mut first = lines.next().unwrap_or_default().split(' ');
     let method = first.next().unwrap_or_default().to_string();
     let path = first.next().unwrap_or_default().to_string();
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    Ok(Some(Request { method, path, headers }))
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(64 << 10);
+    let mut body = buf[end + 4..].to_vec();
+    while body.len() < length {
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Ok(Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    }))
 }
 
 /// Status line and headers; `Content-Length: len`, or chunked when `None`.

@@ -320,7 +320,8 @@ fn mixed_pins_give_one_row_each_in_input_order_with_an_error_row_and_a_backfill_
     assert_eq!(gitea.hits(SHA_A), 1);
     assert_eq!(manifest_pulls(reg, &python), 1, "{}", reg.log());
     let err = stderr(&o);
-    assert!(err.contains("7 of 7 pins judged"), "{err}");
+    // The error row was written, not judged.
+    assert!(err.contains("6 of 7 pins judged (1 error)"), "{err}");
     assert!(
         err.contains("redeploy.verify.pin_mismatch") && err.contains("python"),
         "{err}"
@@ -753,13 +754,33 @@ fn spawn_audit(args: &[String]) -> std::process::Child {
         .expect("provgate starts")
 }
 
-/// Runs an audit of six pins, sends `signal` once the first two are
-/// written and the other four are waiting for Gitea, and returns (exit
-/// code, stdout lines, stderr, report). The first two pins' commits are
-/// answered at once; the other four are in `hang`, which Gitea never
-/// answers (and `--gitea-timeout` is far off), so exactly four pins are in
-/// progress when the signal comes, whatever order the pins were fetched in.
+/// How an [`interrupted_audit_with`] ended.
+struct Interrupted {
+    status: std::process::ExitStatus,
+    lines: Vec<String>,
+    err: String,
+    /// The `--report` file after the run, if there is one.
+    report: Option<String>,
+    /// Every name in the report's directory after the run.
+    beside_report: Vec<String>,
+}
+
+/// [`interrupted_audit_with`] without a report from an earlier run, for a
+/// signal the audit exits on: (exit code, stdout lines, stderr, report).
 fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
+    let run = interrupted_audit_with(signal, None);
+    let code = run.status.code().expect("exited, not killed");
+    (code, run.lines, run.err, run.report.unwrap_or_default())
+}
+
+/// Runs an audit of six pins, sends `signal` once the first two are
+/// written and the other four are waiting for Gitea, and says how it
+/// ended. The first two pins' commits are answered at once; the other four
+/// are in `hang`, which Gitea never answers (and `--gitea-timeout` is far
+/// off), so exactly four pins are in progress when the signal comes,
+/// whatever order the pins were fetched in. The `--report` is written to a
+/// directory of its own, holding `earlier_report` first when given.
+fn interrupted_audit_with(signal: &str, earlier_report: Option<&str>) -> Interrupted {
     const ANSWERED: usize = 2;
     const HANGING: usize = 4;
     let live = Live::start();
@@ -780,7 +801,12 @@ fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
         pins.push(json!({"runtime": "python", "digest": digest, "source_sha": sha}).to_string());
     }
     let pins_file = write(live.dir.path(), "pins.jsonl", &(pins.join("\n") + "\n"));
-    let report = live.dir.path().join("audit.md");
+    let reports = live.dir.path().join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    let report = reports.join("audit.md");
+    if let Some(text) = earlier_report {
+        std::fs::write(&report, text).unwrap();
+    }
     let mut child = spawn_audit(&live.args(
         &pins_file,
         &["--gitea-timeout", "120", "--report", report.to_str().unwrap()],
@@ -834,8 +860,18 @@ fn interrupted_audit(signal: &str) -> (i32, Vec<String>, String, String) {
     };
     let lines = reader.join().unwrap();
     let err = err_reader.join().unwrap();
-    let report = std::fs::read_to_string(&report).unwrap_or_default();
-    (status.code().expect("exited, not killed"), lines, err, report)
+    let mut beside_report: Vec<String> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    beside_report.sort();
+    Interrupted {
+        status,
+        lines,
+        err,
+        report: std::fs::read_to_string(&report).ok(),
+        beside_report,
+    }
 }
 
 #[test]
@@ -867,6 +903,24 @@ fn sigterm_stops_cleanly_too() {
         "{lines:?}"
     );
     assert!(err.contains("INTERRUPTED by SIGTERM"), "{err}");
+}
+
+#[test]
+fn sigkill_mid_run_leaves_the_last_report_as_it_was_and_no_file_where_there_was_none() {
+    use std::os::unix::process::ExitStatusExt;
+    // Killed while four look-ups wait for Gitea: nothing can be written
+    // then, and what was there must still be.
+    const LAST: &str = "# provgate audit\n\nthe report of the last run\n";
+    let run = interrupted_audit_with("KILL", Some(LAST));
+    assert_eq!(run.status.signal(), Some(libc::SIGKILL), "{}", run.err);
+    assert_eq!(run.lines.len(), 2, "{:?}", run.lines);
+    assert_eq!(run.report.as_deref(), Some(LAST), "the last report was touched");
+    assert_eq!(run.beside_report, ["audit.md"], "a file was left beside the report");
+
+    let run = interrupted_audit_with("KILL", None);
+    assert_eq!(run.status.signal(), Some(libc::SIGKILL), "{}", run.err);
+    assert_eq!(run.report, None, "a report appeared where there was none");
+    assert!(run.beside_report.is_empty(), "{:?}", run.beside_report);
 }
 
 /// Issue 4's figure: 10,000 pins over 500 distinct digests whose pins carry
@@ -976,4 +1030,82 @@ fn help_names_every_flag_of_the_contract() {
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
+}
+
+/// `provgate audit` of `pins` whose images are all on a closed port: every
+/// row is an `error` row, without a registry harness.
+fn audit_of_unreachable_pins(dir: &Path, extra: &[&str]) -> Command {
+    let pins = write(
+        dir,
+        "pins.jsonl",
+        &format!(
+            "{{\"runtime\": \"python\", \"digest\": \"{ABSENT}\"}}\nnot a pin\n\
+             {{\"runtime\": \"go\", \"digest\": \"{ABSENT}\"}}\n"
+        ),
+    );
+    let mut args = vec![
+        "audit",
+        "--pins",
+        &pins,
+        "--image-template",
+        "127.0.0.1:9/molecule-ai/t-{runtime}",
+        "--insecure-registry",
+        "127.0.0.1:9",
+        "--registry-timeout",
+        "10",
+    ];
+    args.extend_from_slice(extra);
+    provgate_command(&args, &[])
+}
+
+#[test]
+fn the_summary_does_not_count_an_error_row_as_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = audit_of_unreachable_pins(dir.path(), &[]).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(rows(&o).len(), 2);
+    assert!(stderr(&o).contains("0 of 2 pins judged (2 errors)"), "{}", stderr(&o));
+}
+
+/// Runs `cmd`, closing the read end of its stdout or stderr at once, as
+/// `| head` does once it has its lines; the exit status.
+fn with_a_closed(cmd: &mut Command, stream: &str) -> (Option<i32>, String) {
+    let mut child = cmd.spawn().unwrap();
+    let kept = match stream {
+        "stdout" => {
+            drop(child.stdout.take());
+            child.stderr.take().unwrap()
+        }
+        _ => {
+            drop(child.stderr.take());
+            let out = child.stdout.take().unwrap();
+            let mut rest = String::new();
+            BufReader::new(out).read_to_string(&mut rest).unwrap();
+            let status = child.wait().unwrap();
+            return (status.code(), rest);
+        }
+    };
+    let mut rest = String::new();
+    BufReader::new(kept).read_to_string(&mut rest).unwrap();
+    (child.wait().unwrap().code(), rest)
+}
+
+#[test]
+fn a_reader_that_closes_stderr_or_stdout_early_ends_the_run_quietly_not_with_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // stderr closed (`2>&1 >/dev/null | head`): the skipped row's line and
+    // the --fail-on line cannot be written; the code is still the run's.
+    let (code, out) = with_a_closed(
+        &mut audit_of_unreachable_pins(dir.path(), &["--fail-on", "error"]),
+        "stderr",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(out.lines().count(), 2, "every row is still written: {out}");
+
+    // stdout closed (`| head`): the run stops quietly, saying so on stderr.
+    let (code, err) = with_a_closed(&mut audit_of_unreachable_pins(dir.path(), &[]), "stdout");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("INTERRUPTED by a closed standard output"), "{err}");
+    assert!(!err.contains("provgate: error"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

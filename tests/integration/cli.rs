@@ -276,14 +276,38 @@ fn stdin_dash_reads_the_json_from_standard_input() {
 
 #[test]
 fn docker_inspect_of_a_local_image_needs_digest() {
+    // A saved `docker inspect` of an image built here and never pushed:
+    // provgate reads the file and never runs docker (there is no daemon on
+    // the test machines), so no daemon is involved either way.
     let recording = replay_all_found();
     let replay = recording.replay();
     let local = fixture("docker-inspect-local.json");
     let o = verify_replayed(&local, replay.to_str().unwrap(), &[]);
     assert_exit(&o, 2);
-    assert_says(&o, "--digest");
-    let o = verify_replayed(&local, replay.to_str().unwrap(), &["--digest", DIGEST]);
-    assert_ne!(code(&o), 2, "{}", stderr(&o));
+    assert_says(&o, "[0].RepoDigests has no entry");
+    assert_says(&o, "locally built image that was never pushed");
+    assert_says(&o, "--digest sha256:… is required");
+    assert!(stdout(&o).is_empty(), "a verdict without a digest: {}", stdout(&o));
+
+    // With the manifest digest given, the local image is judged like any
+    // other: its labels name a commit the recording has.
+    let o = verify_replayed(
+        &local,
+        replay.to_str().unwrap(),
+        &["--digest", DIGEST, "--format", "json"],
+    );
+    let v = judged(&o, 0);
+    assert_eq!(v["status"], "verified", "{v}");
+    assert_eq!(v["event"], "redeploy.verify.reachable", "{v}");
+    assert_eq!(v["subject"]["reference"], "molecule-ai/app:dev");
+    assert_eq!(v["subject"]["digest"], DIGEST, "the digest given, not the image Id");
+    let resolves = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "revision.resolves")
+        .unwrap();
+    assert!(resolves["message"].as_str().unwrap().contains(LOCAL_SHA), "{resolves}");
 }
 
 #[test]
@@ -565,6 +589,56 @@ fn policy_build_refuses_bad_settings_naming_the_field() {
         );
         assert_eq!(code(&o), 2, "{json}: {}", stderr(&o));
         assert!(stderr(&o).contains(field), "{json}: {}", stderr(&o));
+        assert!(!out.exists(), "{json}: an artifact was written");
+    }
+}
+
+#[test]
+fn policy_build_refuses_a_key_given_twice_at_any_depth_naming_it_and_the_file() {
+    // JSON readers keep the last of two equal keys; a reviewer reads the
+    // first. Refused, whichever of them the guest would accept.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.wasm");
+    for (json, key, within) in [
+        (
+            "{\"gitea_base_url\": \"https://git.example.org\",\n \"allowed_owners\": [\"my-org\"],\n \"gitea_base_url\": \"https://evil.example\"}",
+            "\"gitea_base_url\"",
+            "in settings (the second time at line 3",
+        ),
+        (
+            r#"{"gitea_base_url": "https://g.example", "allowed_owners": ["a"], "on_unavailable": "deny", "on_unavailable": "allow"}"#,
+            "\"on_unavailable\"",
+            "in settings ",
+        ),
+        // Escapes do not hide a repeat: both spell "allowed_owners".
+        (
+            r#"{"gitea_base_url": "https://g.example", "allowed_owners": ["a"], "allowed_\u006fwners": ["evil"]}"#,
+            "\"allowed_owners\"",
+            "in settings ",
+        ),
+        (
+            r#"{"gitea_base_url": "https://g.example", "allowed_owners": ["a"], "x": [{"y": {"z": 1, "z": 2}}]}"#,
+            "\"z\"",
+            "in settings.x[0].y ",
+        ),
+    ] {
+        let settings = write_settings(dir.path(), json);
+        let o = provgate(
+            &[
+                "policy",
+                "build",
+                "--settings",
+                &settings,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_exit(&o, 2);
+        assert_says(
+            &o,
+            &format!("settings {settings}: the key {key} appears twice {within}"),
+        );
         assert!(!out.exists(), "{json}: an artifact was written");
     }
 }
@@ -1304,6 +1378,21 @@ fn a_policy_digest_that_is_empty_or_not_sha256_and_64_hex_is_exit_2_naming_the_f
 }
 
 #[test]
+fn an_empty_pin_flag_from_an_unset_variable_is_exit_2_not_a_pass() {
+    // The rules read a blank pin value as "none given": pin.consistent
+    // would pass what the CI job meant to check.
+    for flag in ["--pin-source-sha", "--pin-digest"] {
+        for blank in ["", "  "] {
+            let o = verify_replayed(VERIFIED, VERIFIED_RECORD, &[flag, blank]);
+            assert_exit(&o, 2);
+            assert_says(&o, flag);
+            assert_says(&o, "unset variable");
+            assert!(stdout(&o).is_empty(), "no verdict for a blank pin: {}", stdout(&o));
+        }
+    }
+}
+
+#[test]
 fn an_insecure_registry_with_a_scheme_or_path_is_exit_2_naming_the_flag() {
     for bad in ["http://127.0.0.1:5000", "127.0.0.1:5000/v2", "user@127.0.0.1:5000"] {
         let o = provgate(
@@ -1358,4 +1447,331 @@ fn policy_build_refuses_a_settings_file_that_never_ends_naming_it() {
     assert_says(&o, "/dev/zero");
     assert_says(&o, "larger than 64 KiB");
     assert!(!out.exists(), "an artifact was written");
+}
+
+// --format github in CI: step outputs, job summary, grouped findings, and an
+// annotation for a run that ends in an error; and the CLI conventions
+// (NO_COLOR, --log-format, help examples that can be copied).
+
+/// The verdict's subject digest, from a JSON run of the same inputs.
+fn subject_digest(inspect: &str, replay: &str, extra: &[&str]) -> String {
+    let v = verdict_json(&verify_json(inspect, replay, extra));
+    v["subject"]["digest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn github_format_appends_step_outputs_and_a_job_summary_and_groups_the_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("github_output");
+    let summary = dir.path().join("step_summary");
+    // Earlier steps' lines stay: the files are appended to, never truncated.
+    std::fs::write(&outputs, "earlier=1\n").unwrap();
+    std::fs::write(&summary, "# earlier step\n").unwrap();
+    let o = provgate_env(
+        &[
+            "verify",
+            "--inspect",
+            REJECTED,
+            "--replay",
+            REJECTED_RECORD,
+            "--format",
+            "github",
+        ],
+        None,
+        &[
+            ("GITHUB_OUTPUT", outputs.to_str().unwrap()),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    assert_exit(&o, 1);
+    let policy = provgate::policy::Artifact::builtin().digest;
+    let digest = subject_digest(REJECTED, REJECTED_RECORD, &[]);
+    assert_eq!(
+        std::fs::read_to_string(&outputs).unwrap(),
+        format!(
+            "earlier=1\ndigest={digest}\nstatus=rejected\nallowed=false\n\
+             event=redeploy.verify.unresolved\npolicy_digest={policy}\n"
+        )
+    );
+
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("# earlier step\n### provgate: rejected — denied\n"),
+        "{md}"
+    );
+    for line in [
+        format!("| digest | {digest} |"),
+        "| event | redeploy.verify.unresolved |".to_string(),
+        "| mode | enforce |".to_string(),
+        format!(
+            "| policy | provgate-provenance {} {policy} |",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "| rule | outcome | message |".to_string(),
+    ] {
+        assert!(md.lines().any(|l| l == line), "no line {line:?} in:\n{md}");
+    }
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| revision.resolves |")).collect();
+    assert_eq!(rows.len(), 1, "{md}");
+    assert!(rows[0].starts_with("| revision.resolves | fail | commit "), "{md}");
+    // Only failing and indeterminate findings are listed.
+    assert!(!md.contains("| labels.present |"), "{md}");
+
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"::group::provgate findings"), "{out}");
+    assert_eq!(lines[lines.len() - 2], "::endgroup::", "{out}");
+    assert!(
+        lines[1].starts_with("::error title=provgate revision.resolves::"),
+        "{out}"
+    );
+    assert!(
+        lines.last().unwrap().starts_with("::error title=provgate rejected::"),
+        "{out}"
+    );
+}
+
+#[test]
+fn github_outputs_and_summary_cannot_be_forged_by_values_from_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let inspect = inspect_with_labels(
+        dir.path(),
+        "forged",
+        &[("org.opencontainers.image.source", "https://evil.example/a|b`c`<img>")],
+    );
+    let outputs = dir.path().join("github_output");
+    let summary = dir.path().join("step_summary");
+    let o = provgate_env(
+        &[
+            "verify",
+            "--inspect",
+            &inspect,
+            "--replay",
+            VERIFIED_RECORD,
+            "--digest",
+            "sha256:x\nallowed=true",
+            "--format",
+            "github",
+        ],
+        None,
+        &[
+            ("GITHUB_OUTPUT", outputs.to_str().unwrap()),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    assert_exit(&o, 1);
+    let text = std::fs::read_to_string(&outputs).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert_eq!(lines[0], "digest=\"sha256:x\\nallowed=true\"", "{text}");
+    assert_eq!(lines[2], "allowed=false", "{text}");
+
+    let md = std::fs::read_to_string(&summary).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| source.trusted | fail |"))
+        .unwrap_or_else(|| panic!("no source.trusted row in:\n{md}"));
+    // Five cells, so four inner `|` plus the two at the ends: every `|`
+    // from the label is escaped, as are its backticks and its markup.
+    assert_eq!(row.matches('|').count() - row.matches("\\|").count(), 4, "{row}");
+    assert!(row.contains("a\\|b\\`c\\`&lt;img&gt;"), "{row}");
+}
+
+#[test]
+fn github_format_annotates_a_run_that_ends_in_exit_2_3_or_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("github_output");
+    let env = [("GITHUB_OUTPUT", outputs.to_str().unwrap())];
+    let github = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend_from_slice(&["--format", "github"]);
+        provgate_env(&args, None, &env)
+    };
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    let cases: [(Output, i32, &str, &str); 3] = [
+        (
+            github(&["verify", "--inspect", "no/such/file.json"]),
+            2,
+            "usage error",
+            "no/such/file.json",
+        ),
+        (
+            github(&[
+                "verify",
+                "--inspect",
+                VERIFIED,
+                "--replay",
+                VERIFIED_RECORD,
+                "--policy-digest",
+                &zeros,
+            ]),
+            3,
+            "policy error",
+            &zeros,
+        ),
+        (
+            github(&[
+                "verify",
+                "127.0.0.1:9/molecule-ai/app:1",
+                "--insecure-registry",
+                "127.0.0.1:9",
+                "--registry-timeout",
+                "10",
+            ]),
+            4,
+            "fetch error",
+            "127.0.0.1:9",
+        ),
+    ];
+    for (o, expected, title, named) in &cases {
+        assert_exit(o, *expected);
+        let out = stdout(o);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "one annotation, nothing else: {out}");
+        let prefix = format!("::error title=provgate {title}::");
+        assert!(lines[0].starts_with(&prefix) && lines[0].contains(named), "{out}");
+        // The same message as the error line on stderr.
+        let message = &lines[0][prefix.len()..];
+        assert_says(o, &format!("provgate: error: {message}"));
+    }
+    assert!(!outputs.exists(), "no step outputs without a verdict");
+}
+
+#[test]
+fn the_text_header_of_a_subject_without_a_reference_says_so() {
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let o = verify_replayed(&fixture("oci-config.json"), VERIFIED_RECORD, &["--digest", &digest]);
+    let out = stdout(&o);
+    let headline = out.lines().next().unwrap_or_default();
+    assert!(headline.contains("  (no reference)  — "), "{out}");
+}
+
+#[test]
+fn verify_help_describes_format() {
+    let o = provgate(&["verify", "--help"], None);
+    assert_exit(&o, 0);
+    let help = stdout(&o);
+    let at = help.find("--format <FORMAT>").expect("--format in the help");
+    assert!(help[at..].contains("How to print the verdict"), "{help}");
+    assert!(help[at..].contains("$GITHUB_OUTPUT"), "{help}");
+}
+
+/// `provgate ARGS` on a pseudo-terminal (util-linux `script`): what a
+/// person at a terminal sees, stdout and stderr together.
+fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> String {
+    let command = format!("{} {args}", provgate_bin().display());
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qefc", &command, "/dev/null"])
+        .current_dir(repo_root())
+        .env("PROVGATE_CACHE_DIR", cache_dir())
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    stdout(&cmd.output().expect("script (util-linux) runs"))
+}
+
+#[test]
+fn no_color_turns_off_the_colour_of_the_parsers_messages_on_a_terminal() {
+    // The control: on a terminal, clap colours its error.
+    let coloured = on_a_terminal("verify --bogus", &[]);
+    assert!(
+        coloured.contains('\u{1b}'),
+        "no colour even without NO_COLOR: {coloured:?}"
+    );
+    let plain = on_a_terminal("verify --bogus", &[("NO_COLOR", "1")]);
+    assert!(plain.contains("--bogus"), "{plain:?}");
+    assert!(!plain.contains('\u{1b}'), "colour despite NO_COLOR: {plain:?}");
+}
+
+#[test]
+fn log_format_json_writes_each_log_line_as_one_json_object() {
+    let o = provgate(
+        &[
+            "--log-format",
+            "json",
+            "-v",
+            "verify",
+            "--inspect",
+            VERIFIED,
+            "--replay",
+            VERIFIED_RECORD,
+        ],
+        None,
+    );
+    assert_exit(&o, 0);
+    let err = stderr(&o);
+    assert!(!err.is_empty(), "-v logs something");
+    for line in err.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(v["level"], "INFO", "{line}");
+        assert!(v["message"].is_string() && v["timestamp"].is_string(), "{line}");
+    }
+    assert!(
+        stdout(&o).starts_with("VERIFIED  "),
+        "stdout is unchanged: {}",
+        stdout(&o)
+    );
+    let o = provgate(&["--log-format", "yaml", "policy", "inspect"], None);
+    assert_exit(&o, 2);
+}
+
+#[test]
+fn every_help_example_is_a_whole_command_at_80_columns() {
+    for command in [
+        &["--help"][..],
+        &["verify", "--help"],
+        &["audit", "--help"],
+        &["serve", "--help"],
+    ] {
+        let o = provgate_env(command, None, &[("COLUMNS", "80")]);
+        assert_exit(&o, 0);
+        let help = stdout(&o);
+        let examples: Vec<&str> = help
+            .lines()
+            .skip_while(|l| *l != "Examples:")
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .collect();
+        assert!(!examples.is_empty(), "no examples in {command:?}:\n{help}");
+        let mut continued = false;
+        for line in examples {
+            if continued {
+                assert!(
+                    line.starts_with("    --") || line.starts_with("    provgate "),
+                    "{line:?}"
+                );
+            } else {
+                // A command starts at the example indent: `provgate …`, or
+                // a variable or another command piped into provgate.
+                let first = line.strip_prefix("  ").unwrap_or_else(|| panic!("{line:?}"));
+                assert!(
+                    first.starts_with("provgate ") || first.contains(" provgate ") || first.ends_with("| \\"),
+                    "not the start of a command in {command:?}: {line:?}\n{help}"
+                );
+            }
+            assert!(line.chars().count() <= 80, "{line:?}");
+            // A quote opened on a line is closed on it.
+            assert_eq!(line.matches('\'').count() % 2, 0, "{line:?}");
+            continued = line.ends_with(" \\");
+        }
+        assert!(!continued, "the last example of {command:?} ends in a continuation");
+    }
+}
+
+#[test]
+fn version_names_the_built_in_artifacts_digest_as_policy_digest_prints_it() {
+    let version = provgate(&["--version"], None);
+    assert_exit(&version, 0);
+    let digest = provgate(&["policy", "digest"], None);
+    assert_exit(&digest, 0);
+    let digest = stdout(&digest).trim().to_string();
+    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
+    assert_eq!(
+        stdout(&version).trim(),
+        format!("provgate {} (policy {digest})", env!("CARGO_PKG_VERSION"))
+    );
 }

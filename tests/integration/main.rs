@@ -29,14 +29,39 @@ mod cli;
 /// `verify IMAGE_REF` against a real `docker-registry`.
 mod registry;
 
+/// The policy artifact in a real registry: push, pull, digest, `--policy
+/// oci://REF` through the artifact cache, cosign signatures.
+mod policy_oci;
+
 /// `verify` through a lying proxy in front of the real registry.
 mod registry_lies;
+
+/// `promote` end to end: judged once by digest, the same bytes under the
+/// new tag, the control-plane pin.
+mod promote;
 
 /// `audit` end to end: registry, Gitea stand-in, control-plane stand-in.
 mod audit;
 
 /// `serve` as a process: signals, start-up, reloads, concurrency.
 mod serve;
+
+/// `serve`'s connections: time-outs, the connection cap, descriptors, 413.
+mod serve_hygiene;
+
+/// `serve` against registries whose token realms and redirects point at
+/// internal hosts (SSRF): refused, never contacted, unless allowed.
+mod serve_ssrf;
+
+/// Hostile values cannot forge a line, a workflow command, an escape or a
+/// log entry, nor show any part of a secret they echo.
+mod injection;
+
+/// Gitea look-ups retried only where it is safe and may help.
+mod retries;
+
+/// HTTPS for real: the TLS registry, Gitea and control plane, `--ca-file`.
+mod tls;
 
 /// The fuzzers' seeds and findings, replayed.
 mod fuzz_regressions;

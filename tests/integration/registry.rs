@@ -421,10 +421,9 @@ fn assert_no_credentials(o: &Output) {
 #[track_caller]
 fn assert_auth_failure(o: &Output) -> String {
     let err = assert_fetch_failure(o).to_lowercase();
-    assert!(
-        err.contains("auth") || err.contains("credential") || err.contains("401"),
-        "{err}"
-    );
+    // Which registry, and that it refused (HTTP 401) the credentials.
+    assert!(err.contains("127.0.0.1:") && err.contains("401"), "{err}");
+    assert!(err.contains("credentials"), "{err}");
     err
 }
 
@@ -516,7 +515,7 @@ fn registry_auth_file_is_read_instead_of_docker_config() {
     assert_exit(&o, 0);
     // And without it, the docker config's wrong password is what is sent.
     let o = stage.verify(&reference, &[]);
-    assert_fetch_failure(&o);
+    assert_auth_failure(&o);
 }
 
 #[test]
@@ -626,15 +625,18 @@ fn unknown_tag_exits_4() {
 
 #[test]
 fn unknown_digest_exits_4() {
-    fails_to_fetch(|stage| stage.at(&sha256_digest(b"never pushed")), &[]);
+    let never = sha256_digest(b"never pushed");
+    let err = fails_to_fetch(|stage| stage.at(&never), &[]);
+    assert!(err.contains(&never) && err.contains("404"), "{err}");
 }
 
 #[test]
 fn unknown_repository_exits_4() {
-    fails_to_fetch(
+    let err = fails_to_fetch(
         |stage| format!("{}/molecule-ai/no-such-app:{}", stage.reg.host(), staging(SHA)),
         &[],
     );
+    assert!(err.contains("molecule-ai/no-such-app") && err.contains("404"), "{err}");
 }
 
 #[test]
@@ -652,10 +654,11 @@ fn plain_http_registry_is_not_used_without_insecure_registry() {
     let stage = Stage::good();
 
     let o = stage.verify_args(&stage.tag(), &["--format", "json", "--registry-timeout", "10"]);
-    let err = assert_fetch_failure(&o).to_lowercase();
-    // It spoke TLS to a plain-HTTP port, and said so.
+    let err = assert_fetch_failure(&o);
+    // It spoke TLS to a plain-HTTP port, and said so, naming the way out.
+    let host = stage.reg.host();
     assert!(
-        err.contains("https") || err.contains("tls") || err.contains("ssl"),
+        err.contains("plain HTTP") && err.contains(&format!("--insecure-registry {host}")),
         "{err}"
     );
 }
@@ -668,7 +671,12 @@ fn insecure_registry_for_another_host_does_not_allow_plain_http_here() {
         &stage.tag(),
         &["--insecure-registry", "127.0.0.1:1", "--format", "json"],
     );
-    assert_fetch_failure(&o);
+    let err = assert_fetch_failure(&o);
+    let host = stage.reg.host();
+    assert!(
+        err.contains("plain HTTP") && err.contains(&format!("--insecure-registry {host}")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -712,7 +720,11 @@ fn oversized_config_blob_exits_4() {
     stage.reg.push_image(REPO, "huge", &big, Format::Oci);
     let reference = format!("{}/{REPO}:huge", stage.reg.host());
 
-    assert_fetch_failure(&stage.verify(&reference, &[]));
+    let err = assert_fetch_failure(&stage.verify(&reference, &[]));
+    assert!(
+        err.contains("config blob sha256:") && err.contains("larger than 4194304 bytes"),
+        "{err}"
+    );
 }
 
 #[test]

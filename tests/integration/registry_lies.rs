@@ -9,7 +9,16 @@
 //!   named by `--insecure-registry`);
 //! - huge and endless manifests and configs are cut off at the 4 MiB cap,
 //!   naming what was too big;
-//! - wrong bytes and lying `Content-Length`s exit 4.
+//! - wrong bytes and lying `Content-Length`s exit 4;
+//! - token services: a huge or endless answer is cut off at the 64 KiB cap
+//!   naming the token service, its error body is never shown, and an
+//!   identity token is exchanged by the OAuth2 refresh-token `POST`;
+//! - error answers: a 100 MiB body shows as a short prefix, hostile bytes
+//!   (newlines, `::error::`, ESC, U+202E) are escaped, and an echoed
+//!   `Authorization: Basic` shows neither the password nor its base64.
+//!
+//! (Where a registry may send `serve`, token realms and redirects to
+//! internal hosts, is tested in `serve_ssrf.rs`.)
 //!
 //! Every run is watched: a provgate that has not finished after
 //! [`WATCHDOG`] is killed and the test fails ("did not finish"), instead of
@@ -20,7 +29,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use provgate_testkit::registry::{Format, Pushed, Registry, Scratch, base64, sha256_digest, write_docker_config};
-use provgate_testkit::registry_liar::{Liar, Lie, Route};
+use provgate_testkit::registry_liar::{Liar, Lie, Route, TokenAnswer, envelope, form_pairs};
 use provgate_testkit::*;
 use serde_json::Value;
 
@@ -587,4 +596,226 @@ fn a_config_blob_longer_than_its_content_length_is_cut_there_and_exits_4_naming_
 #[test]
 fn a_manifest_by_tag_longer_than_its_content_length_is_cut_there_and_exits_4_naming_both_digests() {
     longer_than_its_content_length_exits_4_naming_both_digests(Route::Manifest);
+}
+
+// ---------------------------------------------------------------------------
+// Token services: answers read under a cap, never shown; identity tokens
+// exchanged the OAuth2 way
+
+/// The cap on a token answer, as errors name it.
+const TOKEN_CAP: &str = "65536";
+/// "256 MiB": what a token service once made provgate read whole.
+const HUGE_TOKEN: u64 = 256 << 20;
+
+/// A stage whose liar is a token registry whose realm is another liar
+/// (on 127.0.0.1, another port) answering `/token` with `answer`, and the
+/// token the registry wants. The token service is returned.
+fn token_stage(token: &str, answer: TokenAnswer) -> (Stage, Liar) {
+    let stage = Stage::new();
+    let tokens = Liar::standalone("127.0.0.1");
+    tokens.tokens(answer);
+    stage.liar.require_token_from(token, &tokens.realm());
+    (stage, tokens)
+}
+
+/// A token service that answers with far more than any token: exit 4
+/// naming the token service and the cap, well before the time-out.
+#[track_caller]
+fn token_answer_is_capped(answer: TokenAnswer) {
+    let (stage, tokens) = token_stage("t0k3n", answer);
+    let o = stage.verify(&stage.tag(), &["--registry-timeout", "60"]);
+    let err = assert_fetch_failure(&o, &["token service", &tokens.host(), "larger than", TOKEN_CAP]);
+    assert!(!err.contains("did not finish"), "{err}");
+    assert_eq!(tokens.seen_for("/token").len(), 1, "{:?}", tokens.seen());
+    assert!(stage.liar.seen_for("/blobs/").is_empty(), "{:?}", stage.liar.seen());
+}
+
+#[test]
+fn a_256_mib_token_answer_with_its_content_length_is_refused_naming_the_token_service_and_the_cap() {
+    token_answer_is_capped(TokenAnswer::Huge {
+        len: HUGE_TOKEN,
+        declared: true,
+    });
+}
+
+#[test]
+fn a_256_mib_chunked_token_answer_is_cut_off_at_the_cap() {
+    token_answer_is_capped(TokenAnswer::Huge {
+        len: HUGE_TOKEN,
+        declared: false,
+    });
+}
+
+#[test]
+fn an_endless_token_answer_is_cut_off_at_the_cap_not_at_the_timeout() {
+    token_answer_is_capped(TokenAnswer::Endless);
+}
+
+#[test]
+fn a_token_service_error_names_its_host_and_status_but_never_shows_its_body() {
+    let body = b"INTERNAL-ADMIN-PAGE secret=hunter2\n::error::FORGED".to_vec();
+    let (stage, tokens) = token_stage("t0k3n", TokenAnswer::Fail { status: 500, body });
+    let o = stage.verify(&stage.tag(), &[]);
+    let err = assert_fetch_failure(&o, &["token service", &tokens.host(), "HTTP 500"]);
+    for shown in ["INTERNAL-ADMIN-PAGE", "hunter2", "FORGED"] {
+        assert!(!err.contains(shown), "the token service's body was shown: {err}");
+    }
+}
+
+#[test]
+fn an_identity_token_is_exchanged_at_the_realm_for_an_access_token_by_oauth2_post() {
+    const REFRESH: &str = "refresh-tok-5e1f0a";
+    const ACCESS: &str = "access-tok-77c2b9";
+    let (stage, tokens) = token_stage(
+        ACCESS,
+        TokenAnswer::Exchange {
+            refresh_token: REFRESH.into(),
+            access_token: ACCESS.into(),
+        },
+    );
+    let config = serde_json::json!({"auths": {stage.liar.host(): {"identitytoken": REFRESH}}});
+    std::fs::write(stage.scratch.docker_config().join("config.json"), config.to_string()).unwrap();
+
+    let o = stage.verify(&stage.tag(), &[]);
+    assert_verified(&o, &stage.pushed.manifest_digest);
+    // The token service got the spec's refresh-token form, by POST.
+    let exchanges = tokens.seen_for("/token");
+    assert_eq!(exchanges.len(), 1, "{:?}", tokens.seen());
+    let exchange = &exchanges[0];
+    assert_eq!(exchange.method, "POST", "{exchange:?}");
+    let form = form_pairs(exchange.body.as_bytes());
+    let field = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    assert_eq!(field("grant_type"), Some("refresh_token"), "{form:?}");
+    assert_eq!(field("refresh_token"), Some(REFRESH), "{form:?}");
+    assert_eq!(field("client_id"), Some("provgate"), "{form:?}");
+    assert_eq!(field("service"), Some("liar"), "{form:?}");
+    assert_eq!(
+        field("scope"),
+        Some(format!("repository:{REPO}:pull").as_str()),
+        "{form:?}"
+    );
+    // The registry got the access token, and nobody the refresh token as a bearer.
+    let bearer = Some(format!("Bearer {ACCESS}"));
+    let manifests = stage.liar.seen_for("/manifests/");
+    assert!(manifests.iter().any(|s| s.authorization == bearer), "{manifests:?}");
+    let everywhere = stage.liar.seen().into_iter().chain(tokens.seen());
+    for seen in everywhere {
+        assert!(
+            !seen.authorization.as_deref().unwrap_or_default().contains(REFRESH),
+            "the refresh token was sent as a credential: {seen:?}"
+        );
+    }
+    assert_no_secret(&o, &[REFRESH, ACCESS]);
+}
+
+// ---------------------------------------------------------------------------
+// Error answers: a bounded prefix, quoted, scrubbed of credentials
+
+/// "100 MiB": an error body provgate once read and printed whole.
+const HUGE_ERROR: u64 = 100 << 20;
+/// Hostile bytes for an error message: a forged workflow command on a line
+/// of its own, a terminal escape and a right-to-left override.
+const HOSTILE: &str = "oops\n::error title=x::FORGED\u{1b}[2J\u{202e}dlrow";
+
+/// No line of `err` a workflow runner would take for a command, and no
+/// raw control (other than the line ends), escape or bidi character.
+#[track_caller]
+fn assert_clean(err: &str) {
+    for line in err.lines() {
+        assert!(
+            !line.trim_start().starts_with("::"),
+            "a forged workflow command: {line:?}\n{err}"
+        );
+    }
+    let bad = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    assert!(!err.chars().any(bad), "a raw control or bidi character: {err:?}");
+}
+
+/// Neither `secrets` nor their base64 on stdout or stderr.
+#[track_caller]
+fn assert_no_secret(o: &Output, secrets: &[&str]) {
+    for secret in secrets {
+        let b64 = base64(secret.as_bytes());
+        for (name, text) in [("stdout", stdout(o)), ("stderr", stderr(o))] {
+            assert!(
+                !text.contains(secret) && !text.contains(&b64),
+                "a credential on {name}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_100_mib_blob_error_body_is_shown_as_a_short_prefix_only() {
+    let (stage, o) = lie_about(
+        Route::Blob,
+        Lie::HugeFail {
+            status: 500,
+            len: HUGE_ERROR,
+        },
+        &["--registry-timeout", "60"],
+    );
+    let err = assert_fetch_failure(&o, &[&stage.named(Route::Blob), "HTTP 500"]);
+    assert!(err.len() < 4096, "{} bytes of stderr:\n{err}", err.len());
+    assert!(!err.contains("did not finish"), "{err}");
+    // Only the first 4 KiB were read: that is the size the excerpt names.
+    let read = format!("({} bytes)", provgate::input::registry::MAX_ERROR_BYTES);
+    assert!(err.contains(&read), "{read} missing from stderr:\n{err}");
+}
+
+#[test]
+fn a_hostile_error_envelope_on_a_manifest_forges_no_workflow_command_or_control_character() {
+    let body = envelope("MANIFEST_UNKNOWN", HOSTILE).into_bytes();
+    let (stage, o) = lie_about(Route::Manifest, Lie::Fail { status: 404, body }, &[]);
+    let err = assert_fetch_failure(&o, &[&stage.named(Route::Manifest), "FORGED"]);
+    assert_clean(&err);
+}
+
+#[test]
+fn a_hostile_5xx_body_on_a_blob_forges_no_workflow_command_or_control_character() {
+    let body = HOSTILE.as_bytes().to_vec();
+    let (stage, o) = lie_about(Route::Blob, Lie::Fail { status: 503, body }, &[]);
+    let err = assert_fetch_failure(&o, &[&stage.named(Route::Blob), "HTTP 503", "FORGED"]);
+    assert_clean(&err);
+}
+
+#[test]
+fn a_registry_echoing_the_basic_credentials_in_its_error_shows_neither_password_nor_base64() {
+    let stage = Stage::on(Registry::start_with_basic_auth(USER, PASSWORD));
+    write_docker_config(&stage.scratch.docker_config(), &stage.liar.host(), USER, PASSWORD);
+    stage.liar.lie(Route::Manifest, None, Lie::Echo { status: 403 });
+
+    let o = stage.verify(&stage.tag(), &[]);
+    // The echo is shown (so it was there to leak), without the credential.
+    let err = assert_fetch_failure(&o, &[&stage.liar.host(), "you sent"]);
+    let basic = base64(format!("{USER}:{PASSWORD}").as_bytes());
+    assert!(
+        stage
+            .liar
+            .seen_for("/manifests/")
+            .iter()
+            .any(|s| s.authorization == Some(format!("Basic {basic}"))),
+        "the credentials were never sent: {err}"
+    );
+    assert_no_secret(&o, &[PASSWORD, &format!("{USER}:{PASSWORD}")]);
+    assert!(!err.contains(&basic[..12]), "{err}");
+}
+
+#[test]
+fn a_token_service_echoing_the_basic_credentials_shows_neither_password_nor_base64() {
+    let (stage, tokens) = token_stage("t0k3n", TokenAnswer::Echo { status: 401 });
+    write_docker_config(&stage.scratch.docker_config(), &stage.liar.host(), USER, PASSWORD);
+
+    let o = stage.verify(&stage.tag(), &[]);
+    assert_fetch_failure(&o, &["token service", &tokens.host(), "401"]);
+    let basic = base64(format!("{USER}:{PASSWORD}").as_bytes());
+    let asked = tokens.seen_for("/token");
+    assert!(
+        asked.iter().any(|s| s.authorization == Some(format!("Basic {basic}"))),
+        "the token service never got the credentials: {asked:?}"
+    );
+    assert_no_secret(&o, &[PASSWORD, &format!("{USER}:{PASSWORD}")]);
 }

@@ -837,8 +837,68 @@ fn event_is_the_first_that_applies_in_spec_order() {
     assert_eq!(v.decided.event, "redeploy.verify.unresolved");
 }
 
+/// A guest that remembers being called: its `evaluate` sets a byte of its
+/// memory, and refuses (`Err`) if the byte was already set, so an instance
+/// used twice cannot pass for a fresh one. It asks one question when it is
+/// not given an answer; `resume` decides `ONE_FINDING` if the byte is set
+/// (it is in the instance `evaluate` ran in) and refuses otherwise. Fresh
+/// instances give: the answer at hand, `ONE_FINDING` (`resume`, in the same
+/// instance); the answer awaited, `ZERO` (a new instance's `evaluate`,
+/// given the answer).
+fn remembering_guest() -> Policy {
+    use provgate_testkit::wat_guest::{ASK_ONE, FAILED, ONE_FINDING, SCRATCH, hostile, returning};
+    // The last byte of the scratch area, which no prepared area uses.
+    let mark = SCRATCH + 383;
+    let evaluate = format!(
+        "(if (i32.load8_u (i32.const {mark})) (then {failed}))
+         (i32.store8 (i32.const {mark}) (i32.const 1))
+         (if (i32.eqz (i32.load (i32.add (local.get $args) (i32.const 88)))) (then {ask}))",
+        failed = returning(FAILED),
+        ask = returning(ASK_ONE),
+    );
+    let resume = format!(
+        "(if (i32.load8_u (i32.const {mark})) (then {decided})) {failed}",
+        decided = returning(ONE_FINDING),
+        failed = returning(FAILED),
+    );
+    let bytes = hostile(&evaluate, &resume, "");
+    let artifact = Artifact::from_bytes(Cow::Owned(bytes), Origin::File("remembering.wasm".into()));
+    Policy::load(artifact, Limits::default(), None).expect("the remembering guest loads")
+}
+
 #[test]
 fn each_evaluation_is_a_fresh_instance_with_no_memory_of_the_last() {
+    use provgate::judge::judge;
+    let guest = remembering_guest();
+    let run = |answers: &Scripted| {
+        block_on(judge(&guest, &good_subject(), Mode::Enforce, now(), answers))
+            .unwrap_or_else(|e| panic!("the guest found itself in a used instance: {e}"))
+    };
+    let at_hand = Scripted::found();
+    let waited = Scripted::waited(Answer::Found);
+    for round in 0..3 {
+        // The control: within one instance the guest does remember, so a
+        // reused instance would be caught.
+        let decision = run(&at_hand);
+        assert_eq!(decision.instances, 1, "round {round}");
+        assert_eq!(
+            decision.verdict.decided.event, "redeploy.verify.malformed",
+            "round {round}"
+        );
+        // Awaited, the answer goes to a new instance, which has not seen
+        // the first one's call.
+        let decision = run(&waited);
+        assert_eq!(decision.instances, 2, "round {round}");
+        assert_eq!(
+            decision.verdict.decided.event, "redeploy.verify.unlabeled",
+            "round {round}"
+        );
+    }
+    assert_eq!(at_hand.asked().len(), 3);
+    assert_eq!(waited.asked().len(), 3);
+
+    // And the built-in policy decides alike and asks again each time: no
+    // answer is kept between verdicts.
     let found = Scripted::found();
     let first = judge_with(&good_subject(), Mode::Enforce, &*found);
     let _ = judge_with(

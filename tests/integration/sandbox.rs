@@ -1007,3 +1007,236 @@ fn policy_digest_mismatch_exits_3() {
     assert!(run.stderr.contains(&zeros), "{}", run.stderr);
     assert!(run.stderr.contains(&Artifact::builtin().digest), "{}", run.stderr);
 }
+
+// ---------------------------------------------------------------------------
+// The compiled-code cache: only this user's own entry for this very
+// artifact is ever loaded (host/src/policy/cache.rs).
+// ---------------------------------------------------------------------------
+
+/// A cache directory and a key (`$XDG_STATE_HOME`) of a test's own.
+struct CacheDirs {
+    root: tempfile::TempDir,
+}
+
+impl CacheDirs {
+    fn new() -> CacheDirs {
+        CacheDirs {
+            root: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.root.path().join("cache")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.root.path().join("state")
+    }
+
+    /// `provgate ARGS` with this cache and this key.
+    fn provgate(&self, args: &[&str]) -> std::process::Output {
+        let (cache, state) = (self.cache(), self.state());
+        provgate_testkit::provgate_env(
+            args,
+            None,
+            &[
+                ("PROVGATE_CACHE_DIR", cache.to_str().unwrap()),
+                ("XDG_STATE_HOME", state.to_str().unwrap()),
+            ],
+        )
+    }
+
+    /// `verify --format json` of the good fixture, answers replayed, under
+    /// the artifact at `policy` (pinned to its digest) or the built-in one.
+    fn verify(&self, policy: Option<(&str, &str)>) -> std::process::Output {
+        let (fixture, replay) = (fixture(), replay());
+        let mut args = vec!["verify", "--inspect", &fixture, "--replay", &replay, "--format", "json"];
+        if let Some((path, digest)) = policy {
+            args.extend(["--policy", path, "--policy-digest", digest]);
+        }
+        self.provgate(&args)
+    }
+
+    /// The code file of the entry for the artifact with `digest`.
+    fn entry(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        std::fs::read_dir(self.cache())
+            .expect("the cache directory")
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.extension().is_some_and(|x| x == "cwasm") && p.file_name().unwrap().to_str().unwrap().starts_with(hex)
+            })
+            .unwrap_or_else(|| panic!("no cache entry for {digest}"))
+    }
+
+    fn files_in_cache(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.cache()) {
+            Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+fn verdict_json(o: &std::process::Output) -> serde_json::Value {
+    let out = provgate_testkit::stdout(o);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not a verdict ({e}): {out}\n{}", provgate_testkit::stderr(o)))
+}
+
+#[test]
+fn a_cache_entry_copied_over_another_artifacts_names_is_recompiled_and_never_run() {
+    let dirs = CacheDirs::new();
+    let built = tempfile::tempdir().expect("tempdir");
+    // A trusts the fixture's Gitea and owner; B trusts neither.
+    let a = provgate_testkit::policy_with_settings(
+        built.path(),
+        "a",
+        &serde_json::json!({"gitea_base_url": "https://git.moleculesai.app", "allowed_owners": ["molecule-ai"]}),
+    );
+    let b = provgate_testkit::policy_with_settings(
+        built.path(),
+        "b",
+        &serde_json::json!({"gitea_base_url": "https://gitea.elsewhere.example", "allowed_owners": ["someone-else"]}),
+    );
+    let digest = |path: &str| provgate::digest::sha256_digest(&std::fs::read(path).unwrap());
+    let (a_digest, b_digest) = (digest(&a), digest(&b));
+
+    let a_run = dirs.verify(Some((&a, &a_digest)));
+    assert_eq!(
+        provgate_testkit::code(&a_run),
+        0,
+        "{}",
+        provgate_testkit::stderr(&a_run)
+    );
+    let b_run = dirs.verify(Some((&b, &b_digest)));
+    let b_verdict = verdict_json(&b_run);
+    assert_eq!(verdict_json(&a_run)["allowed"], true);
+    assert_eq!(b_verdict["allowed"], false, "{b_verdict}");
+    assert_eq!(b_verdict["policy"]["digest"], b_digest.as_str());
+
+    // A's entry, code and .sum, under B's names: both are provgate's own
+    // output, as a CI cache restored across branches would leave them.
+    let (a_code, b_code) = (dirs.entry(&a_digest), dirs.entry(&b_digest));
+    let b_own = std::fs::read(&b_code).unwrap();
+    std::fs::copy(&a_code, &b_code).unwrap();
+    std::fs::copy(a_code.with_extension("sum"), b_code.with_extension("sum")).unwrap();
+
+    let again = dirs.verify(Some((&b, &b_digest)));
+    let stderr = provgate_testkit::stderr(&again);
+    assert_eq!(
+        verdict_json(&again),
+        b_verdict,
+        "B's digest, but not B's rules: {stderr}"
+    );
+    assert_eq!(provgate_testkit::code(&again), provgate_testkit::code(&b_run));
+    assert!(
+        stderr.contains("tampered"),
+        "the swapped entry was not reported: {stderr}"
+    );
+    let name = b_code.file_name().unwrap().to_str().unwrap();
+    assert!(stderr.contains(name), "the warning does not name the entry: {stderr}");
+    assert_eq!(
+        std::fs::read(&b_code).unwrap(),
+        b_own,
+        "B's entry was not recompiled and rewritten"
+    );
+
+    // Rewritten, it is loaded again without a word.
+    let third = dirs.verify(Some((&b, &b_digest)));
+    assert_eq!(verdict_json(&third), b_verdict);
+    assert!(
+        !provgate_testkit::stderr(&third).contains("cache"),
+        "{}",
+        provgate_testkit::stderr(&third)
+    );
+}
+
+#[test]
+fn a_cache_directory_others_may_write_is_refused_with_one_warning_and_never_written() {
+    use std::os::unix::fs::PermissionsExt;
+    for mode in [0o770, 0o1777] {
+        let dirs = CacheDirs::new();
+        std::fs::create_dir(dirs.cache()).unwrap();
+        std::fs::set_permissions(dirs.cache(), std::fs::Permissions::from_mode(mode)).unwrap();
+
+        let o = dirs.verify(None);
+        assert_eq!(provgate_testkit::code(&o), 0, "{}", provgate_testkit::stderr(&o));
+        assert_eq!(verdict_json(&o)["status"], "verified");
+        let stderr = provgate_testkit::stderr(&o);
+        let quoted = format!("\"{}\"", dirs.cache().display());
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains(&quoted)).collect();
+        assert_eq!(warnings.len(), 1, "{mode:o}: not one warning naming {quoted}: {stderr}");
+        assert!(warnings[0].contains("writable by"), "{}", warnings[0]);
+        assert_eq!(dirs.files_in_cache(), Vec::<PathBuf>::new(), "{mode:o}: written into");
+    }
+}
+
+#[test]
+fn without_a_place_for_its_key_the_cache_is_off_with_a_warning_and_the_verdict_stands() {
+    let dirs = CacheDirs::new();
+    // $XDG_STATE_HOME under a regular file: no directory can be made there.
+    std::fs::write(dirs.root.path().join("file"), b"").unwrap();
+    let state = dirs.root.path().join("file").join("state");
+    let cache = dirs.cache();
+    let fixture = fixture();
+    let replay = replay();
+    let o = provgate_testkit::provgate_env(
+        &["verify", "--inspect", &fixture, "--replay", &replay, "--format", "json"],
+        None,
+        &[
+            ("PROVGATE_CACHE_DIR", cache.to_str().unwrap()),
+            ("XDG_STATE_HOME", state.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(provgate_testkit::code(&o), 0, "{}", provgate_testkit::stderr(&o));
+    assert_eq!(verdict_json(&o)["status"], "verified");
+    let stderr = provgate_testkit::stderr(&o);
+    assert!(
+        stderr.contains("not using the compiled-code cache") && stderr.contains("cache-key"),
+        "{stderr}"
+    );
+    assert_eq!(dirs.files_in_cache(), Vec::<PathBuf>::new(), "an entry without a key");
+}
+
+#[test]
+fn a_fifo_or_a_huge_file_in_a_cache_entrys_place_is_passed_over_not_waited_on_or_hashed() {
+    let dirs = CacheDirs::new();
+    let first = dirs.verify(None);
+    let verdict = verdict_json(&first);
+    let digest = verdict["policy"]["digest"]
+        .as_str()
+        .expect("the policy digest")
+        .to_string();
+    let code = dirs.entry(&digest);
+    let sum = code.with_extension("sum");
+    let mkfifo = |path: &std::path::Path| {
+        let _ = std::fs::remove_file(path);
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo runs");
+        assert!(status.success(), "mkfifo {}", path.display());
+    };
+
+    // A FIFO as the .sum (a restored CI cache keeps FIFOs): the open must
+    // not wait for a writer that never comes.
+    mkfifo(&sum);
+    let o = dirs.verify(None);
+    assert_eq!(verdict_json(&o), verdict, "{}", provgate_testkit::stderr(&o));
+
+    // A FIFO as the code file, then a sparse 20 GiB one: passed over and
+    // recompiled, never read to the end.
+    mkfifo(&code);
+    let o = dirs.verify(None);
+    assert_eq!(verdict_json(&o), verdict, "{}", provgate_testkit::stderr(&o));
+    let huge = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&code)
+        .expect("the entry");
+    huge.set_len(20 << 30).expect("a sparse file");
+    drop(huge);
+    let o = dirs.verify(None);
+    let err = provgate_testkit::stderr(&o);
+    assert_eq!(verdict_json(&o), verdict, "{err}");
+    assert!(err.contains("larger than"), "{err}");
+}

@@ -35,6 +35,8 @@ struct Server {
     child: Child,
     addr: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// What the server wrote to stdout, line by line.
+    out: Arc<Mutex<Vec<String>>>,
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
 }
@@ -45,7 +47,16 @@ struct Refused {
     stderr: String,
 }
 
-fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<Vec<String>>>, mpsc::Receiver<String>) {
+/// A started server: the child, its stderr and stdout lines as they come,
+/// and the address it says it listens on, once it does.
+type Spawned = (
+    Child,
+    Arc<Mutex<Vec<String>>>,
+    Arc<Mutex<Vec<String>>>,
+    mpsc::Receiver<String>,
+);
+
+fn spawn(args: &[&str], env: &[(&str, &str)]) -> Spawned {
     let mut cmd = Command::new(provgate_testkit::provgate_bin());
     cmd.arg("serve")
         .args(["--listen", "127.0.0.1:0"])
@@ -60,7 +71,7 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<Vec<String>>>
         .env_remove("REGISTRY_AUTH_FILE")
         .env("DOCKER_CONFIG", repo_root().join("target").join("no-docker-config"))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
@@ -68,7 +79,17 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Child, Arc<Mutex<Vec<String>>>
     let mut child = cmd.spawn().expect("provgate serve starts");
     let stderr = child.stderr.take().expect("stderr");
     let (log, rx) = watch_stderr(stderr, listening_address);
-    (child, log, rx)
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let stdout = child.stdout.take().expect("stdout");
+    let kept = Arc::clone(&out);
+    // Read for the child's whole life, like stderr: a full pipe would block it.
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            kept.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
+    });
+    (child, log, out, rx)
 }
 
 /// `127.0.0.1:PORT` from the `listening on http://127.0.0.1:PORT …` line.
@@ -83,7 +104,7 @@ impl Server {
     }
 
     fn start_env(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let (mut child, log, rx) = spawn(args, env);
+        let (mut child, log, out, rx) = spawn(args, env);
         let deadline = Instant::now() + START_DEADLINE;
         let addr = loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
@@ -117,6 +138,7 @@ impl Server {
             child,
             addr,
             log,
+            out,
             runtime,
             client,
         }
@@ -124,7 +146,7 @@ impl Server {
 
     /// Runs `provgate serve` expecting it to exit without listening.
     fn refuses(args: &[&str], env: &[(&str, &str)]) -> Refused {
-        let (mut child, log, rx) = spawn(args, env);
+        let (mut child, log, _, rx) = spawn(args, env);
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             if let Ok(addr) = rx.try_recv() {
@@ -536,14 +558,39 @@ fn body_over_64_kib_is_413_and_one_just_under_is_judged() {
     assert!(v["error"].as_str().unwrap().contains("64 KiB"), "{v}");
 }
 
+/// Every part of `secret` long enough to identify it (8 characters) that
+/// `text` holds.
+fn parts_of(secret: &str, text: &str) -> Vec<String> {
+    secret
+        .as_bytes()
+        .windows(8)
+        .map(|part| String::from_utf8_lossy(part).into_owned())
+        .filter(|part| text.contains(part.as_str()))
+        .collect()
+}
+
 #[test]
-fn bearer_token_is_required_when_configured_and_never_logged() {
+fn bearer_token_is_required_when_configured_and_neither_token_is_ever_logged() {
+    const GITEA_TOKEN: &str = "gT9xQm4v-Zr7Lk2wPn8-Hs5c";
+    let dir = tempfile::tempdir().unwrap();
+    let gitea = GiteaStandIn::start();
+    // Private: only a look-up that carries the token finds it.
+    gitea.add_private_commit("molecule-ai", "app", SHA, GITEA_TOKEN);
+    let policy = build_policy(&gitea, dir.path(), "standin", 300);
+    let decisions = dir.path().join("decisions.jsonl");
     let server = Server::start_env(
-        &["--auth-token-env", "PG_SERVE_TOKEN", "-vv"],
         &[
-            ("PG_SERVE_TOKEN", &format!("{TOKEN}\n")),
-            ("GITEA_TOKEN", "gitea-secret-3d9a"),
+            "--policy",
+            s(&policy),
+            "--decision-log",
+            s(&decisions),
+            "--gitea-timeout",
+            "2",
+            "--auth-token-env",
+            "PG_SERVE_TOKEN",
+            "-vv",
         ],
+        &[("PG_SERVE_TOKEN", &format!("{TOKEN}\n")), ("GITEA_TOKEN", GITEA_TOKEN)],
     );
     let body = unlabeled_body("log-only").to_string();
     for authorization in [
@@ -557,21 +604,71 @@ fn bearer_token_is_required_when_configured_and_never_logged() {
         assert_eq!(status, 401, "{authorization:?}: {v}");
         assert!(!v.to_string().contains(TOKEN));
     }
-    let (status, v) = server.post_raw(body.clone(), Some(&format!("Bearer {TOKEN}")));
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, v) = server.post_raw(body.clone(), Some(&bearer));
     assert_eq!(status, 200, "{v}");
     let (status, v) = server.post_raw(body, Some(&format!("bearer {TOKEN}")));
     assert_eq!(status, 200, "the scheme is case-insensitive: {v}");
 
+    // Subjects whose look-ups go to Gitea with its token: found in the
+    // private repository, not found, a Gitea that fails, refuses the token,
+    // never answers, and hostile ones that send the token back, whole or
+    // most of it.
+    let mut verdicts = Vec::new();
+    for (repo, sha, event) in [
+        ("app", SHA, "reachable"),
+        ("app", OTHER_SHA, "unresolved"),
+        ("e500", SHA, "unavailable"),
+        ("e401", SHA, "unavailable"),
+        ("hang", SHA, "unavailable"),
+        ("echo", SHA, "unavailable"),
+        ("echopart", SHA, "unavailable"),
+    ] {
+        let subject = subject_body(&gitea, "enforce", repo, sha).to_string();
+        let (status, v) = server.post_raw(subject, Some(&bearer));
+        assert_eq!(status, 200, "{repo}: {v}");
+        assert_eq!(v["event"], format!("redeploy.verify.{event}"), "{repo}: {v}");
+        verdicts.push(v.to_string());
+    }
+    // Each subject's look-up reached Gitea (a failing one may be retried).
+    let requests = gitea.requests();
+    let asked: std::collections::BTreeSet<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(asked.len(), 7, "{requests:?}");
+    for r in &requests {
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some(format!("token {GITEA_TOKEN}").as_str()),
+            "the token went to Gitea in the Authorization header: {r:?}"
+        );
+    }
+
     assert_eq!(server.get("/metrics", None).0, 401);
-    let (status, metrics) = server.get("/metrics", Some(&format!("Bearer {TOKEN}")));
+    let (status, metrics) = server.get("/metrics", Some(&bearer));
     assert_eq!(status, 200);
     assert_eq!(server.get("/healthz", None).0, 200, "probes need no token");
 
+    // A record for each of the nine verdicts.
+    let read = || std::fs::read_to_string(&decisions).unwrap_or_default();
+    wait_until("every verdict is in the decision log", || read().lines().count() >= 9);
+    let decision_log = read();
+    assert!(
+        decision_log.contains("token ***"),
+        "the echo was scrubbed: {decision_log}"
+    );
     let log = server.log();
     assert!(log.contains("status=401"), "{log}");
-    for text in [&log, &metrics] {
-        assert!(!text.contains(TOKEN), "the token leaked: {text}");
-        assert!(!text.contains("gitea-secret-3d9a"), "the Gitea token leaked: {text}");
+    let out = joined(&server.out);
+    for (what, text) in [
+        ("stderr", &log),
+        ("stdout", &out),
+        ("the metrics", &metrics),
+        ("the decision log", &decision_log),
+        ("a verdict", &verdicts.join("\n")),
+    ] {
+        for secret in [TOKEN, GITEA_TOKEN] {
+            let leaked = parts_of(secret, text);
+            assert!(leaked.is_empty(), "{leaked:?} of a token in {what}:\n{text}");
+        }
     }
 }
 
@@ -619,7 +716,6 @@ fn a_hanging_gitea_lookup_does_not_hold_up_other_requests() {
             _ => server.post_in_background(&unlabeled_body("log-only")),
         })
         .collect();
-    let started = Instant::now();
     for (i, task) in others.into_iter().enumerate() {
         let (status, v) = server.join(task);
         assert_eq!(status, 200, "{v}");
@@ -632,9 +728,9 @@ fn a_hanging_gitea_lookup_does_not_hold_up_other_requests() {
     }
     assert!(
         !hung.is_finished(),
-        "the hanging request finished before the others were answered ({:?})",
-        started.elapsed()
+        "the hanging request finished before the others were answered"
     );
+    assert_eq!(gitea.in_flight(), 1, "the hanging look-up is still waiting for Gitea");
 
     // The hang ends at --gitea-timeout as "unavailable", denied in enforce.
     let (status, v) = server.join(hung);
@@ -1112,4 +1208,200 @@ fn by_default_one_uncoloured_log_line_per_request_with_status_event_mode_and_lat
         !log.contains('\u{1b}'),
         "terminal escape codes in a log that is not a terminal: {log:?}"
     );
+}
+
+#[test]
+fn retried_gitea_lookups_are_counted_in_the_metrics_by_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gitea, policy) = gitea_and_policy(dir.path());
+    let server = Server::start(&["--policy", s(&policy)]);
+    let before = server.metrics();
+    assert!(before.contains("provgate_retries_total{peer=\"gitea\"} 0"), "{before}");
+
+    // The stand-in's `e500` repository always answers 500: every attempt
+    // after the first is a retry.
+    let (status, v) = server.post(&subject_body(&gitea, "log-only", "e500", SHA));
+    assert_eq!((status, &v["status"]), (200, &json!("indeterminate")), "{v}");
+    let attempts = gitea.hits("e500");
+    assert!(attempts >= 2, "the 500 was retried: {attempts}");
+    let after = server.metrics();
+    let expected = format!("provgate_retries_total{{peer=\"gitea\"}} {}", attempts - 1);
+    assert!(after.contains(&expected), "{expected} in\n{after}");
+    assert!(after.contains("provgate_retries_total{peer=\"registry\"} 0"), "{after}");
+}
+
+// Service conventions: request ids, JSON bodies for every error, the build
+// info gauge, `--listen :PORT` and `--log-format json`.
+
+#[test]
+fn every_request_line_has_a_request_id_echoed_back_and_a_verdicts_has_its_decision_id() {
+    let server = Server::start(&["--decision-log", "-"]);
+    let send = |id: Option<&str>| {
+        let mut request = server.verify_request(unlabeled_body("log-only").to_string(), None);
+        if let Some(id) = id {
+            request = request.header("x-request-id", id);
+        }
+        server.runtime.block_on(async move {
+            let response = request.send().await.expect("the server answers");
+            assert_eq!(response.status().as_u16(), 200);
+            let echoed = response.headers()["x-request-id"].to_str().unwrap().to_string();
+            (echoed, response.json::<Value>().await.unwrap())
+        })
+    };
+    let (echoed, verdict) = send(Some("ci-run.42_a"));
+    assert_eq!(echoed, "ci-run.42_a");
+    // An id that is not plain is not taken (nor echoed): the server makes one.
+    let (made, _) = send(Some("has space"));
+    assert_ne!(made, "has space");
+    assert!(
+        made.len() <= 64 && made.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+        "{made}"
+    );
+    let (other, _) = send(None);
+    assert_ne!(other, made, "ids are unique");
+
+    server.wait_for_log(&format!("request_id={other}"), 1);
+    wait_until("the decision log", || server.out.lock().unwrap().len() >= 3);
+    let record: Value = serde_json::from_str(&server.out.lock().unwrap()[0]).unwrap();
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("request_id=ci-run.42_a"))
+        .unwrap_or_else(|| panic!("{log}"));
+    for field in [
+        format!("decision_id={}", record["id"].as_str().unwrap()),
+        format!("reference={}", verdict["subject"]["reference"].as_str().unwrap()),
+        format!("digest={}", verdict["subject"]["digest"].as_str().unwrap()),
+        format!("policy_digest={}", verdict["policy"]["digest"].as_str().unwrap()),
+        "event=redeploy.verify.unlabeled".to_string(),
+        "allowed=true".to_string(),
+    ] {
+        assert!(line.contains(&field), "{field} missing: {line}");
+    }
+    let (status, _) = server.get("/healthz", None);
+    assert_eq!(status, 200);
+    server.wait_for_log("path=\"/healthz\"", 1);
+    let health = server.log();
+    let health = health.lines().find(|l| l.contains("path=\"/healthz\"")).unwrap();
+    assert!(health.contains("request_id="), "{health}");
+}
+
+#[test]
+fn every_error_status_has_a_json_body_and_405_an_allow_header() {
+    let server = Server::start(&[]);
+    let answer = |method: reqwest::Method, path: &str| {
+        let request = server.client.request(method, server.url(path));
+        server.runtime.block_on(async move {
+            let response = request.send().await.expect("the server answers");
+            let status = response.status().as_u16();
+            let allow = response.headers().get("allow").map(|v| v.to_str().unwrap().to_string());
+            let body: Value = response.json().await.expect("a JSON body");
+            (status, allow, body)
+        })
+    };
+    let (status, allow, body) = answer(reqwest::Method::GET, "/v1/verify");
+    assert_eq!((status, allow.as_deref()), (405, Some("POST")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("POST"), "{body}");
+    let (status, allow, body) = answer(reqwest::Method::DELETE, "/healthz");
+    assert_eq!((status, allow.as_deref()), (405, Some("GET,HEAD")), "{body}");
+    let (status, _, body) = answer(reqwest::Method::GET, "/no/such/route");
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("/v1/verify"), "{body}");
+}
+
+#[test]
+fn metrics_have_the_build_info_gauge() {
+    let server = Server::start(&[]);
+    let metrics = server.metrics();
+    assert!(metrics.contains("# TYPE provgate_build_info gauge"), "{metrics}");
+    let line = format!("provgate_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+}
+
+#[test]
+fn listen_colon_port_listens_on_every_interface_and_a_bare_port_is_refused() {
+    let mut cmd = provgate_command(&["serve", "--listen", ":0"], &[]);
+    let mut child = cmd.spawn().unwrap();
+    let (log, rx) = watch_stderr(child.stderr.take().unwrap(), listening_address);
+    let addr = rx.recv_timeout(START_DEADLINE);
+    let _ = child.kill();
+    let _ = child.wait();
+    let addr = addr.unwrap_or_else(|_| panic!("did not listen:\n{}", joined(&log)));
+    assert!(addr.starts_with("0.0.0.0:") && !addr.ends_with(":0"), "{addr}");
+
+    let o = provgate(&["serve", "--listen", "8080"], None);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains(":PORT"), "{}", stderr(&o));
+}
+
+#[test]
+fn log_format_json_makes_every_serve_log_line_a_json_object() {
+    let server = Server::start(&["--log-format", "json"]);
+    assert_eq!(server.post(&unlabeled_body("enforce")).0, 200);
+    server.wait_for_log("\"status\":200", 1);
+    let log = server.log();
+    for line in log.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    }
+    let request: Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["message"] == "request")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(request["status"], 200, "{request}");
+    assert_eq!(request["event"], "redeploy.verify.unlabeled", "{request}");
+    assert!(
+        request["request_id"].is_string() && request["decision_id"].is_string(),
+        "{request}"
+    );
+}
+
+#[test]
+fn sighup_with_random_bytes_for_the_policy_logs_one_short_refused_line_and_keeps_serving() {
+    let reload = Reloadable::new();
+    let old = digest_of(&reload.first);
+    let server = Server::start(&["--policy", s(&reload.served)]);
+    let body = subject_body(&reload.gitea, "log-only", "app", SHA);
+    assert_eq!(server.post(&body).1["policy"]["digest"], old);
+
+    // Bytes that are not WebAssembly at all (wasmtime's error about them
+    // runs over many lines), written aside and renamed over the policy.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let staged = reload.dir.path().join("served.wasm.noise");
+    std::fs::write(&staged, &noise).unwrap();
+    std::fs::rename(&staged, &reload.served).unwrap();
+    let before = server.log.lock().unwrap().len();
+    server.signal("HUP");
+    server.wait_for_log("policy reload refused", 1);
+
+    let (status, v) = server.post(&body);
+    assert_eq!((status, &v["policy"]["digest"]), (200, &json!(old)), "{v}");
+    let log = server.log.lock().unwrap().clone();
+    let refused: Vec<&String> = log.iter().filter(|l| l.contains("policy reload refused")).collect();
+    assert_eq!(refused.len(), 1, "{log:#?}");
+    let line = refused[0];
+    assert!(
+        line.chars().count() <= 300,
+        "{} characters: {line}",
+        line.chars().count()
+    );
+    assert!(line.contains(&old), "{line}");
+    // Nothing of the loader's error on lines of its own: every line since
+    // the signal is a log line of its own, with a level.
+    for later in &log[before..] {
+        assert!(
+            [" INFO ", " WARN ", " DEBUG ", " ERROR "]
+                .iter()
+                .any(|level| later.contains(level)),
+            "a line that is not a log line: {later:?}\n{log:#?}"
+        );
+    }
 }

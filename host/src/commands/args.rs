@@ -11,20 +11,150 @@ use crate::input::registry::RegistryOptions;
 use crate::lookup::Source;
 use crate::lookup::gitea::Token;
 
-#[derive(Debug, Args)]
+/// `--policy`, `--policy-digest` and `--policy-key`, and the registry
+/// flags of the command they are part of (`--insecure-registry`,
+/// `--authfile`, `--registry-timeout`: a `--policy oci://REF` is fetched
+/// under the same rules as the images). Parsed by hand around
+/// [`PolicyFlags`] so that it can read those flags where the command's
+/// [`NetworkArgs`] declares them; a command without them (`replay`) fetches
+/// with the defaults.
+#[derive(Debug)]
 pub struct PolicyArgs {
-    /// Policy artifact to run [default: the one built into this binary].
-    #[arg(long, value_name = "PATH")]
     pub policy: Option<PathBuf>,
-
-    /// Refuse to run any artifact whose sha256 is not this.
-    #[arg(long, value_name = "sha256:…", value_parser = policy_digest)]
     pub policy_digest: Option<String>,
+    pub policy_key: Option<PathBuf>,
+    /// The command's registry flags, as a `--policy oci://REF` uses them.
+    pub registry: PolicyRegistry,
+}
+
+/// The flags of [`PolicyArgs`] themselves.
+#[derive(Debug, Args)]
+struct PolicyFlags {
+    /// Policy artifact to run: a file, or an artifact in an OCI registry
+    /// (oci://REGISTRY/REPO@sha256:… or :TAG), pulled through the local
+    /// artifact cache [default: the one built into this binary].
+    #[arg(long, value_name = "PATH|oci://REF")]
+    policy: Option<PathBuf>,
+
+    /// Refuse to run any artifact whose sha256 is not this (for oci://, the
+    /// digest of its one layer: the artifact file).
+    #[arg(long, value_name = "sha256:…", value_parser = policy_digest)]
+    policy_digest: Option<String>,
+
+    /// Require a valid cosign signature made with this public key (PEM,
+    /// cosign.pub) on the manifest of a --policy oci://REF.
+    #[arg(long, value_name = "FILE")]
+    policy_key: Option<PathBuf>,
+}
+
+/// The registry flags a `--policy oci://REF` is fetched with.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyRegistry {
+    pub insecure: Vec<String>,
+    pub authfile: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+}
+
+impl PolicyRegistry {
+    pub fn options(&self) -> RegistryOptions {
+        RegistryOptions {
+            auth: AuthSources::from_env(self.authfile.clone()),
+            platform: String::new(),
+            insecure: self.insecure.clone(),
+            timeout: self.timeout.unwrap_or(crate::input::registry::DEFAULT_TIMEOUT),
+            // The operator's own flag, as for `verify`'s images.
+            reach: crate::input::registry::Reach::Anywhere,
+        }
+    }
+
+    /// What `matches` holds of [`NetworkArgs`]' registry flags: read, not
+    /// taken, and nothing when the command has no such flags.
+    fn from_matches(matches: &clap::ArgMatches) -> PolicyRegistry {
+        PolicyRegistry {
+            insecure: matches
+                .try_get_many::<String>("insecure_registry")
+                .ok()
+                .flatten()
+                .map(|values| values.cloned().collect())
+                .unwrap_or_default(),
+            authfile: matches.try_get_one::<PathBuf>("authfile").ok().flatten().cloned(),
+            timeout: matches
+                .try_get_one::<Duration>("registry_timeout")
+                .ok()
+                .flatten()
+                .copied(),
+        }
+    }
+}
+
+impl clap::FromArgMatches for PolicyArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Self::from_arg_matches_mut(&mut matches.clone())
+    }
+
+    fn from_arg_matches_mut(matches: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        // Read before any flattened group after this one takes its values.
+        let registry = PolicyRegistry::from_matches(matches);
+        let flags = PolicyFlags::from_arg_matches_mut(matches)?;
+        Ok(PolicyArgs {
+            policy: flags.policy,
+            policy_digest: flags.policy_digest,
+            policy_key: flags.policy_key,
+            registry,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for PolicyArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        PolicyFlags::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        PolicyFlags::augment_args_for_update(cmd)
+    }
+}
+
+/// Where a policy is loaded from: what [`crate::commands::load_policy`]
+/// takes (a path, or all of [`PolicyArgs`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PolicyAt<'a> {
+    /// A file or `oci://REF`; `None` for the built-in artifact.
+    pub path: Option<&'a Path>,
+    /// `--policy-key`.
+    pub key: Option<&'a Path>,
+    /// The registry flags for `oci://`; `None`: the defaults.
+    pub registry: Option<&'a PolicyRegistry>,
+}
+
+impl<'a> From<Option<&'a Path>> for PolicyAt<'a> {
+    fn from(path: Option<&'a Path>) -> Self {
+        PolicyAt {
+            path,
+            ..PolicyAt::default()
+        }
+    }
+}
+
+impl<'a> From<Option<&'a PathBuf>> for PolicyAt<'a> {
+    fn from(path: Option<&'a PathBuf>) -> Self {
+        PolicyAt::from(path.map(PathBuf::as_path))
+    }
 }
 
 impl PolicyArgs {
-    pub fn path(&self) -> Option<&Path> {
-        self.policy.as_deref()
+    /// Everything `load_policy` needs of these flags.
+    pub fn path(&self) -> PolicyAt<'_> {
+        PolicyAt {
+            path: self.policy.as_deref(),
+            key: self.policy_key.as_deref(),
+            registry: Some(&self.registry),
+        }
     }
 
     pub fn digest(&self) -> Option<&str> {
@@ -63,6 +193,12 @@ pub struct NetworkArgs {
     /// $DOCKER_CONFIG/config.json, else ~/.docker/config.json].
     #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
+
+    /// Also trust the CA certificates in this PEM file, for every HTTPS
+    /// connection (registry, Gitea, pins URL); repeatable. The system's trust
+    /// store (or SSL_CERT_FILE / SSL_CERT_DIR) is trusted as well.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    pub ca_files: Vec<PathBuf>,
 }
 
 /// Enough to keep a Gitea busy without queueing a CI run or an audit
@@ -76,6 +212,9 @@ impl NetworkArgs {
             platform: self.platform.clone(),
             insecure: self.insecure_registry.clone(),
             timeout: self.registry_timeout,
+            // The user's own run: token realms and redirects lead anywhere
+            // (`serve` guards them; see its settings).
+            reach: crate::input::registry::Reach::Anywhere,
         }
     }
 
@@ -113,6 +252,18 @@ pub fn policy_digest(value: &str) -> Result<String, String> {
         Err("is empty (an unset variable?): give sha256: and 64 lower-case hex digits".into())
     } else {
         Err("give sha256: and 64 lower-case hex digits".into())
+    }
+}
+
+/// A value that must say something, for clap: an empty or blank one is
+/// almost always an unset CI variable (`--pin-source-sha "$SHA"`), and the
+/// rules would read it as "no value given" and pass what was meant to be
+/// checked.
+pub fn non_blank(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("is empty (an unset variable?); leave the flag out to give no value".into())
+    } else {
+        Ok(value.to_string())
     }
 }
 

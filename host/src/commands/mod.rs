@@ -8,7 +8,9 @@
 
 pub mod args;
 pub mod audit;
+pub mod control_plane;
 pub mod policy;
+pub mod promote;
 pub mod replay;
 pub mod serve;
 pub mod verify;
@@ -20,9 +22,12 @@ use anyhow::{Context, anyhow};
 
 use crate::lookup::Answered;
 use crate::lookup::replay::Recording01;
+use crate::policy::oci::{self, OciRef};
+use crate::policy::signature::PublicKey;
 use crate::policy::{Artifact, Limits, Policy, cache::CodeCache};
 use crate::record::{self, Record};
 use crate::usage::UsageError;
+use args::PolicyAt;
 
 /// How a command that ran to its end came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,14 +111,52 @@ pub enum Verdicts {
     Many,
 }
 
-/// Loads the built-in artifact or the one at `path`, refusing any other
-/// digest than `digest` when given, compiled and described.
-pub fn load_policy(path: Option<&Path>, digest: Option<&str>, verdicts: Verdicts) -> anyhow::Result<Policy> {
-    let artifact = Artifact::load(path)?;
+/// Loads the built-in artifact, the file at `at.path` or, for
+/// `oci://REF`, the artifact in a registry (through the artifact cache,
+/// signed with `at.key` when given); refuses any other digest than
+/// `digest` when given; compiled and described.
+pub fn load_policy<'a>(
+    at: impl Into<PolicyAt<'a>>,
+    digest: Option<&str>,
+    verdicts: Verdicts,
+) -> anyhow::Result<Policy> {
+    let artifact = read_policy(at.into())?;
     if let Some(expected) = digest {
         artifact.require_digest(expected)?;
     }
     load_artifact(artifact, verdicts)
+}
+
+/// The artifact `at` names, checked (its digest, and for `oci://` its
+/// manifest's and signature), not yet compiled.
+pub fn read_policy(at: PolicyAt<'_>) -> anyhow::Result<Artifact> {
+    let remote = at.path.and_then(Path::to_str).and_then(oci::strip);
+    let Some(reference) = remote else {
+        if at.key.is_some() {
+            return Err(UsageError::msg(
+                "--policy-key checks the cosign signature of a policy in a registry: give --policy oci://REF",
+            )
+            .into());
+        }
+        return Ok(Artifact::load(at.path)?);
+    };
+    let opts = at.registry.cloned().unwrap_or_default().options();
+    let reference = OciRef::parse(reference).map_err(|e| UsageError::msg(format!("--policy: {e}")))?;
+    let key = at.key.map(PublicKey::from_file).transpose().map_err(UsageError::msg)?;
+    let resolved = block_on_own_thread(oci::resolve(&reference, &opts, key.as_ref()))??;
+    Ok(resolved.artifact)
+}
+
+/// Runs `work` to its end on a thread of its own with a runtime of its
+/// own: loading a policy happens before a command's runtime starts, or on
+/// a blocking thread of `serve`'s.
+pub fn block_on_own_thread<T: Send>(work: impl std::future::Future<Output = T> + Send) -> anyhow::Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| current_thread().map(|runtime| runtime.block_on(work)))
+            .join()
+            .map_err(|_| anyhow!("loading the policy panicked"))?
+    })
 }
 
 pub fn load_artifact(artifact: Artifact, verdicts: Verdicts) -> anyhow::Result<Policy> {
@@ -125,47 +168,165 @@ pub fn load_artifact(artifact: Artifact, verdicts: Verdicts) -> anyhow::Result<P
     })
 }
 
-/// A file for writing a run's output, opened now so that an unwritable
-/// path fails before any work is done, and emptied only when the output is
+/// A file for writing a run's output, checked now so that an unwritable
+/// path fails before any work is done, and written only when the output is
 /// ready ([`Output::replace`]): a path that is also an input (`--inspect
 /// x.json --record x.json`) is read before it is overwritten.
 pub fn create(path: &Option<PathBuf>, flag: &str) -> anyhow::Result<Option<Output>> {
     path.as_ref()
         .map(|p| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(p)
-                .map(Output)
+            Output::open(p)
                 .with_context(|| format!("cannot create {flag} {}", p.display()))
                 .map_err(|e| UsageError::from(e).into())
         })
         .transpose()
 }
 
-/// An output file opened by [`create`]. A write that fails is the caller's
+/// An output file checked by [`create`]. A write that fails is the caller's
 /// to mend (a full disk, a device named as the file), like a path that
 /// cannot be created.
-pub struct Output(std::fs::File);
+///
+/// A regular file (or a path where none is yet) is replaced whole: the new
+/// content goes to a temporary file beside it, `.<name>.provgate-<pid>-<n>.tmp`,
+/// which is synced and then renamed over it. So a run that is killed, or
+/// whose disk fills, leaves the previous file as it was (or no file), never
+/// an empty or half-written one; the temporary file exists only while it is
+/// written, and a run killed in that moment may leave it behind, under that
+/// name. A symbolic link is followed: the file it names is replaced, the
+/// link stays. Anything else (a terminal, a pipe, `/dev/null`) cannot be
+/// replaced and is written in place, and so is a file in a directory
+/// provgate may not create files in (emptied first, as before).
+pub struct Output(Destination);
+
+enum Destination {
+    Replaced {
+        /// The file replaced: the path given, or the file its link names.
+        target: PathBuf,
+        /// The file this run wrote (now at `target`), for [`Output::append`].
+        written: Option<std::fs::File>,
+    },
+    /// Written where it is; a regular file is emptied first.
+    InPlace { file: std::fs::File, regular: bool },
+}
 
 impl Output {
+    fn open(path: &Path) -> std::io::Result<Output> {
+        use std::io::ErrorKind;
+        let existing = match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                // A directory fails here, as it always did.
+                let file = std::fs::OpenOptions::new().write(true).open(path)?;
+                return Ok(Output(Destination::InPlace { file, regular: false }));
+            }
+            // A file provgate may not write stays refused, though it could
+            // be renamed over.
+            Ok(_) => Some(std::fs::OpenOptions::new().write(true).open(path)?),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        // That a file can be made beside it is what the rename needs.
+        match (temp_beside(&target), existing) {
+            (Ok((probe, _)), _) => std::fs::remove_file(&probe)?,
+            // A file provgate may write in a directory it may not add to:
+            // written in place, as it always was, without the rename.
+            (Err(e), Some(file)) if e.kind() == ErrorKind::PermissionDenied => {
+                return Ok(Output(Destination::InPlace { file, regular: true }));
+            }
+            (Err(e), _) => return Err(e),
+        }
+        Ok(Output(Destination::Replaced { target, written: None }))
+    }
+
     /// Replaces the file's content with `bytes`.
     pub fn replace(&mut self, bytes: &[u8]) -> Result<(), UsageError> {
         use std::io::{Seek, Write};
-        let mut write = || {
-            self.0.set_len(0)?;
-            self.0.rewind()?;
-            self.0.write_all(bytes)?;
-            self.0.flush()
+        let done = match &mut self.0 {
+            Destination::InPlace { file, regular } => (|| {
+                if *regular {
+                    file.set_len(0)?;
+                    file.rewind()?;
+                }
+                file.write_all(bytes)?;
+                file.flush()
+            })(),
+            Destination::Replaced { target, written } => replace_file(target, bytes).map(|file| *written = Some(file)),
         };
-        write().map_err(|e| UsageError::from(anyhow::Error::new(e)))
+        done.map_err(|e| UsageError::from(anyhow::Error::new(e)))
     }
 
     /// Appends to what this run has written so far (the first write of a
-    /// run goes through [`Output::replace`]).
+    /// run goes through [`Output::replace`]; without one, this is it).
     pub fn append(&mut self, bytes: &[u8]) -> Result<(), UsageError> {
-        std::io::Write::write_all(&mut self.0, bytes).map_err(|e| UsageError::from(anyhow::Error::new(e)))
+        match &mut self.0 {
+            Destination::InPlace { file, .. }
+            | Destination::Replaced {
+                written: Some(file), ..
+            } => std::io::Write::write_all(file, bytes).map_err(|e| UsageError::from(anyhow::Error::new(e))),
+            Destination::Replaced { written: None, .. } => self.replace(bytes),
+        }
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `target`, syncs it, gives it
+/// `target`'s permissions and renames it over `target`: the file, open for
+/// appending. On failure the temporary file is removed and `target` is as
+/// it was.
+fn replace_file(target: &Path, bytes: &[u8]) -> std::io::Result<std::fs::File> {
+    use std::io::Write;
+    let (temp, mut file) = temp_beside(target)?;
+    let written = (|| {
+        file.write_all(bytes)?;
+        match std::fs::metadata(target) {
+            Ok(old) => file.set_permissions(old.permissions())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        file.sync_all()?;
+        std::fs::rename(&temp, target)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    // The rename itself outlives a crash once the directory is synced; a
+    // file system that cannot sync a directory still has the new file.
+    if let Ok(dir) = std::fs::File::open(parent_of(target)) {
+        let _ = dir.sync_all();
+    }
+    Ok(file)
+}
+
+/// The directory `path` is in (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// A new file `.<name>.provgate-<pid>-<n>.tmp` in `target`'s directory.
+fn temp_beside(target: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = target
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path does not name a file"))?;
+    loop {
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(
+            ".provgate-{}-{}.tmp",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let temp = parent_of(target).join(temp_name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&temp) {
+            Ok(file) => return Ok((temp, file)),
+            // Left by an earlier run of the same pid: take the next number.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -184,4 +345,74 @@ pub fn multi_thread(name: &str) -> anyhow::Result<tokio::runtime::Runtime> {
         .thread_name(name)
         .build()
         .context("cannot start the async runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_output_is_replaced_whole_and_only_when_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.md");
+        std::fs::write(&path, "the last report").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let mut out = create(&Some(path.clone()), "--report").unwrap().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "the last report",
+            "opening keeps it"
+        );
+        assert_eq!(names_in(dir.path()), ["report.md"], "the probe is gone");
+
+        out.replace(b"the new one\n").unwrap();
+        out.append(b"and more\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "the new one\nand more\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "the old file's permissions are kept");
+        out.replace(b"again").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "again");
+        assert_eq!(names_in(dir.path()), ["report.md"], "no temporary file is left");
+
+        // Dropped before writing: no file where there was none.
+        let never = dir.path().join("never.md");
+        drop(create(&Some(never.clone()), "--report").unwrap());
+        assert!(!never.exists());
+    }
+
+    #[test]
+    fn a_link_is_followed_and_what_is_not_a_file_is_written_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.md");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("link.md");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        create(&Some(link.clone()), "--report")
+            .unwrap()
+            .unwrap()
+            .replace(b"new")
+            .unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+
+        create(&Some(PathBuf::from("/dev/null")), "--report")
+            .unwrap()
+            .unwrap()
+            .replace(b"gone")
+            .unwrap();
+        for refused in [dir.path().to_path_buf(), dir.path().join("no-such-dir").join("x.md")] {
+            let err = create(&Some(refused.clone()), "--report").err().expect("refused");
+            assert!(format!("{err:#}").contains("cannot create --report"), "{err:#}");
+        }
+    }
 }

@@ -22,7 +22,8 @@ use crate::verdict::{Decided, Verdict};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Each record is decided again with the artifact it names (found by digest: \
-    the built-in one, or --policy), its own `now` and its recorded answers; nothing goes to Gitea or \
+    the built-in one, or one in the local artifact cache, pulled there by --policy oci://REF or \
+    policy pull), its own `now` and its recorded answers; nothing goes to Gitea or \
     a registry. With --policy OTHER, every record is decided by OTHER instead: \"what would OTHER \
     have decided?\". One line per record whose decision differs (status, allowed, event or a \
     finding), then a summary on stderr.\n\n\
@@ -98,7 +99,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         }
         differ += 1;
         let written = match args.format {
-            ReplayFormat::Json => serde_json::to_writer(
+            ReplayFormat::Json => crate::text::write_json(
                 &mut stdout,
                 &Differs {
                     id: &record.id,
@@ -127,18 +128,25 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
     Ok(if differ == 0 { Outcome::Allowed } else { Outcome::Denied })
 }
 
-/// The artifact a record names, by digest: only the built-in one can be
-/// found without `--policy` until artifacts come from a registry.
+/// The artifact a record names, by digest: the built-in one, or one
+/// pulled before into the local artifact cache (`--policy oci://REF`,
+/// `policy pull`), whose bytes are checked against the digest on the way.
 fn recorded_policy<'a>(own: &'a mut HashMap<String, Policy>, record: &Record, n: usize) -> anyhow::Result<&'a Policy> {
     let slot = match own.entry(record.policy.digest.clone()) {
         Entry::Occupied(loaded) => return Ok(loaded.into_mut()),
         Entry::Vacant(slot) => slot,
     };
     let builtin = Artifact::builtin();
-    if builtin.digest != *slot.key() {
+    let artifact = if builtin.digest == *slot.key() {
+        builtin
+    } else if let Some(cached) = crate::policy::oci::cached(slot.key()) {
+        tracing::info!(policy = %slot.key(), "record {}: its policy from the artifact cache", n + 1);
+        cached
+    } else {
         return Err(PolicyError::Load(format!(
-            "record {} was decided by policy {} ({} {}), which is not built into this provgate \
-             (built in: {}); give that artifact with --policy FILE",
+            "record {} was decided by policy {} ({} {}), which is neither built into this provgate \
+             (built in: {}) nor in the local artifact cache; pull it (provgate policy pull \
+             oci://REF --out FILE) and give it with --policy FILE",
             n + 1,
             quote(slot.key()),
             quote(&record.policy.name),
@@ -146,8 +154,8 @@ fn recorded_policy<'a>(own: &'a mut HashMap<String, Policy>, record: &Record, n:
             builtin.digest
         ))
         .into());
-    }
-    Ok(slot.insert(super::load_artifact(builtin, Verdicts::Many)?))
+    };
+    Ok(slot.insert(super::load_artifact(artifact, Verdicts::Many)?))
 }
 
 /// A record whose clock does not parse cannot be decided again: a policy

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use clap::Args;
 
-use super::args::{NetworkArgs, PolicyArgs};
+use super::args::{NetworkArgs, PolicyArgs, non_blank};
 use super::{Outcome, Replayed, Verdicts};
 use crate::gather::{Input, gather};
 use crate::judge::judge;
@@ -27,11 +27,15 @@ use crate::verdict::Mode;
         or ~/.docker/config.json (auths, credential helpers). The Gitea token comes from GITEA_TOKEN.\n\n\
         Examples:\n  \
         provgate verify registry.example/molecule-ai/app:staging-<sha> --format github\n  \
-        provgate verify 127.0.0.1:5000/molecule-ai/app@sha256:… --insecure-registry 127.0.0.1:5000\n  \
-        provgate verify --inspect docs/examples/verified.json --replay docs/examples/verified.record.json\n  \
+        provgate verify 127.0.0.1:5000/molecule-ai/app@sha256:… \\\n    \
+        --insecure-registry 127.0.0.1:5000\n  \
+        provgate verify --inspect docs/examples/verified.json \\\n    \
+        --replay docs/examples/verified.record.json\n  \
         docker inspect app:local | provgate verify --inspect - --digest sha256:…\n  \
-        provgate verify --inspect img.json --pin-digest sha256:… --pin-source-sha <sha> --format github\n  \
-        provgate verify \"$IMAGE:staging-$SHA\" --pin-source-sha \"$SHA\" --record decision.json"
+        provgate verify --inspect img.json --pin-digest sha256:… \\\n    \
+        --pin-source-sha <sha> --format github\n  \
+        provgate verify \"$IMAGE:staging-$SHA\" --pin-source-sha \"$SHA\" \\\n    \
+        --record decision.json"
 )]
 pub struct VerifyArgs {
     /// Image reference: registry/repo:tag, registry/repo@sha256:…, or both.
@@ -60,17 +64,22 @@ pub struct VerifyArgs {
     #[arg(long, value_enum, default_value = "enforce")]
     pub mode: Mode,
 
+    /// How to print the verdict: text for people, json (the verdict as one
+    /// line), or github (workflow commands for GitHub/Gitea Actions; with
+    /// $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY set, also step outputs and a
+    /// job summary appended to those files, and an `::error` line for a run
+    /// that ends in exit 2, 3, 4 or 70).
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 
     /// The digest the caller expects (a control-plane pin's); enables
     /// pin.consistent. May be given alone.
-    #[arg(long, value_name = "sha256:…", group = "pin")]
+    #[arg(long, value_name = "sha256:…", group = "pin", value_parser = non_blank)]
     pub pin_digest: Option<String>,
 
     /// The commit the caller expects (a pin's source_sha, or the SHA a CI
     /// job built); enables pin.consistent. May be given alone.
-    #[arg(long, value_name = "SHA", group = "pin")]
+    #[arg(long, value_name = "SHA", group = "pin", value_parser = non_blank)]
     pub pin_source_sha: Option<String>,
 
     /// The control-plane pin's runtime (reported only).
@@ -96,6 +105,10 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
+    decide(args)
+}
+
+fn decide(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let replayed = args.replay.as_deref().map(Replayed::read).transpose()?;
     let policy = super::load_policy(args.policy.path(), args.policy.digest(), Verdicts::One)?;
     let record_file = super::create(&args.record, "--record")?;
@@ -137,11 +150,31 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         }
         _ => {}
     }
+    if args.format == Format::Github {
+        append_to_env_file("GITHUB_OUTPUT", &output::github_outputs(&decision.verdict))?;
+        append_to_env_file("GITHUB_STEP_SUMMARY", &output::github_summary(&decision.verdict))?;
+    }
     Ok(if decision.verdict.decided.allowed {
         Outcome::Allowed
     } else {
         Outcome::Denied
     })
+}
+
+/// Appends `text` to the file the environment variable `name` names, when
+/// it is set and not empty (the runner creates these files; they are
+/// appended to, never truncated, since every step of a job shares them).
+fn append_to_env_file(name: &str, text: &str) -> anyhow::Result<()> {
+    let Some(path) = std::env::var_os(name).filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let path = PathBuf::from(path);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .with_context(|| format!("cannot append to ${name} ({})", path.display()))
 }
 
 /// The subject: from `--inspect`, a registry, or the replayed record.

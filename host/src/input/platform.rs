@@ -47,7 +47,8 @@ pub(crate) fn find_key<'a>(map: &'a Map<String, Value>, wanted: &str) -> Option<
 
 /// The entry of an image index (OCI index or Docker manifest list) for
 /// `wanted`, compared in normal form: its `(os/arch[/variant], digest)`.
-/// Without one, the platforms the index does list, attestations left out.
+/// Without one, the platforms the index does list, attestations left out,
+/// each as [`crate::text::shown`] makes it.
 pub(crate) fn choose_in_index(index: &Value, wanted: &str) -> Result<(String, String), Vec<String>> {
     let wanted_normal = normalize(wanted);
     let mut available = Vec::new();
@@ -67,7 +68,8 @@ pub(crate) fn choose_in_index(index: &Value, wanted: &str) -> Result<(String, St
         if let Some(digest) = digest.filter(|_| normalize(&name) == wanted_normal) {
             return Ok((name, digest.to_string()));
         }
-        available.push(name);
+        // The names are the registry's: quoted unless plain, for the message.
+        available.push(crate::text::shown(&name));
     }
     Err(available)
 }

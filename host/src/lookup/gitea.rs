@@ -12,6 +12,7 @@
 //! redirect is `Unavailable`.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
@@ -20,9 +21,11 @@ use tokio::sync::Semaphore;
 
 use super::{Answer, Answering, Answers, Question};
 use crate::http::{CappedError, error_chain, read_capped};
+use crate::retry::{Peer, Retry, Schedule, was_reset};
 use crate::text::quote;
 
-/// How long one look-up may take, from connecting to the last body byte.
+/// How long one look-up may take, from connecting to the last body byte,
+/// retries included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A commit answer with `stat`, `verification` and `files` off is about 2 KiB;
@@ -39,6 +42,7 @@ pub struct Token(String);
 
 impl Token {
     pub fn new(secret: String) -> Self {
+        crate::secrets::register(&secret);
         Token(secret)
     }
 
@@ -47,7 +51,7 @@ impl Token {
     /// would otherwise make every request fail.
     pub fn from_env() -> Option<Token> {
         match std::env::var(TOKEN_ENV) {
-            Ok(value) if !value.trim().is_empty() => Some(Token(value.trim().to_owned())),
+            Ok(value) if !value.trim().is_empty() => Some(Token::new(value.trim().to_owned())),
             Ok(_) | Err(std::env::VarError::NotPresent) => None,
             Err(std::env::VarError::NotUnicode(_)) => {
                 tracing::warn!("{TOKEN_ENV} is not valid Unicode; ignoring it");
@@ -76,9 +80,9 @@ pub struct GiteaClient {
     base: String,
     /// `token <T>`, marked sensitive so HTTP/2 never indexes it.
     auth: Option<HeaderValue>,
-    /// Kept to scrub it from server or library text quoted in reasons.
-    secret: Option<String>,
     timeout: Duration,
+    /// Requests made again after a failure that may pass (serve's metrics).
+    retries: AtomicU64,
 }
 
 impl fmt::Debug for GiteaClient {
@@ -116,9 +120,14 @@ impl GiteaClient {
             http,
             base,
             auth,
-            secret: token.map(|t| t.0),
             timeout,
+            retries: AtomicU64::new(0),
         })
+    }
+
+    /// Requests retried so far, over every look-up of this client.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// The normalised base URL (`scheme://host[:port]`) requests go to.
@@ -138,25 +147,50 @@ impl GiteaClient {
             repo,
             sha,
             token_set: self.auth.is_some(),
-            secret: self.secret.as_deref(),
         };
         tracing::debug!(base = %self.base, owner, repo, sha, "asking Gitea for a commit");
-        // One deadline over connect, headers and the chunk-by-chunk body read,
-        // so that a server dripping bytes cannot hold a look-up open.
-        let answer = match tokio::time::timeout(self.timeout, self.exchange(&asked)).await {
-            Ok(answer) => answer,
-            Err(_) => Answer::unavailable(format!(
-                "Gitea at {} did not finish answering about {} within {:?}; it is slow or unreachable, try again later",
-                self.base,
-                asked.what(),
-                self.timeout
-            )),
+        // One deadline over every attempt's connect, headers and
+        // chunk-by-chunk body read, and the waits between them, so that
+        // neither a server dripping bytes nor one failing over and over can
+        // hold a look-up open.
+        let mut schedule = Schedule::new(Peer::Gitea, self.timeout);
+        let answer = loop {
+            let Ok(tried) = tokio::time::timeout_at(schedule.deadline(), self.exchange(&asked)).await else {
+                break Answer::unavailable(format!(
+                    "Gitea at {} did not finish answering about {} within {:?}{}; it is slow or unreachable, \
+                     try again later",
+                    self.base,
+                    asked.what(),
+                    self.timeout,
+                    schedule.which()
+                ));
+            };
+            let Answer::Unavailable { reason } = &tried.answer else {
+                break tried.answer;
+            };
+            let wait = match schedule.next(tried.retry) {
+                Ok(wait) => wait,
+                Err(why) if why.is_empty() => break tried.answer,
+                Err(why) => break Answer::unavailable(format!("{reason}{why}")),
+            };
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                base = %self.base,
+                owner,
+                repo,
+                sha,
+                attempt = schedule.attempt(),
+                wait_ms = wait.as_millis() as u64,
+                "retrying a Gitea look-up: {reason}"
+            );
+            tokio::time::sleep(wait).await;
         };
         tracing::debug!(owner, repo, sha, ?answer, "Gitea answered");
         answer
     }
 
-    async fn exchange(&self, asked: &Asked<'_>) -> Answer {
+    /// One request: its answer, and whether asking again may help.
+    async fn exchange(&self, asked: &Asked<'_>) -> Tried {
         let url = format!(
             "{}/api/v1/repos/{}/{}/git/commits/{}?stat=false&verification=false&files=false",
             self.base, asked.owner, asked.repo, asked.sha
@@ -167,15 +201,30 @@ impl GiteaClient {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) => return Answer::unavailable(asked.send_failed(e.without_url())),
+            Err(e) => {
+                let retry = Retry::for_error(&e);
+                return Tried {
+                    answer: Answer::unavailable(asked.send_failed(e.without_url())),
+                    retry,
+                };
+            }
         };
         let status = response.status();
-        match status {
-            StatusCode::OK => self.judge_body(asked, response).await,
+        let retry = Retry::for_status(status, response.headers());
+        if status == StatusCode::OK {
+            return self.judge_body(asked, response).await;
+        }
+        let answer = match status {
             StatusCode::NOT_FOUND => Answer::not_found(asked.not_found()),
-            StatusCode::UNPROCESSABLE_ENTITY => Answer::not_found(format!(
-                "Gitea at {} rejected {} as a ref of {}/{} (HTTP {status})",
-                asked.base, asked.sha, asked.owner, asked.repo
+            // Gitea answers 422 only for a ref it cannot parse, and a full
+            // lower-case SHA always parses: whatever sent this is not
+            // telling us the commit is missing.
+            StatusCode::UNPROCESSABLE_ENTITY => Answer::unavailable(format!(
+                "Gitea at {} answered HTTP {status} about {}, which Gitea gives only for a ref it cannot parse; \
+                 check that {} is Gitea's address and nothing in between rewrites the request",
+                asked.base,
+                asked.what(),
+                asked.base
             )),
             StatusCode::UNAUTHORIZED if asked.token_set => Answer::unavailable(format!(
                 "Gitea at {} refused the {TOKEN_ENV} (HTTP {status}): it is invalid, expired or revoked",
@@ -196,7 +245,10 @@ impl GiteaClient {
             )),
             StatusCode::TOO_MANY_REQUESTS => {
                 let retry = match response.headers().get(RETRY_AFTER) {
-                    Some(value) => format!(", Retry-After: {}", asked.outside(printable(value.as_bytes()))),
+                    Some(value) => format!(
+                        ", Retry-After: {}",
+                        crate::text::shown(&String::from_utf8_lossy(value.as_bytes()))
+                    ),
                     None => String::new(),
                 };
                 Answer::unavailable(format!(
@@ -227,10 +279,13 @@ impl GiteaClient {
                 asked.base,
                 asked.what()
             )),
-        }
+        };
+        Tried { answer, retry }
     }
 
-    async fn judge_body(&self, asked: &Asked<'_>, mut response: Response) -> Answer {
+    /// A 200's body: found only for the very SHA asked. A body broken off
+    /// by a reset connection may pass on a retry; nothing else here would.
+    async fn judge_body(&self, asked: &Asked<'_>, mut response: Response) -> Tried {
         let content_type = response
             .headers()
             .get(CONTENT_TYPE)
@@ -238,7 +293,7 @@ impl GiteaClient {
         let body = match read_capped(&mut response, MAX_BODY_BYTES).await {
             Ok(body) => body,
             Err(CappedError::Declared(len)) => {
-                return Answer::unavailable(format!(
+                return Tried::last(format!(
                     "Gitea at {} declared a {len}-byte answer about {}, more than the {} KiB provgate reads",
                     asked.base,
                     asked.what(),
@@ -246,7 +301,7 @@ impl GiteaClient {
                 ));
             }
             Err(CappedError::TooLarge) => {
-                return Answer::unavailable(format!(
+                return Tried::last(format!(
                     "Gitea at {} sent more than the {} KiB provgate reads about {}",
                     asked.base,
                     MAX_BODY_BYTES / 1024,
@@ -254,18 +309,27 @@ impl GiteaClient {
                 ));
             }
             Err(CappedError::Read(e)) => {
-                return Answer::unavailable(format!(
+                let retry = if was_reset(&e) {
+                    Retry::Yes { after: None }
+                } else {
+                    Retry::No
+                };
+                let reason = format!(
                     "Gitea at {} broke off its answer about {} ({}); try again later",
                     asked.base,
                     asked.what(),
-                    asked.outside(error_chain(&e.without_url()))
-                ));
+                    outside(error_chain(&e.without_url()))
+                );
+                return Tried {
+                    answer: Answer::unavailable(reason),
+                    retry,
+                };
             }
         };
         let json: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(json) => json,
             Err(_) => {
-                return Answer::unavailable(format!(
+                return Tried::last(format!(
                     "Gitea at {} answered HTTP 200 about {} with a body that is not JSON (content type {}); \
                      check that {} is Gitea's address",
                     asked.base,
@@ -276,19 +340,38 @@ impl GiteaClient {
             }
         };
         match json.get("sha").and_then(serde_json::Value::as_str) {
-            Some(sha) if sha == asked.sha => Answer::Found,
-            Some(other) => Answer::unavailable(format!(
+            Some(sha) if sha == asked.sha => Tried {
+                answer: Answer::Found,
+                retry: Retry::No,
+            },
+            Some(other) => Tried::last(format!(
                 "Gitea at {} answered about {} with another commit ({}); provgate accepts only the exact SHA",
                 asked.base,
                 asked.what(),
                 asked.shown(other)
             )),
-            None => Answer::unavailable(format!(
+            None => Tried::last(format!(
                 "Gitea at {} answered HTTP 200 about {} without a commit \"sha\"; check that {} is Gitea's address",
                 asked.base,
                 asked.what(),
                 asked.base
             )),
+        }
+    }
+}
+
+/// One request of a look-up: its answer, and whether asking again may help.
+struct Tried {
+    answer: Answer,
+    retry: Retry,
+}
+
+impl Tried {
+    /// An unavailable answer that no retry would change.
+    fn last(reason: String) -> Tried {
+        Tried {
+            answer: Answer::unavailable(reason),
+            retry: Retry::No,
         }
     }
 }
@@ -300,24 +383,12 @@ struct Asked<'a> {
     repo: &'a str,
     sha: &'a str,
     token_set: bool,
-    secret: Option<&'a str>,
 }
 
 impl Asked<'_> {
-    /// Defence in depth for text that comes from the server or from library
-    /// errors: no reason is built from the token, but a hostile server could
-    /// echo the `Authorization` header back in a header or body.
-    fn outside(&self, text: String) -> String {
-        match self.secret {
-            Some(secret) if !secret.is_empty() && text.contains(secret) => text.replace(secret, "***"),
-            _ => text,
-        }
-    }
-
-    /// Server text quoted for a reason, the token scrubbed from it first
-    /// (quoting escapes and cuts, which would hide it from the scrub).
+    /// Server text quoted for a reason (scrubbed of secrets, escaped, cut).
     fn shown(&self, text: &str) -> String {
-        quote(&self.outside(text.to_owned()))
+        quote(text)
     }
 
     fn what(&self) -> String {
@@ -337,13 +408,15 @@ impl Asked<'_> {
     }
 
     fn send_failed(&self, e: reqwest::Error) -> String {
-        let detail = self.outside(error_chain(&e));
+        let detail = outside(error_chain(&e));
         if e.is_timeout() {
             format!(
                 "Gitea at {} did not answer about {} in time ({detail}); try again later",
                 self.base,
                 self.what()
             )
+        } else if let Some(hint) = crate::tls::explain(&detail, host_of(self.base), None) {
+            format!("could not connect to Gitea at {}: {hint} ({detail})", self.base)
         } else if e.is_connect() {
             format!(
                 "could not connect to Gitea at {} ({detail}); check the address and that Gitea is up",
@@ -428,6 +501,11 @@ fn check_request(owner: &str, repo: &str, sha: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `host[:port]` of a normalised base URL.
+fn host_of(base: &str) -> &str {
+    base.split_once("://").map_or(base, |(_, host)| host)
+}
+
 fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
@@ -461,21 +539,11 @@ fn normalise_base(base_url: &str) -> anyhow::Result<String> {
     }
 }
 
-/// A `Retry-After` value, unquoted as the header reads (`Retry-After: 60`),
-/// made safe for a one-line reason; other server text goes through
-/// `Asked::shown`.
-fn printable(bytes: &[u8]) -> String {
-    const MAX_CHARS: usize = 200;
-    let text = String::from_utf8_lossy(bytes);
-    let mut short: String = text
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .take(MAX_CHARS)
-        .collect();
-    if text.chars().count() > MAX_CHARS {
-        short.push('…');
-    }
-    short
+/// Library error text, which may carry what the server sent: scrubbed of
+/// every secret ([`crate::secrets`]) — a hostile server can echo the
+/// `Authorization` header — and made one line.
+fn outside(text: String) -> String {
+    crate::text::one_line(&text)
 }
 
 /// Gitea as an [`Answers`]: at most `concurrency` look-ups in flight at
@@ -594,17 +662,19 @@ mod tests {
 
     #[test]
     fn echoed_token_is_scrubbed_from_outside_text() {
+        let _token = Token::new("s3cr3t-value-gitea".into());
+        assert_eq!(
+            outside("server said token s3cr3t-value-gitea\n".into()),
+            "server said token ***\\n"
+        );
         let asked = Asked {
             base: "b",
             owner: "o",
             repo: "r",
             sha: SHA,
             token_set: true,
-            secret: Some("s3cr3t-value"),
         };
-        assert_eq!(
-            asked.outside("server said token s3cr3t-value".into()),
-            "server said token ***"
-        );
+        let long = format!("{}token s3cr3t-value-gitea", "f".repeat(60));
+        assert!(!asked.shown(&long).contains("s3cr3t"), "{}", asked.shown(&long));
     }
 }

@@ -14,12 +14,14 @@ static BUILTIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/provgate-polic
 static BUILTIN_DIGEST: &str = include_str!(concat!(env!("OUT_DIR"), "/provgate-policy.digest"));
 
 /// Policy artifacts are small (tens of KiB); refuse to read anything huge.
-const MAX_ARTIFACT_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_ARTIFACT_BYTES: u64 = 16 * 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
     BuiltIn,
     File(PathBuf),
+    /// Pulled from a registry (or its cache): `oci://registry/repo@sha256:…`.
+    Registry(String),
 }
 
 impl fmt::Display for Origin {
@@ -27,6 +29,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::BuiltIn => f.write_str("built-in policy"),
             Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::Registry(reference) => f.write_str(reference),
         }
     }
 }
@@ -105,9 +108,28 @@ impl Artifact {
     }
 }
 
+/// What `provgate --version` says after the program's name: the version
+/// and the digest of the artifact built in, `0.2.0 (policy sha256:…)`, so
+/// that a deployed binary names the policy it runs without `--policy`
+/// (clap prints `provgate 0.2.0 (policy sha256:…)`).
+pub fn version_line() -> &'static str {
+    static LINE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{} (policy {})", env!("CARGO_PKG_VERSION"), BUILTIN_DIGEST.trim()));
+    &LINE
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Artifact, BUILTIN};
+
+    #[test]
+    fn the_version_line_names_the_builtin_digest() {
+        let line = super::version_line();
+        assert_eq!(
+            line,
+            format!("{} (policy {})", env!("CARGO_PKG_VERSION"), Artifact::builtin().digest)
+        );
+    }
     use crate::digest::sha256_digest;
 
     #[test]

@@ -10,7 +10,9 @@ pub mod artifact;
 pub mod cache;
 pub mod engine;
 pub mod glue;
+pub mod oci;
 pub mod sandbox;
+pub mod signature;
 
 use serde::Serialize;
 
@@ -20,6 +22,24 @@ use crate::verdict::Decided;
 pub use artifact::{Artifact, Origin};
 pub use engine::Limits;
 pub use sandbox::{Policy, Run};
+
+/// A loader's error as one short line, for a log line that says what was
+/// refused: every run of white space (wasmtime's parse errors go on over
+/// many lines, a dump of the bytes around the fault) made one space, cut
+/// to `max` characters (`…` says it was), and made safe by
+/// [`crate::text::one_line`].
+pub fn short_reason(text: &str, max: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let joined = words.join(" ");
+    let line = if joined.chars().count() > max {
+        let mut cut: String = joined.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    } else {
+        joined
+    };
+    crate::text::one_line(&line)
+}
 
 /// What `describe` says about an artifact, plus its digest and world.
 #[derive(Clone, Debug, Serialize)]
@@ -104,4 +124,23 @@ pub enum TrapKind {
     OversizedVerdict,
     /// Any other trap, or wasmtime refusing to run it at all.
     Other,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_reason;
+
+    #[test]
+    fn a_short_reason_is_one_line_cut() {
+        assert_eq!(short_reason("not a component", 80), "not a component");
+        let dump = format!("bad magic - expected=[\n{}]", "    0,\n".repeat(20));
+        assert_eq!(
+            short_reason(&dump, 200),
+            format!("bad magic - expected=[ {}]", "0, ".repeat(20))
+        );
+        let long = "x".repeat(1000);
+        assert_eq!(short_reason(&long, 120).chars().count(), 120);
+        assert!(short_reason(&long, 120).ends_with('…'));
+        assert!(!short_reason("a\u{1b}[31mb", 80).contains('\u{1b}'));
+    }
 }

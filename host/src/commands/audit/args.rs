@@ -19,12 +19,16 @@ use crate::usage::UsageError;
     `error` when the image could not be fetched), in input order; stderr gets the summary.\n\n\
     Exit codes: 0 whatever the verdicts, 1 when a --fail-on status occurred, 2 unusable input \
     (no pin in it, a control plane answer other than 2xx, no image for a runtime), 3 policy artifact \
-    problem, 130/143 interrupted by SIGINT/SIGTERM (the rows written are whole).\n\n\
+    problem, 130/143 interrupted by SIGINT/SIGTERM (the rows written are whole). A reader that \
+    closes stdout early (`| head`) ends the run quietly with the code of the rows written.\n\n\
     Examples:\n  \
-    provgate audit --pins pins.json --image-template 'registry.example/molecule-ai/workspace-template-{runtime}'\n  \
-    CP_ADMIN_API_TOKEN=… provgate audit --pins https://cp.example/cp/admin/runtime-image-pins \\\n      \
-    --image-template 'registry.example/molecule-ai/workspace-template-{runtime}' \\\n      \
-    --image platform=registry.example/molecule-ai/platform --report audit.md --backfill backfill.jsonl"
+    provgate audit --pins pins.json \\\n    \
+    --image-template 'reg.example/molecule-ai/workspace-template-{runtime}'\n  \
+    CP_ADMIN_API_TOKEN=… provgate audit \\\n    \
+    --pins https://cp.example/cp/admin/runtime-image-pins \\\n    \
+    --image-template 'reg.example/molecule-ai/workspace-template-{runtime}' \\\n    \
+    --image platform=reg.example/molecule-ai/platform \\\n    \
+    --report audit.md --backfill backfill.jsonl"
 )]
 pub struct AuditArgs {
     /// Pins to judge: a JSON array or JSON lines file, `-` for stdin, or an

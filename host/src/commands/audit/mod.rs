@@ -118,6 +118,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
         interrupted: match end {
             End::Finished => None,
             End::Interrupted(signal) => Some(signal.name()),
+            End::Closed => Some("a closed standard output"),
         },
         traffic: traffic(args, &ctx, &lookup, total as u64),
         backfill: args.backfill.as_ref().map(|path| {
@@ -138,13 +139,23 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<Outcome> {
             .with_context(|| format!("cannot write --backfill {}", path.display()))?;
     }
 
-    if let End::Interrupted(signal) = end {
+    match end {
+        End::Finished => {}
         // Blocking threads may still be waiting on Gitea for pins that will
         // not be reported; everything that was written is flushed, so leave
         // without waiting for them.
-        let _ = std::io::stdout().flush();
-        runtime.shutdown_background();
-        return Ok(Outcome::Interrupted(signal));
+        End::Interrupted(signal) => {
+            let _ = std::io::stdout().flush();
+            runtime.shutdown_background();
+            return Ok(Outcome::Interrupted(signal));
+        }
+        // The reader of stdout stopped reading (`| head`): the run ends
+        // quietly, with the code of the rows it wrote (0, or 1 for a
+        // --fail-on status among them), as `verify` keeps its code.
+        End::Closed => {
+            runtime.shutdown_background();
+            return Ok(fail_on(args, &tally));
+        }
     }
     Ok(fail_on(args, &tally))
 }
@@ -168,10 +179,12 @@ fn read_pins(runtime: &tokio::runtime::Runtime, given: &str) -> Result<(Pins, St
     let parsed = pins::parse(&bytes).with_context(|| format!("--pins {source}"))?;
     tracing::info!(shape = ?parsed.shape, pins = parsed.pins.len(), malformed = parsed.malformed.len(), "read the pins");
     for m in &parsed.malformed {
-        eprintln!(
+        // `say`, not eprintln!: a closed stderr (`2>&1 >/dev/null | head`)
+        // must not panic the run.
+        crate::logging::say(&format!(
             "provgate: --pins {source} {}: not a pin, skipped: {}",
             m.place, m.reason
-        );
+        ));
     }
     Ok((parsed, source))
 }
@@ -257,7 +270,7 @@ fn traffic(args: &AuditArgs, ctx: &Ctx, lookup: &Stack, total: u64) -> Vec<Strin
 fn backfill(tally: &Tally) -> anyhow::Result<Vec<u8>> {
     let mut text = Vec::new();
     for row in tally.backfill_rows() {
-        serde_json::to_writer(&mut text, row).context("cannot serialise a backfill row")?;
+        crate::text::write_json(&mut text, row).context("cannot serialise a backfill row")?;
         text.push(b'\n');
     }
     Ok(text)
@@ -275,7 +288,10 @@ fn fail_on(args: &AuditArgs, tally: &Tally) -> Outcome {
     if failed.is_empty() {
         return Outcome::Allowed;
     }
-    eprintln!("provgate: --fail-on: pins with status {} (exit 1)", failed.join(", "));
+    crate::logging::say(&format!(
+        "provgate: --fail-on: pins with status {} (exit 1)",
+        failed.join(", ")
+    ));
     Outcome::Denied
 }
 

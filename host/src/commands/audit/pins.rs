@@ -11,17 +11,19 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
+use crate::commands::control_plane;
 use crate::http::{CappedError, error_chain, read_capped, read_prefix};
 use crate::input::MAX_INPUT_BYTES;
+use crate::retry::{Peer, Retry, Schedule, was_reset};
 use crate::text::quote;
 
 /// The environment variable whose value is sent as `Authorization: Bearer …`
 /// when the pins come from a URL.
-pub const TOKEN_ENV: &str = "CP_ADMIN_API_TOKEN";
+pub use crate::commands::control_plane::TOKEN_ENV;
 
 /// How long the control plane may take to send the pins.
 pub const URL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -225,21 +227,13 @@ pub fn shown_url(url: &Url) -> String {
     shown
 }
 
-/// The token from `CP_ADMIN_API_TOKEN`; unset or blank means none.
-fn token_from_env() -> Option<String> {
-    std::env::var(TOKEN_ENV)
-        .ok()
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-}
-
 /// Reads the pins from the control plane: one GET with
 /// `Authorization: Bearer $CP_ADMIN_API_TOKEN`, no redirects, a capped body.
 /// Any answer but 2xx is an error that names the status and never the token.
 pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8>> {
     let url = Url::parse(source).map_err(|e| anyhow!("--pins is not a valid URL: {e}"))?;
     let shown = shown_url(&url);
-    let token = token_from_env();
+    let token = control_plane::token_from_env();
     let scrub = |text: String| match &token {
         Some(token) => text.replace(token.as_str(), "***"),
         None => text,
@@ -248,32 +242,35 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
         .connect_timeout(timeout)
         .build()
         .map_err(|e| anyhow!("cannot set up the HTTP client: {e}"))?;
-    let loopback = url.host_str().is_some_and(|host| {
-        host.eq_ignore_ascii_case("localhost")
-            || host
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    });
-    if token.is_some() && url.scheme() == "http" && !loopback {
-        tracing::warn!("sending {TOKEN_ENV} to {shown} over plain HTTP; use https");
+    if token.is_some() {
+        control_plane::warn_if_plain(&url, &shown);
     }
-    let mut request = http.get(url).header(ACCEPT, "application/json");
+    let mut request = http.get(url.clone()).header(ACCEPT, "application/json");
     if let Some(token) = &token {
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| anyhow!("{TOKEN_ENV} contains characters that cannot be sent in an HTTP header"))?;
-        value.set_sensitive(true);
-        request = request.header(AUTHORIZATION, value);
+        request = request.header(
+            AUTHORIZATION,
+            control_plane::authorization(token).map_err(|e| anyhow!(e))?,
+        );
     }
-    let exchange = async {
-        let mut response = request.send().await.map_err(|e| {
-            anyhow!(
-                "cannot read pins from {shown}: {}",
-                scrub(error_chain(&e.without_url()))
-            )
-        })?;
+    // One attempt: the pins, or the failure and whether a retry may help.
+    let attempt = |request: reqwest::RequestBuilder| async {
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let retry = Retry::for_error(&e);
+                let chain = scrub(error_chain(&e.without_url()));
+                let hint = url
+                    .host_str()
+                    .and_then(|host| crate::tls::explain(&chain, host, None))
+                    .map(|hint| format!("{hint}; "))
+                    .unwrap_or_default();
+                let reason = format!("cannot read pins from {shown}: {hint}{chain}");
+                return Err((reason, retry));
+            }
+        };
         let status = response.status();
         if !status.is_success() {
+            let retry = Retry::for_status(status, response.headers());
             let excerpt = read_prefix(&mut response, 4096).await;
             let excerpt = scrub(String::from_utf8_lossy(&excerpt).into_owned());
             let hint = match (status, &token) {
@@ -290,28 +287,59 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
                 "" => String::new(),
                 excerpt => format!(": {}", quote(excerpt)),
             };
-            bail!("the control plane answered HTTP {status} for {shown}{hint}{said}; no pin was judged");
+            return Err((
+                format!("the control plane answered HTTP {status} for {shown}{hint}{said}"),
+                retry,
+            ));
         }
         read_capped(&mut response, MAX_INPUT_BYTES as usize)
             .await
             .map_err(|e| match e {
-                CappedError::Declared(len) => anyhow!(
-                    "{shown} declared {len} bytes of pins, more than the {} MiB provgate reads",
-                    MAX_INPUT_BYTES >> 20
+                CappedError::Declared(len) => (
+                    format!(
+                        "{shown} declared {len} bytes of pins, more than the {} MiB provgate reads",
+                        MAX_INPUT_BYTES >> 20
+                    ),
+                    Retry::No,
                 ),
-                CappedError::TooLarge => anyhow!(
-                    "{shown} sent more than the {} MiB of pins provgate reads",
-                    MAX_INPUT_BYTES >> 20
+                CappedError::TooLarge => (
+                    format!(
+                        "{shown} sent more than the {} MiB of pins provgate reads",
+                        MAX_INPUT_BYTES >> 20
+                    ),
+                    Retry::No,
                 ),
-                CappedError::Read(e) => anyhow!(
-                    "reading pins from {shown} broke off: {}",
-                    scrub(error_chain(&e.without_url()))
-                ),
+                CappedError::Read(e) => {
+                    let retry = if was_reset(&e) {
+                        Retry::Yes { after: None }
+                    } else {
+                        Retry::No
+                    };
+                    let reason = format!(
+                        "reading pins from {shown} broke off: {}",
+                        scrub(error_chain(&e.without_url()))
+                    );
+                    (reason, retry)
+                }
             })
     };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(result) => result,
-        Err(_) => bail!("{shown} did not send the pins within {timeout:?}"),
+    let mut schedule = Schedule::new(Peer::Pins, timeout);
+    loop {
+        let this = request
+            .try_clone()
+            .ok_or_else(|| anyhow!("cannot repeat the request for {shown}"))?;
+        let (reason, retry) = match tokio::time::timeout_at(schedule.deadline(), attempt(this)).await {
+            Ok(Ok(pins)) => return Ok(pins),
+            Ok(Err(failed)) => failed,
+            Err(_) => bail!("{shown} did not send the pins within {timeout:?}{}", schedule.which()),
+        };
+        match schedule.next(retry) {
+            Ok(wait) => {
+                tracing::info!(url = %shown, attempt = schedule.attempt(), "retrying the pins URL: {reason}");
+                tokio::time::sleep(wait).await;
+            }
+            Err(why) => bail!("{reason}{why}; no pin was judged"),
+        }
     }
 }
 

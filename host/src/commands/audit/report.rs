@@ -93,7 +93,7 @@ impl Row {
                 error: reason,
             }),
         };
-        serde_json::to_vec(&Line {
+        crate::text::to_json(&Line {
             index: self.pin.index,
             line: self.pin.line,
             runtime: &self.pin.runtime,
@@ -302,14 +302,30 @@ impl RunInfo<'_> {
     }
 }
 
+/// `5 of 6 pins judged (1 error)`: an error row (an image that could not
+/// be fetched, say) is written but was not judged by the policy.
+fn judged(info: &RunInfo<'_>, tally: &Tally) -> String {
+    let errors = tally.count(RowStatus::Error);
+    let judged = tally.written - errors;
+    match errors {
+        0 => format!("{judged} of {} pins judged", info.total),
+        1 => format!("{judged} of {} pins judged (1 error)", info.total),
+        n => format!("{judged} of {} pins judged ({n} errors)", info.total),
+    }
+}
+
 /// The summary table, for stderr.
 pub fn summary(out: &mut dyn Write, info: &RunInfo<'_>, tally: &Tally) -> io::Result<()> {
     let not_judged = info.not_judged(tally);
     writeln!(out)?;
     writeln!(
         out,
-        "provgate audit: {} of {} pins judged in {:.1} s (log-only), policy {} {} {}",
-        tally.written, info.total, info.seconds, info.policy.name, info.policy.version, info.policy.digest
+        "provgate audit: {} in {:.1} s (log-only), policy {} {} {}",
+        judged(info, tally),
+        info.seconds,
+        info.policy.name,
+        info.policy.version,
+        info.policy.digest
     )?;
     if let Some(why) = info.interrupted {
         writeln!(
@@ -340,10 +356,15 @@ pub fn summary(out: &mut dyn Write, info: &RunInfo<'_>, tally: &Tally) -> io::Re
         writeln!(out, "  {event:width$}  {n:>6}")?;
     }
 
-    let width = tally
+    // Runtimes come from the control plane: shown bare only when plain.
+    let runtimes: Vec<(String, &BTreeMap<RowStatus, usize>)> = tally
         .by_runtime
-        .keys()
-        .map(String::len)
+        .iter()
+        .map(|(runtime, counts)| (crate::text::shown(runtime), counts))
+        .collect();
+    let width = runtimes
+        .iter()
+        .map(|(runtime, _)| runtime.chars().count())
         .max()
         .unwrap_or(0)
         .max("runtime".len());
@@ -353,7 +374,7 @@ pub fn summary(out: &mut dyn Write, info: &RunInfo<'_>, tally: &Tally) -> io::Re
         write!(out, "  {:>13}", s.as_str())?;
     }
     writeln!(out)?;
-    for (runtime, counts) in &tally.by_runtime {
+    for (runtime, counts) in &runtimes {
         write!(out, "  {runtime:width$}  {:>6}", counts.values().sum::<usize>())?;
         for s in RowStatus::ALL {
             write!(out, "  {:>13}", counts.get(&s).copied().unwrap_or(0))?;
@@ -395,10 +416,17 @@ pub fn markdown(info: &RunInfo<'_>, tally: &Tally) -> String {
     );
     let _ = writeln!(md, "| run at | {} |", code(&info.at));
     let _ = writeln!(md, "| pins | {} from {} |", info.total, code(&info.source));
+    let errors = tally.count(RowStatus::Error);
     let _ = writeln!(
         md,
-        "| judged | {} (log-only, in {:.1} s) |",
-        tally.written, info.seconds
+        "| judged | {}{} (log-only, in {:.1} s) |",
+        tally.written - errors,
+        match errors {
+            0 => String::new(),
+            1 => ", and 1 error".to_string(),
+            n => format!(", and {n} errors"),
+        },
+        info.seconds
     );
     if not_judged > 0 {
         let _ = writeln!(md, "| not judged | {not_judged} |");
@@ -473,35 +501,12 @@ pub fn markdown(info: &RunInfo<'_>, tally: &Tally) -> String {
 /// Plain text for a Markdown paragraph or table cell: one line, no markup,
 /// no HTML, no table-breaking `|`.
 pub fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' | '\r' | '\t' => out.push(' '),
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::text::markdown(s)
 }
 
 /// A code span for a Markdown paragraph or table cell.
 pub fn code(s: &str) -> String {
-    let inner: String = s
-        .chars()
-        .map(|c| match c {
-            '`' => '\'',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect();
-    format!("`{}`", inner.replace('|', "\\|"))
+    crate::text::markdown_code(s)
 }
 
 #[cfg(test)]

@@ -200,6 +200,9 @@ impl Ctx {
 pub(super) enum End {
     Finished,
     Interrupted(Signal),
+    /// The reader of stdout went away (`audit | head`): no row can be
+    /// written, so the run stops as if interrupted, without a signal.
+    Closed,
 }
 
 /// Where finished rows go, in order.
@@ -210,6 +213,8 @@ pub(super) struct Sink<'a> {
     policy: &'a PolicyRef,
     tally: Tally,
     bar: ProgressBar,
+    /// stdout was closed by its reader: rows from here on are dropped.
+    closed: bool,
 }
 
 impl<'a> Sink<'a> {
@@ -220,6 +225,7 @@ impl<'a> Sink<'a> {
             policy,
             tally: Tally::default(),
             bar,
+            closed: false,
         }
     }
 
@@ -228,14 +234,23 @@ impl<'a> Sink<'a> {
     }
 
     /// One whole line per row: the line is built first and written with a
-    /// single call on the (line-buffered) stdout.
+    /// single call on the (line-buffered) stdout. A reader that closed
+    /// stdout (`| head`) is no error: the row is dropped, the sink marked
+    /// closed, and the run stops.
     fn write(&mut self, row: Row) -> anyhow::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
         let mut line = row.json(self.policy).context("cannot serialise a row")?;
         line.push(b'\n');
         let mut out = self.out.lock();
-        out.write_all(&line)
-            .and_then(|()| out.flush())
-            .context("cannot write to standard output")?;
+        match out.write_all(&line).and_then(|()| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                return Ok(());
+            }
+            written => written.context("cannot write to standard output")?,
+        }
         if let (
             Some(file),
             Judged::Verdict {
@@ -296,15 +311,23 @@ pub(super) async fn judge_all(
                         sink.write(row)?;
                         next += 1;
                     }
+                    if sink.closed {
+                        break End::Closed;
+                    }
                 }
                 None => break End::Finished,
             },
         }
     };
+    if let End::Closed = end {
+        dispatcher.abort();
+        return Ok(end);
+    }
     if let End::Interrupted(signal) = end {
         let name = signal.name();
+        // A closed stderr is no reason to panic: `say` ignores it.
         sink.bar
-            .suspend(|| eprintln!("provgate: {name}: stopping; pins in progress are not judged"));
+            .suspend(|| crate::logging::say(&format!("provgate: {name}: stopping; pins in progress are not judged")));
         dispatcher.abort();
         while let Ok((slot, row, permit)) = rx.try_recv() {
             pending.insert(slot, (row, permit));

@@ -23,8 +23,8 @@ use crate::input::registry;
 use crate::judge::judge;
 use crate::record::Record;
 use crate::subject::{Pin, Subject};
-use crate::text::quote;
-use crate::verdict::{Mode, Verdict};
+use crate::text::{quote, shown};
+use crate::verdict::Mode;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     let guarded = Router::new()
@@ -37,6 +37,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // The body whole, or 413 / 408 before a handler waits on it.
+        .layer(middleware::from_fn_with_state(shared.clone(), super::read_body))
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
         .with_state(shared)
 }
@@ -44,20 +46,72 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
 /// Attached to a verdict's response for the log line and the metrics.
 #[derive(Clone)]
 struct Judged {
+    /// The decision record's id (docs/records.md), as `--decision-log`
+    /// would write it: the line and the record can be matched up.
+    decision_id: String,
+    /// [`crate::text::shown`]: they came from the caller or a registry.
+    reference: String,
+    digest: String,
+    policy_digest: String,
     event: String,
     mode: Mode,
     allowed: bool,
     input: &'static str,
 }
 
-/// Counts and logs every request: method, path, status, latency, and for a
-/// verdict its event, mode and `allowed`. Never a header (the token is one).
+/// The header a request id is read from and echoed back in.
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// The caller's `x-request-id` when it is plain (1 to 64 characters of
+/// `A-Za-z0-9._-`), so that it can be logged as it is and echoed back
+/// without harm; otherwise one of this server's own: a random prefix drawn
+/// once per process and a counter, unique for the process's life.
+fn request_id(request: &Request) -> String {
+    let given = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        });
+    if let Some(id) = given {
+        return id.to_owned();
+    }
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // std's per-process random hash keys: randomness without a crate.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.write_u32(std::process::id());
+        hasher.finish() as u32
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix:08x}-{n:06}")
+}
+
+/// Counts and logs every request: request id, method, path, status,
+/// latency, and for a verdict its decision id, reference, digest, policy
+/// digest, event, mode and `allowed`. Never a header (the token is one).
+/// Every error answer gets a JSON body, axum's own 405 included.
 async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
+    let id = request_id(&request);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let _in_flight = shared.metrics.enter();
-    let response = next.run(request).await;
+    let mut response = json_error_body(next.run(request).await, &path);
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     let latency = started.elapsed();
     let status = response.status().as_u16();
     let route = route_label(&path);
@@ -70,9 +124,14 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
                 .metrics
                 .judged(&judged.event, judged.mode, judged.allowed, judged.input, latency);
             tracing::info!(
+                request_id = %id,
                 %method,
                 path,
                 status,
+                decision_id = %judged.decision_id,
+                reference = %judged.reference,
+                digest = %judged.digest,
+                policy_digest = %judged.policy_digest,
                 event = %judged.event,
                 mode = judged.mode.as_str(),
                 allowed = judged.allowed,
@@ -81,9 +140,40 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
                 "request"
             );
         }
-        None => tracing::info!(%method, path, status, latency_ms, "request"),
+        None => tracing::info!(request_id = %id, %method, path, status, latency_ms, "request"),
     }
     response
+}
+
+/// An error answer that has no body of its own (axum's 405 for a method a
+/// route does not take) gets `{"error": "…"}` like every other; its
+/// headers stay. A 405 gets its `Allow` here (axum would add it only after
+/// this layer, and keeps one that is there).
+fn json_error_body(response: Response, path: &str) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let allow = match path {
+        "/v1/verify" => Some("POST"),
+        "/healthz" | "/readyz" | "/metrics" => Some("GET,HEAD"),
+        _ => None,
+    };
+    let error = match allow {
+        Some(allow) if status == axum::http::StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::MethodNotAllowed(allow.to_owned())
+        }
+        _ => ApiError::Status(status),
+    };
+    let mut answer = error.into_response();
+    for (name, value) in &parts.headers {
+        if !answer.headers().contains_key(name) {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
 }
 
 /// The metrics label for a path: only the routes this server has.
@@ -144,7 +234,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Result<impl IntoResponse,
 async fn verify(
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(Extension<Judged>, Json<Verdict>), ApiError> {
+) -> Result<(Extension<Judged>, [(header::HeaderName, &'static str); 1], Vec<u8>), ApiError> {
     let request = parse(&body.map_err(ApiError::Body)?).map_err(ApiError::BadRequest)?;
 
     let (subject, input) = match request.input {
@@ -164,17 +254,27 @@ async fn verify(
             tracing::error!("the policy failed: {e}");
             ApiError::Policy(e)
         })?;
+    // Built for every verdict, logged or not, for its id: a sha256 over
+    // the decision's inputs, small beside the evaluation itself.
+    let record = Record::new(&decision, &subject);
     if let Some(log) = &shared.settings.decision_log {
-        log.write(&Record::new(&decision, &subject));
+        log.write(&record);
     }
     let verdict = decision.verdict;
     let judged = Judged {
-        event: verdict.decided.event.to_string(),
+        decision_id: shown(&record.id),
+        reference: shown(&verdict.subject.reference),
+        digest: shown(&verdict.subject.digest),
+        policy_digest: shown(&verdict.policy.digest),
+        event: shown(&verdict.decided.event),
         mode: verdict.mode,
         allowed: verdict.decided.allowed,
         input,
     };
-    Ok((Extension(judged), Json(verdict)))
+    // Escaped as verify's JSON is (crate::text::to_json): a verdict always
+    // serialises.
+    let body = crate::text::to_json(&verdict).unwrap_or_default();
+    Ok((Extension(judged), [(header::CONTENT_TYPE, "application/json")], body))
 }
 
 /// Fetches an image, only from an `--allow-registry` host: 400 for a bad

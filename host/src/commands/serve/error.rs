@@ -21,6 +21,11 @@ pub(super) enum ApiError {
     /// `--auth-token-env` is set and the request does not carry the token.
     Unauthorized,
     NotFound,
+    /// A known route asked with a method it does not take; `Allow` lists
+    /// those it does.
+    MethodNotAllowed(String),
+    /// An error status some layer answered with no body of its own.
+    Status(StatusCode),
     /// The image's registry is not in `--allow-registry` (lower-cased).
     RegistryNotAllowed(String),
     /// The image could not be fetched from an allowed registry.
@@ -37,6 +42,8 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Status(status) => *status,
             ApiError::RegistryNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::Fetch(e) => fetch_status(e),
             ApiError::Policy(_) | ApiError::Metrics(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -56,6 +63,8 @@ impl ApiError {
             ApiError::NotFound => {
                 "no such route; provgate serves POST /v1/verify, GET /healthz, GET /readyz and GET /metrics".into()
             }
+            ApiError::MethodNotAllowed(allow) => format!("this route takes only {allow}"),
+            ApiError::Status(status) => status.canonical_reason().unwrap_or("error").to_lowercase(),
             ApiError::RegistryNotAllowed(registry) => {
                 format!("this server does not fetch images from {registry}; it is not in its --allow-registry list")
             }
@@ -81,11 +90,19 @@ pub(super) fn fetch_status(e: &FetchError) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), Json(json!({ "error": self.message() }))).into_response();
-        if let ApiError::Unauthorized = self {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"provgate\""),
-            );
+        match &self {
+            ApiError::Unauthorized => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"provgate\""),
+                );
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                if let Ok(allow) = HeaderValue::from_str(allow) {
+                    response.headers_mut().insert(header::ALLOW, allow);
+                }
+            }
+            _ => {}
         }
         response
     }

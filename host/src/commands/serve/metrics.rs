@@ -4,7 +4,7 @@
 //! docs/reference.md §4 list are counted as `other`, paths outside the server's routes as
 //! `other`; no image, reference, repository or SHA is ever a label.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use prometheus_client::registry::{Registry, Unit};
 use provgate_contract::Event;
 
 use super::{Active, Caches};
+use crate::retry::Peer;
 use crate::verdict::Mode;
 
 /// Verdict latency buckets, in seconds: 0.5 ms to 30 s.
@@ -46,6 +47,11 @@ struct HttpLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabels {
+    peer: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
 }
@@ -53,6 +59,16 @@ struct OutcomeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimeoutLabels {
+    timeout: &'static str,
 }
 
 pub(super) struct Metrics {
@@ -63,6 +79,20 @@ pub(super) struct Metrics {
     in_flight: Gauge<i64, AtomicI64>,
     fetches: Family<OutcomeLabels, Counter>,
     reloads: Family<ResultLabels, Counter>,
+    last_reload: Gauge<f64, AtomicU64>,
+    connections_open: Gauge<i64, AtomicI64>,
+    connections_shed: Counter,
+    connection_timeouts: Family<TimeoutLabels, Counter>,
+    accept_errors: Counter,
+}
+
+/// Decrements the open-connections gauge when a connection ends.
+pub(super) struct Open(Gauge<i64, AtomicI64>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Decrements the in-flight gauge when a request ends, however it ends
@@ -112,10 +142,52 @@ impl Metrics {
         let reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
             "policy_reloads",
-            "SIGHUP reloads: ok, refused (old policy kept) or builtin (nothing to reload)",
+            "Policy reloads (SIGHUP, and --policy-refresh when the tag moved): ok, refused (old policy kept) \
+             or builtin (nothing to reload)",
             reloads.clone(),
         );
+        let last_reload = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "policy_last_reload_timestamp",
+            "When the policy being served was loaded (start-up or the last successful reload), in Unix time",
+            Unit::Seconds,
+            last_reload.clone(),
+        );
+        let connections_open = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "connections_open",
+            "Client connections being served (at most --max-connections)",
+            connections_open.clone(),
+        );
+        let connections_shed = Counter::default();
+        registry.register(
+            "connections_shed",
+            "Connections answered 503 and closed at once: --max-connections were open, or no file descriptor was left",
+            connections_shed.clone(),
+        );
+        let connection_timeouts = Family::<TimeoutLabels, Counter>::default();
+        registry.register(
+            "connection_timeouts",
+            "Connections closed by a time-out: header (--header-timeout) or idle (--idle-timeout)",
+            connection_timeouts.clone(),
+        );
+        let accept_errors = Counter::default();
+        registry.register(
+            "accept_errors",
+            "Failed accepts of a new connection (e.g. out of file descriptors); the server backs off and goes on",
+            accept_errors.clone(),
+        );
+        // The usual `build_info` gauge: always 1, the version in its label.
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register("build_info", "The provgate build serving: always 1, by version", build);
         registry.register_collector(Box::new(Live { active, caches }));
+        // Made with the policy loaded at start-up.
+        last_reload.set(unix_now());
         Metrics {
             registry,
             verdicts,
@@ -124,7 +196,29 @@ impl Metrics {
             in_flight,
             fetches,
             reloads,
+            last_reload,
+            connections_open,
+            connections_shed,
+            connection_timeouts,
+            accept_errors,
         }
+    }
+
+    pub fn connection_opened(&self) -> Open {
+        self.connections_open.inc();
+        Open(self.connections_open.clone())
+    }
+
+    pub fn shed(&self) {
+        self.connections_shed.inc();
+    }
+
+    pub fn timed_out(&self, timeout: &'static str) {
+        self.connection_timeouts.get_or_create(&TimeoutLabels { timeout }).inc();
+    }
+
+    pub fn accept_failed(&self) {
+        self.accept_errors.inc();
     }
 
     pub fn enter(&self) -> InFlight {
@@ -164,6 +258,14 @@ impl Metrics {
 
     pub fn reloaded(&self, result: &'static str) {
         self.reloads.get_or_create(&ResultLabels { result }).inc();
+        if result == "ok" {
+            self.loaded_now();
+        }
+    }
+
+    /// The policy being served was loaded now.
+    fn loaded_now(&self) {
+        self.last_reload.set(unix_now());
     }
 
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
@@ -171,6 +273,13 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// What is read at scrape time: the look-up caches' counters and the policy
@@ -219,6 +328,17 @@ impl Collector for Live {
             None,
             counter.metric_type(),
         )?)?;
+
+        let mut retries = encoder.encode_descriptor(
+            "retries",
+            "Requests made again after a refused or reset connection, a 5xx or a 429, by peer.",
+            None,
+            counter.metric_type(),
+        )?;
+        for peer in Peer::ALL {
+            ConstCounter::new(crate::retry::retries(peer))
+                .encode(retries.encode_family(&PeerLabels { peer: peer.as_str() })?)?;
+        }
 
         let active = self.active.read().unwrap_or_else(|e| e.into_inner()).clone();
         let description = active.policy.description();

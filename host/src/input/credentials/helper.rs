@@ -233,7 +233,7 @@ fn with_stderr(what: String, stderr: &[u8], stdout: &[u8], stdin: &str) -> Strin
 
 /// `text` with every string the helper was given or answered cut out: the
 /// stdin, the stdout as a whole, each of its JSON strings and each of its
-/// words of six or more characters.
+/// words of six or more characters, and any 8 characters of one of them.
 fn redact(text: &str, stdout: &[u8], stdin: &str) -> String {
     let stdout_text = String::from_utf8_lossy(stdout);
     let mut secrets: Vec<String> = vec![stdin.to_string(), stdout_text.trim().to_string()];
@@ -256,7 +256,13 @@ fn redact(text: &str, stdout: &[u8], stdin: &str) -> String {
             text = text.replace(secret.as_str(), REDACTED);
         }
     }
-    text
+    // A part of a secret (a helper that prints the first characters of
+    // what it answers) is masked too: any 8 characters of one.
+    let mut parts = crate::secrets::Known::default();
+    for secret in &secrets {
+        parts.add_secret(secret);
+    }
+    parts.scrub(&text).into_owned()
 }
 
 fn collect_strings(value: &Value, into: &mut Vec<String>) {
@@ -302,5 +308,14 @@ mod tests {
             escape_and_truncate("a\tb\u{202e}c\u{7f}", 100),
             "a\\tb\\u{202e}c\\u{7f}"
         );
+    }
+
+    #[test]
+    fn a_prefix_of_the_answered_secret_on_stderr_is_masked() {
+        // Truncated JSON: the answer never parses, so only redaction hides it.
+        let stdout = br#"{"Username":"robot","Secret":"Pa55w0rd-SECRET-77aa99"#;
+        let shown = redact("helper: bad answer for secret Pa55w0rd-SECRE", stdout, "reg.example");
+        assert!(!shown.contains("Pa55w0rd"), "{shown}");
+        assert!(shown.starts_with("helper: bad answer for secret "), "{shown}");
     }
 }

@@ -82,7 +82,10 @@ pub enum Credentials {
         username: String,
         password: String,
     },
-    /// An OAuth2 refresh token (`identitytoken`, or a helper's `<token>`).
+    /// An OAuth2 refresh token (`identitytoken`, or a helper's `<token>`):
+    /// never sent to a registry itself, but exchanged at its token realm
+    /// for an access token (`grant_type=refresh_token`, see
+    /// `input/registry/auth.rs`).
     IdentityToken(String),
 }
 
@@ -111,21 +114,6 @@ impl fmt::Debug for Credentials {
                 .field("password", &REDACTED)
                 .finish(),
             Credentials::IdentityToken(_) => f.debug_tuple("IdentityToken").field(&REDACTED).finish(),
-        }
-    }
-}
-
-impl From<Credentials> for oci_client::secrets::RegistryAuth {
-    fn from(credentials: Credentials) -> Self {
-        use oci_client::secrets::RegistryAuth;
-        match credentials {
-            Credentials::Anonymous => RegistryAuth::Anonymous,
-            Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
-            // An identity token is really an OAuth2 refresh token, to be
-            // exchanged at the realm (`grant_type=refresh_token`) for an
-            // access token; sent as a bearer token it only works where the
-            // registry happens to accept it. Exchanging it is a separate issue.
-            Credentials::IdentityToken(token) => RegistryAuth::Bearer(token),
         }
     }
 }
@@ -224,8 +212,19 @@ pub enum CredentialError {
 }
 
 /// The credentials for `registry`, a host\[:port\] as oci-client's
-/// `Reference::resolve_registry()` gives it (`index.docker.io` for Docker Hub).
+/// `Reference::resolve_registry()` gives it (`index.docker.io` for Docker Hub),
+/// registered with [`crate::secrets`] so that no answer echoing them is shown.
 pub async fn for_registry(registry: &str, sources: &AuthSources) -> Result<Credentials, CredentialError> {
+    let found = find(registry, sources).await?;
+    match &found {
+        Credentials::Anonymous => {}
+        Credentials::Basic { username, password } => crate::secrets::register_basic(username, password),
+        Credentials::IdentityToken(token) => crate::secrets::register(token),
+    }
+    Ok(found)
+}
+
+async fn find(registry: &str, sources: &AuthSources) -> Result<Credentials, CredentialError> {
     let Some((path, origin)) = sources.choose() else {
         return Ok(Credentials::Anonymous);
     };
@@ -815,20 +814,6 @@ exit 3"#,
             "{shown}"
         );
         assert!(shown.contains("user") && shown.contains("Anonymous"), "{shown}");
-    }
-
-    #[test]
-    fn credentials_become_oci_client_auth() {
-        use oci_client::secrets::RegistryAuth;
-        assert_eq!(RegistryAuth::from(Credentials::Anonymous), RegistryAuth::Anonymous);
-        assert_eq!(
-            RegistryAuth::from(basic("u", "p")),
-            RegistryAuth::Basic("u".into(), "p".into())
-        );
-        assert_eq!(
-            RegistryAuth::from(Credentials::IdentityToken("t".into())),
-            RegistryAuth::Bearer("t".into())
-        );
     }
 
     #[test]

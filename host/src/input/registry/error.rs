@@ -1,7 +1,6 @@
 //! Why an image could not be fetched, and whose fault that is: classified
 //! here once, so that an exit code and an HTTP status cannot disagree.
 
-use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
 use reqwest::StatusCode;
 
 /// Why an image could not be fetched.
@@ -55,6 +54,16 @@ pub enum FetchError {
          time-out); it was stopped"
     )]
     HelperTimeout { registry: String, seconds: f64 },
+    #[error("registry {registry} sent {what}, which is not an allowed host: {reason}; allow it with {allow}")]
+    HostNotAllowed {
+        registry: String,
+        /// What it sent, the URL quoted: `the token realm "http://…"`.
+        what: String,
+        /// Why its host is refused ("127.0.0.1 is a loopback address").
+        reason: String,
+        /// The `serve` flag and value that would allow it.
+        allow: String,
+    },
     #[error("registry {registry} sent {what} provgate cannot use: {reason}")]
     Unusable {
         registry: String,
@@ -73,8 +82,9 @@ pub enum Fault {
     /// Unusable credentials or local setup: this machine's to mend, not the
     /// registry's, though the caller's request itself may be fine.
     Configuration,
-    /// The registry failed, lied, or has no such thing; includes time-outs
-    /// (a credential helper's too: it runs under the registry's time-out).
+    /// The registry failed, lied, or has no such thing, or sent provgate
+    /// to a host it does not go to; includes time-outs (a credential
+    /// helper's too: it runs under the registry's time-out).
     Registry,
 }
 
@@ -92,6 +102,7 @@ impl FetchError {
             | FetchError::TooLarge { .. }
             | FetchError::Timeout { .. }
             | FetchError::HelperTimeout { .. }
+            | FetchError::HostNotAllowed { .. }
             | FetchError::Unusable { .. } => Fault::Registry,
         }
     }
@@ -103,136 +114,105 @@ impl FetchError {
     }
 }
 
-/// oci-client's error for `what`, in a registry `registry` and repository
-/// `repository`, as the [`FetchError`] a CI log reader understands.
-pub(super) fn classify(e: OciDistributionError, registry: &str, repository: &str, what: &str) -> FetchError {
+/// The OCI error envelope (distribution spec, "Error codes").
+#[derive(serde::Deserialize)]
+struct Envelope {
+    errors: Vec<EnvelopeError>,
+}
+
+#[derive(serde::Deserialize)]
+struct EnvelopeError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// How many of an envelope's errors a message names.
+const MAX_SHOWN_ERRORS: usize = 3;
+
+/// A registry's non-200 answer for `what` as the [`FetchError`] a CI log
+/// reader understands. `body` is the start of the answer's body (an error
+/// envelope when it is one); `show` scrubs and quotes outside text, which
+/// is all a message holds of it.
+pub(super) fn status_error(
+    status: StatusCode,
+    body: &[u8],
+    registry: &str,
+    repository: &str,
+    what: &str,
+    show: impl Fn(&str) -> String,
+) -> FetchError {
     let (registry, repository) = (registry.to_string(), repository.to_string());
-    match e {
-        OciDistributionError::DigestError(e) => match mismatch(&e.to_string()) {
-            Some((expected, actual)) => FetchError::DigestMismatch {
-                what: what.into(),
-                expected,
-                actual,
-            },
-            None => FetchError::Unusable {
-                registry,
-                what: what.into(),
-                reason: e.to_string(),
-            },
-        },
-        OciDistributionError::AuthenticationFailure(reason) => FetchError::AuthRefused {
-            registry,
-            repository,
-            reason,
-        },
-        OciDistributionError::UnauthorizedError { .. } => FetchError::AuthRefused {
-            registry,
-            repository,
-            reason: "HTTP 401 unauthorized".into(),
-        },
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
-            let reason = envelope
+    let envelope = serde_json::from_slice::<Envelope>(body)
+        .ok()
+        .filter(|e| !e.errors.is_empty());
+    let mut reason = format!("HTTP {}", status.as_u16());
+    let codes: Vec<&str> = envelope
+        .iter()
+        .flat_map(|e| e.errors.iter().map(|e| e.code.as_str()))
+        .collect();
+    match &envelope {
+        Some(envelope) => {
+            let shown: Vec<String> = envelope
                 .errors
                 .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ");
-            if codes
-                .iter()
-                .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
-            {
-                FetchError::AuthRefused {
-                    registry,
-                    repository,
-                    reason,
-                }
-            } else if codes.iter().any(|c| {
-                matches!(
-                    c,
-                    OciErrorCode::ManifestUnknown
-                        | OciErrorCode::NameUnknown
-                        | OciErrorCode::BlobUnknown
-                        | OciErrorCode::NotFound
-                )
-            }) {
-                FetchError::NotFound {
-                    registry,
-                    what: what.into(),
-                    reason,
-                }
-            } else {
-                FetchError::Unusable {
-                    registry,
-                    what: what.into(),
-                    reason,
-                }
+                .take(MAX_SHOWN_ERRORS)
+                .map(|e| match (code_shown(&e.code, &show), e.message.is_empty()) {
+                    (code, true) => code,
+                    (code, false) => format!("{code} {}", show(&e.message)),
+                })
+                .collect();
+            reason.push_str(": ");
+            reason.push_str(&shown.join("; "));
+            if envelope.errors.len() > MAX_SHOWN_ERRORS {
+                reason.push_str(&format!(" and {} more", envelope.errors.len() - MAX_SHOWN_ERRORS));
             }
         }
-        OciDistributionError::ImageManifestNotFoundError(reason) => FetchError::NotFound {
+        None if !body.is_empty() => {
+            reason.push_str(": ");
+            reason.push_str(&show(&String::from_utf8_lossy(body)));
+        }
+        None => {}
+    }
+    let denied = matches!(status.as_u16(), 401 | 403) || codes.iter().any(|c| matches!(*c, "UNAUTHORIZED" | "DENIED"));
+    let absent = status == StatusCode::NOT_FOUND
+        || codes
+            .iter()
+            .any(|c| matches!(*c, "MANIFEST_UNKNOWN" | "NAME_UNKNOWN" | "BLOB_UNKNOWN" | "NOT_FOUND"));
+    if denied {
+        FetchError::AuthRefused {
+            registry,
+            repository,
+            reason,
+        }
+    } else if absent {
+        FetchError::NotFound {
             registry,
             what: what.into(),
             reason,
-        },
-        OciDistributionError::ServerError { code, message, .. } => {
-            let reason = format!("HTTP {code}: {}", message.trim());
-            match code {
-                401 | 403 => FetchError::AuthRefused {
-                    registry,
-                    repository,
-                    reason,
-                },
-                404 => FetchError::NotFound {
-                    registry,
-                    what: what.into(),
-                    reason,
-                },
-                _ => FetchError::Unusable {
-                    registry,
-                    what: what.into(),
-                    reason,
-                },
-            }
         }
-        OciDistributionError::RequestError(e) => FetchError::Unreachable {
-            registry,
-            reason: request_error(&e),
-        },
-        other => FetchError::Unusable {
+    } else {
+        FetchError::Unusable {
             registry,
             what: what.into(),
-            reason: other.to_string(),
-        },
+            reason,
+        }
     }
 }
 
-/// A registry's non-200 answer as oci-client classifies it.
-pub(super) fn status_error(status: StatusCode, body: &[u8], url: &str) -> OciDistributionError {
-    let url = url.to_string();
-    match status {
-        StatusCode::UNAUTHORIZED => OciDistributionError::UnauthorizedError { url },
-        s if s.is_client_error() => match serde_json::from_slice::<OciEnvelope>(body) {
-            Ok(envelope) => OciDistributionError::RegistryError { envelope, url },
-            Err(_) => OciDistributionError::ServerError {
-                code: s.as_u16(),
-                url,
-                message: String::from_utf8_lossy(body).into_owned(),
-            },
-        },
-        s => OciDistributionError::ServerError {
-            code: s.as_u16(),
-            url,
-            message: String::from_utf8_lossy(body).into_owned(),
-        },
-    }
+/// An envelope's error code as a message names it: as it is when it looks
+/// like one (`MANIFEST_UNKNOWN`), else quoted.
+fn code_shown(code: &str, show: impl Fn(&str) -> String) -> String {
+    let plain = !code.is_empty() && code.len() <= 40 && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+    if plain { code.to_string() } else { show(code) }
 }
 
-/// oci-client's digest verification error, "… Expected X, got Y", as (X, Y):
-/// its error type is not public.
-pub(super) fn mismatch(text: &str) -> Option<(String, String)> {
-    let (_, rest) = text.split_once("Expected ")?;
-    let (expected, actual) = rest.split_once(", got ")?;
-    Some((expected.trim().to_string(), actual.trim().to_string()))
+/// A request's failure as a message shows it: its chain of causes
+/// without the URL (a redirect's or a realm's URL is the registry's to
+/// choose; callers name the host themselves, quoted).
+pub(super) fn transport(e: reqwest::Error) -> String {
+    request_error(&e.without_url())
 }
 
 /// A reqwest error's cause chain, which holds the useful part ("connection refused").
@@ -268,5 +248,56 @@ mod tests {
         };
         assert_eq!(helper.fault(), Fault::Registry);
         assert!(!helper.is_input_error());
+    }
+
+    fn classified(status: u16, body: &[u8]) -> FetchError {
+        let status = StatusCode::from_u16(status).unwrap();
+        status_error(
+            status,
+            body,
+            "r.example",
+            "a/b",
+            "manifest r.example/a/b:1",
+            crate::text::quote,
+        )
+    }
+
+    #[test]
+    fn error_answers_are_classed_by_status_and_envelope_code() {
+        let denied = br#"{"errors":[{"code":"DENIED","message":"no"}]}"#;
+        assert!(matches!(classified(400, denied), FetchError::AuthRefused { .. }));
+        assert!(matches!(classified(401, b""), FetchError::AuthRefused { .. }));
+        assert!(matches!(classified(403, b"nope"), FetchError::AuthRefused { .. }));
+        let unknown = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
+        let e = classified(404, unknown);
+        assert!(matches!(e, FetchError::NotFound { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains(r#"HTTP 404: MANIFEST_UNKNOWN "manifest unknown""#),
+            "{e}"
+        );
+        assert!(matches!(classified(500, b"oops"), FetchError::Unusable { .. }));
+        assert!(matches!(classified(404, b""), FetchError::NotFound { .. }));
+    }
+
+    #[test]
+    fn an_error_answer_shows_only_quoted_cut_text() {
+        // JSON escapes: a newline, ESC and U+202E once decoded.
+        let body = r#"{"errors":[{"code":"BAD\nCODE","message":"x\n::error title=x::FORGED\u001b[31m\u202e"}]}"#;
+        let shown = classified(400, body.as_bytes()).to_string();
+        assert!(shown.contains("FORGED"), "{shown}");
+        assert!(
+            !shown.contains('\n') && !shown.contains('\u{1b}') && !shown.contains('\u{202e}'),
+            "{shown}"
+        );
+        assert!(shown.contains(r#""BAD\nCODE""#), "{shown}");
+        let many = r#"{"errors":[{"code":"A"},{"code":"B"},{"code":"C"},{"code":"D"},{"code":"E"}]}"#;
+        assert!(
+            classified(400, many.as_bytes())
+                .to_string()
+                .contains("A; B; C and 2 more")
+        );
+        let text = classified(502, "line one\n::error::FORGED".repeat(100).as_bytes()).to_string();
+        assert!(!text.contains('\n') && text.len() < 400, "{text}");
     }
 }

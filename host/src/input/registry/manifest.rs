@@ -1,23 +1,16 @@
-//! Manifests, read by provgate itself (with oci-client's tokens) so that
-//! a body is refused as soon as it passes the cap, and redirects are
-//! followed only as the registry module documentation says.
+//! Manifests, read by provgate itself so that a body is refused as soon
+//! as it passes the cap, and redirects are followed only as the registry
+//! module documentation says.
 
 use oci_client::Reference;
-use oci_client::RegistryOperation;
-use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth;
-use reqwest::header::{ACCEPT, LOCATION};
-use reqwest::{StatusCode, Url};
+use reqwest::Url;
 use serde_json::Value;
 
-use super::error::{request_error, status_error};
-use super::shared::{Authorization, authorizations};
-use super::{Ctx, FetchError, MAX_DOCUMENT_BYTES, MAX_REDIRECTS};
+use super::error::transport;
+use super::request::Kind;
+use super::{Ctx, FetchError, MAX_DOCUMENT_BYTES};
 use crate::digest::sha256_digest;
 use crate::http::CappedError;
-
-/// How much of an error answer's body is read (for its message).
-const MAX_ERROR_BYTES: usize = 64 << 10;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -30,14 +23,23 @@ impl Ctx<'_> {
     /// digest or, for a tag, against the registry's `Docker-Content-Digest`
     /// (when it sends one, it must at least agree with its own bytes).
     pub(super) async fn manifest(&self, reference: &Reference, what: &str) -> Result<(Value, String), FetchError> {
-        let (bytes, header) = self.get_manifest(reference, what).await?;
+        let name = reference.digest().or(reference.tag()).unwrap_or("latest");
+        let url = registry_url(reference, &self.opts.insecure, &format!("manifests/{name}"))
+            .map_err(|e| self.unusable(what, format!("no manifest URL: {e}")))?;
+        let response = self.get(&url, Some(&ACCEPTED.join(", ")), Kind::Manifest, what).await?;
+        let header = response
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = self.read_document(response, what).await?;
         let actual = sha256_digest(&bytes);
         let header = header.filter(|d| d.starts_with("sha256:"));
         let expected = reference.digest().or(header.as_deref()).unwrap_or(&actual);
         if actual != expected {
             return Err(FetchError::DigestMismatch {
                 what: what.into(),
-                expected: expected.into(),
+                expected: digest_shown(expected),
                 actual,
             });
         }
@@ -45,99 +47,13 @@ impl Ctx<'_> {
         Ok((json, actual))
     }
 
-    /// GETs a manifest: `(body, Docker-Content-Digest)`. Without credentials
-    /// first; after a 401, with what oci-client's challenge handling gives
-    /// (`/v2/` ping, then a bearer token or basic credentials), remembered
-    /// per repository. Redirects: see the registry module documentation.
-    async fn get_manifest(&self, reference: &Reference, what: &str) -> Result<(Vec<u8>, Option<String>), FetchError> {
-        let origin = manifest_url(reference, &self.opts.insecure)
-            .map_err(|e| self.unusable(what, format!("no manifest URL: {e}")))?;
-        let key = (self.registry.to_string(), self.repository.to_string());
-        let mut authorization = authorizations().get(&key).cloned();
-        let mut challenged = false;
-        let mut url = origin.clone();
-        let mut redirects = 0;
-        loop {
-            let mut request = self.http.get(url.clone()).header(ACCEPT, ACCEPTED.join(", "));
-            // Credentials go to the registry only, never where it redirects.
-            if same_origin(&url, &origin) {
-                request = match &authorization {
-                    Some(Authorization::Bearer(token)) => request.bearer_auth(token),
-                    Some(Authorization::Basic(user, password)) => request.basic_auth(user, Some(password)),
-                    None => request,
-                };
-            }
-            let mut response = request
-                .send()
-                .await
-                .map_err(|e| self.error(OciDistributionError::RequestError(e), what))?;
-            let status = response.status();
-            if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
-                redirects += 1;
-                url = self.redirect(&url, &response, redirects, what)?;
-                continue;
-            }
-            if status == StatusCode::UNAUTHORIZED && !challenged && same_origin(&url, &origin) {
-                challenged = true;
-                if let Some(found) = self.authenticate(reference, what).await? {
-                    authorizations().insert(key.clone(), found.clone());
-                    authorization = Some(found);
-                    continue;
-                }
-            }
-            if status != StatusCode::OK {
-                let body = crate::http::read_prefix(&mut response, MAX_ERROR_BYTES).await;
-                return Err(self.error(status_error(status, &body, url.as_str()), what));
-            }
-            let header = response
-                .headers()
-                .get("Docker-Content-Digest")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            return Ok((self.read_document(response, what).await?, header));
-        }
-    }
-
-    /// After a 401: the authorization oci-client's challenge handling finds
-    /// (a bearer token from the realm, or the basic credentials), if any.
-    async fn authenticate(&self, reference: &Reference, what: &str) -> Result<Option<Authorization>, FetchError> {
-        let token = self
-            .client
-            .auth(reference, self.auth, RegistryOperation::Pull)
-            .await
-            .map_err(|e| self.error(e, what))?;
-        Ok(match (token, self.auth) {
-            (Some(token), _) => Some(Authorization::Bearer(token)),
-            (None, RegistryAuth::Basic(user, password)) => Some(Authorization::Basic(user.clone(), password.clone())),
-            (None, _) => None,
-        })
-    }
-
-    /// Where a manifest redirect leads, if provgate goes there.
-    fn redirect(&self, from: &Url, response: &reqwest::Response, count: usize, what: &str) -> Result<Url, FetchError> {
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| self.unusable(what, format!("a redirect (HTTP {status}) without a Location")))?;
-        let next = from
-            .join(location)
-            .map_err(|e| self.unusable(what, format!("a redirect to {}: {e}", crate::text::quote(location))))?;
-        if count > MAX_REDIRECTS {
-            return Err(self.unusable(
-                what,
-                format!("it redirected more than {MAX_REDIRECTS} times (last to {next})"),
-            ));
-        }
-        manifest_redirect_allowed(&next, &self.opts.insecure)
-            .map(|()| next.clone())
-            .map_err(|reason| self.unusable(what, format!("it redirected (HTTP {status}) to {next}: {reason}")))
-    }
-
     /// A document's body, refused as soon as it says or shows that it is
     /// over the cap: memory stays bounded whatever the registry sends.
-    async fn read_document(&self, mut response: reqwest::Response, what: &str) -> Result<Vec<u8>, FetchError> {
+    pub(super) async fn read_document(
+        &self,
+        mut response: reqwest::Response,
+        what: &str,
+    ) -> Result<Vec<u8>, FetchError> {
         let too_large = || FetchError::TooLarge {
             what: what.into(),
             limit: MAX_DOCUMENT_BYTES,
@@ -148,7 +64,7 @@ impl Ctx<'_> {
                 CappedError::Declared(_) | CappedError::TooLarge => too_large(),
                 CappedError::Read(e) => FetchError::Unreachable {
                     registry: self.registry.into(),
-                    reason: format!("reading {what}: {}", request_error(&e)),
+                    reason: format!("reading {what}: {}", transport(e)),
                 },
             })
     }
@@ -164,49 +80,61 @@ pub(super) fn is_index(manifest: &Value) -> bool {
     }
 }
 
-/// `{scheme}://{registry}/v2/{repository}/manifests/{digest or tag}`, as
-/// oci-client builds it (plain HTTP for `--insecure-registry` hosts).
-fn manifest_url(reference: &Reference, insecure: &[String]) -> Result<Url, String> {
-    let registry = reference.resolve_registry();
-    let scheme = if insecure.iter().any(|h| h == registry) {
-        "http"
-    } else {
-        "https"
-    };
-    let name = reference.digest().or(reference.tag()).unwrap_or("latest");
-    let mut url = format!("{scheme}://{registry}/v2/{}/manifests/{name}", reference.repository());
+/// `{scheme}://{registry}/v2/{repository}/{path}`, as oci-client builds
+/// it (plain HTTP for `--insecure-registry` hosts, `?ns=` for a mirror).
+pub(super) fn registry_url(reference: &Reference, insecure: &[String], path: &str) -> Result<Url, String> {
+    let mut url = format!(
+        "{}/v2/{}/{path}",
+        registry_origin(reference, insecure),
+        reference.repository()
+    );
     if let Some(ns) = reference.namespace() {
         url.push_str(&format!("?ns={ns}"));
     }
     Url::parse(&url).map_err(|e| format!("{url}: {e}"))
 }
 
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+/// `{scheme}://{registry}`: where credentials are sent.
+pub(super) fn registry_origin(reference: &Reference, insecure: &[String]) -> String {
+    let registry = reference.resolve_registry();
+    let scheme = if insecure.iter().any(|h| h == registry) {
+        "http"
+    } else {
+        "https"
+    };
+    format!("{scheme}://{registry}")
+}
+
+/// A digest as an error names it: as it is when it is one (`sha256:` and
+/// 64 lower-case hex digits), else quoted (a registry's header can say
+/// anything).
+fn digest_shown(digest: &str) -> String {
+    let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+    if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        digest.to_string()
+    } else {
+        crate::text::quote(digest)
+    }
 }
 
 /// `HOST[:PORT]` of a URL, as `--insecure-registry` names hosts.
 fn host_port(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    }
+    super::reach::suggestion(url)
 }
 
 /// Whether a manifest request follows a redirect to `next`: to HTTPS
 /// anywhere, to plain HTTP only for a `--insecure-registry` host. See the
 /// registry module documentation for why.
-fn manifest_redirect_allowed(next: &Url, insecure: &[String]) -> Result<(), String> {
+pub(super) fn manifest_redirect_allowed(next: &Url, insecure: &[String]) -> Result<(), String> {
     match next.scheme() {
         "https" => Ok(()),
         "http" if insecure.contains(&host_port(next)) => Ok(()),
         "http" => Err(format!(
             "plain HTTP to {}, which --insecure-registry does not name (a manifest is followed only over HTTPS \
              or to --insecure-registry hosts)",
-            host_port(next)
+            super::reach::plain(&host_port(next))
         )),
-        other => Err(format!("{other}: is not HTTP")),
+        other => Err(format!("{}: is not HTTP", crate::text::quote(other))),
     }
 }
 
@@ -214,6 +142,7 @@ fn manifest_redirect_allowed(next: &Url, insecure: &[String]) -> Result<(), Stri
 mod tests {
     use super::*;
     use crate::input::registry::parse_reference;
+    use crate::input::registry::request::same_origin;
     use serde_json::json;
 
     #[test]
@@ -239,7 +168,9 @@ mod tests {
     fn manifest_urls_are_built_as_oci_client_builds_them() {
         let insecure = vec!["127.0.0.1:5000".to_string()];
         let url = |r: &str| {
-            manifest_url(&parse_reference(r).unwrap(), &insecure)
+            let reference = parse_reference(r).unwrap();
+            let name = reference.digest().or(reference.tag()).unwrap_or("latest").to_string();
+            registry_url(&reference, &insecure, &format!("manifests/{name}"))
                 .unwrap()
                 .to_string()
         };

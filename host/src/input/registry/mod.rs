@@ -2,53 +2,79 @@
 //! index, then the chosen platform's manifest) and the config blob, each
 //! checked against its sha256, with docker-style credentials.
 //!
-//! Auth challenges, tokens and the blob transfer are `oci-client`'s. This
-//! module adds the size caps, the total time-out, the platform choice, our
-//! own sha256 check of every byte we judge, the redirect rules below, and
-//! errors a CI log reader understands. Manifests are read by this module
-//! itself (with oci-client's tokens): oci-client reads a whole manifest
-//! body into memory before anyone can look at its size, so a registry that
-//! streams an endless "manifest" would fill memory until the time-out.
+//! Every request is provgate's own (reqwest; oci-client is used only to
+//! parse references): the challenge and token exchange (`auth.rs`), the
+//! manifests (`manifest.rs`) and the config blob (`blob.rs`), through one
+//! GET loop (`request.rs`). That is what lets this module bound every
+//! read (documents at [`MAX_DOCUMENT_BYTES`], token answers at
+//! [`MAX_TOKEN_ANSWER_BYTES`], error answers at
+//! [`MAX_ERROR_BYTES`]), the total time, where requests may go
+//! (`reach.rs`), and what of an answer reaches a message: every outside
+//! text is scrubbed of this fetch's credentials (`redact.rs`) and quoted
+//! by [`crate::text::quote`]; a token service's body is never shown.
 //!
 //! # Redirects
 //!
-//! - **Blobs** follow redirects to any host (reqwest's default: at most 10,
-//!   and `Authorization` and cookies are dropped as soon as the host, port
-//!   or scheme changes). Real registries send blob downloads to storage on
-//!   other hosts (S3, a CDN), and a blob is checked against the digest the
-//!   manifest names, so where its bytes come from cannot make provgate
-//!   accept other bytes.
+//! Redirects are followed by hand, at most [`MAX_REDIRECTS`] per request;
+//! credentials (`Authorization`) are sent to the registry's own origin
+//! only, never to where it redirects. Token requests follow no redirect.
+//!
+//! - **Blobs** follow redirects to any HTTP(S) host. Real registries send
+//!   blob downloads to storage on other hosts (S3, a CDN), and a blob is
+//!   checked against the digest the manifest names, so where its bytes come
+//!   from cannot make provgate accept other bytes.
 //! - **Manifests** follow a redirect only to where provgate would go for a
 //!   reference of its own: any HTTPS URL, or plain HTTP to a host named by
-//!   `--insecure-registry`; at most [`MAX_REDIRECTS`]; credentials are sent
-//!   to the registry's own origin only. A manifest fetched by tag has no
-//!   digest to be checked against, so the transport is all that vouches for
-//!   it, and a redirect must not downgrade it to plain HTTP the user did not
-//!   allow. Redirects to other HTTPS hosts are followed: real registries use
-//!   them (registry.k8s.io answers `/v2/` requests with redirects to
-//!   regional backends), and the registry that sends one could as well have
-//!   served any bytes itself.
+//!   `--insecure-registry`. A manifest fetched by tag has no digest to be
+//!   checked against, so the transport is all that vouches for it, and a
+//!   redirect must not downgrade it to plain HTTP the user did not allow.
+//!   Redirects to other HTTPS hosts are followed: real registries use them
+//!   (registry.k8s.io answers `/v2/` requests with redirects to regional
+//!   backends), and the registry that sends one could as well have served
+//!   any bytes itself.
+//!
+//! # Reach
+//!
+//! What a registry sends (a token realm, a redirect) is the registry's
+//! choice, not the caller's. For `verify` and `audit`, run by a user for
+//! the user's own references, it may lead anywhere ([`Reach::Anywhere`]).
+//! Under `serve` ([`Reach::Guarded`]) a caller picks the image and a
+//! registry in `--allow-registry` picks where it sends provgate next: a
+//! token realm may only be the registry's own `HOST:PORT`, a host named by
+//! `--allow-auth-host`, or a host whose every address is public; a
+//! redirect likewise with `--allow-redirect-host`. Otherwise the request
+//! is never sent, and the fetch fails naming the host, why it was
+//! refused and the flag that would allow it (see `reach.rs` for how the
+//! address connected to is the one checked).
 
+mod auth;
 mod blob;
 mod error;
 mod manifest;
+pub mod push;
+mod reach;
+mod redact;
+mod request;
 mod shared;
 
 use std::time::Duration;
 
-use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::Reference;
+use reqwest::Url;
 use serde_json::Value;
 
-use crate::input::credentials::{self, AuthSources};
+use crate::input::credentials::{self, AuthSources, Credentials};
 use crate::input::inspect::{self, InspectOptions};
 use crate::input::platform;
 use crate::subject::Subject;
-use manifest::is_index;
-use shared::client_for;
+use manifest::{is_index, registry_origin};
+use redact::Secrets;
+use shared::{Clients, client_for};
 
+pub use auth::MAX_TOKEN_ANSWER_BYTES;
 pub use error::{Fault, FetchError};
+pub use reach::Reach;
+pub use request::MAX_ERROR_BYTES;
 
 /// Manifests and configs are small; anything bigger is refused.
 pub const MAX_DOCUMENT_BYTES: usize = 4 << 20;
@@ -65,6 +91,8 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// Total time for the whole fetch.
     pub timeout: Duration,
+    /// Where token realms and redirects may lead.
+    pub reach: Reach,
 }
 
 /// What the registry told us about one image.
@@ -128,28 +156,34 @@ async fn fetch_parsed(
     given: &str,
     reference: &Reference,
     opts: &RegistryOptions,
-    auth: RegistryAuth,
+    credentials: Credentials,
 ) -> Result<Fetched, FetchError> {
     let registry = reference.resolve_registry().to_string();
-    let clients = client_for(opts).map_err(|reason| FetchError::Unreachable {
+    let unreachable = |reason| FetchError::Unreachable {
         registry: registry.clone(),
         reason,
-    })?;
-    // The blob pull authenticates with what is stored here.
-    clients.oci.store_auth_if_needed(&registry, &auth).await;
+    };
+    let clients = client_for(opts).map_err(unreachable)?;
+    let origin = Url::parse(&registry_origin(reference, &opts.insecure))
+        .map_err(|e| unreachable(format!("no URL for the registry: {e}")))?;
+    let secrets = Secrets::of(&credentials);
     let ctx = Ctx {
-        client: &clients.oci,
-        http: &clients.http,
-        auth: &auth,
+        clients: &clients,
+        credentials: &credentials,
+        secrets: &secrets,
         registry: &registry,
+        origin: &origin,
         repository: reference.repository(),
         opts,
+        actions: PULL,
     };
 
     let what = format!("manifest {}", reference.whole());
     let (top, top_digest) = ctx.manifest(reference, &what).await?;
     let (image, platform) = if is_index(&top) {
         let (platform, digest) = choose_platform(&top, &opts.platform, &top_digest)?;
+        let platform = shown_name(&platform);
+        let digest = ctx.checked_digest(&digest, &format!("the index {top_digest}"))?;
         let what = format!("{platform} manifest {digest}");
         let (image, _) = ctx
             .manifest(&reference.clone_with_digest(digest.clone()), &what)
@@ -165,8 +199,8 @@ async fn fetch_parsed(
     let config_digest = image
         .pointer("/config/digest")
         .and_then(Value::as_str)
-        .ok_or_else(|| ctx.unusable("the image manifest", "it has no config descriptor".into()))?
-        .to_string();
+        .ok_or_else(|| ctx.unusable("the image manifest", "it has no config descriptor".into()))?;
+    let config_digest = ctx.checked_digest(config_digest, "the image manifest")?;
     if image
         .pointer("/config/size")
         .and_then(Value::as_u64)
@@ -197,13 +231,21 @@ async fn fetch_parsed(
 
 /// One fetch: its clients, credentials and registry, and where errors name it.
 struct Ctx<'a> {
-    client: &'a Client,
-    http: &'a reqwest::Client,
-    auth: &'a RegistryAuth,
+    clients: &'a Clients,
+    credentials: &'a Credentials,
+    /// What no message of this fetch may show.
+    secrets: &'a Secrets,
     registry: &'a str,
+    /// `{scheme}://{registry}`: the only origin credentials are sent to.
+    origin: &'a Url,
     repository: &'a str,
     opts: &'a RegistryOptions,
+    /// What a token is asked for: [`PULL`], or `pull,push` (`push.rs`).
+    actions: &'a str,
 }
+
+/// The token scope's actions of every fetch that only reads.
+const PULL: &str = "pull";
 
 impl Ctx<'_> {
     fn unusable(&self, what: &str, reason: String) -> FetchError {
@@ -214,39 +256,65 @@ impl Ctx<'_> {
         }
     }
 
-    /// oci-client's error, classified, then said in terms of this fetch: a
-    /// refusal without credentials is their absence, and a TLS answer of
-    /// nonsense is likely a plain-HTTP registry.
-    fn error(&self, e: OciDistributionError, what: &str) -> FetchError {
-        match error::classify(e, self.registry, self.repository, what) {
+    /// A classified error, said in terms of this fetch: a refusal without
+    /// credentials is their absence. (TLS failures are named where the
+    /// request failed, `request.rs`.)
+    fn error(&self, e: FetchError) -> FetchError {
+        match e {
             FetchError::AuthRefused {
                 registry,
                 repository,
                 reason,
-            } if matches!(self.auth, RegistryAuth::Anonymous) => FetchError::AuthMissing {
+            } if self.credentials.is_anonymous() => FetchError::AuthMissing {
                 registry,
                 repository,
                 reason,
             },
-            FetchError::Unreachable { registry, reason }
-                if reason.contains("wrong version number") && !self.opts.insecure.contains(&registry) =>
-            {
-                let reason = format!("{reason} (a plain-HTTP registry? allow it with --insecure-registry {registry})");
-                FetchError::Unreachable { registry, reason }
-            }
             other => other,
         }
+    }
+
+    /// A digest a registry document names (`in_what`), which provgate puts
+    /// in a URL and in messages: `sha256:` and 64 lower-case hex digits, the
+    /// only digests it checks bytes against.
+    fn checked_digest(&self, digest: &str, in_what: &str) -> Result<String, FetchError> {
+        let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+        if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(digest.to_string())
+        } else {
+            Err(self.unusable(
+                in_what,
+                format!(
+                    "it names the digest {}, which is not sha256: and 64 lower-case hex digits",
+                    self.secrets.show(digest)
+                ),
+            ))
+        }
+    }
+}
+
+/// A platform name from an index, as messages and the subject carry it:
+/// as it is when it looks like one (`linux/arm64/v8`), else quoted.
+fn shown_name(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name.len() <= crate::text::MAX_CHARS
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_'));
+    if plain {
+        name.to_string()
+    } else {
+        crate::text::quote(name)
     }
 }
 
 /// The credentials docker, skopeo and crane would use for the reference's
 /// registry (see [`credentials`]). Helpers run as child processes under the fetch's time-out, killed when
 /// it expires; nothing here waits on a runtime worker.
-async fn credentials(reference: &Reference, opts: &RegistryOptions) -> Result<RegistryAuth, FetchError> {
+async fn credentials(reference: &Reference, opts: &RegistryOptions) -> Result<Credentials, FetchError> {
     let registry = reference.resolve_registry();
     credentials::for_registry(registry, &opts.auth)
         .await
-        .map(RegistryAuth::from)
         .map_err(|e| FetchError::Credentials {
             registry: registry.into(),
             reason: e.to_string(),
@@ -261,7 +329,7 @@ fn choose_platform(index: &Value, wanted: &str, index_digest: &str) -> Result<(S
         available: if available.is_empty() {
             "no platform images".into()
         } else {
-            available.join(", ")
+            available.iter().map(|a| shown_name(a)).collect::<Vec<_>>().join(", ")
         },
     })
 }
