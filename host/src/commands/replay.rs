@@ -40,8 +40,9 @@ pub struct ReplayArgs {
     #[arg(value_name = "RECORDS|-")]
     pub records: String,
 
-    /// Decide every record with this artifact instead of its own.
-    #[arg(long, value_name = "PATH")]
+    /// Decide every record with this artifact instead of its own: a file, or
+    /// `oci://REF` (by digest it needs no network once in the artifact cache).
+    #[arg(long, value_name = "PATH|oci://REF")]
     pub policy: Option<PathBuf>,
 
     /// text: one line per differing record. json: one line
