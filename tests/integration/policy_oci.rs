@@ -662,6 +662,10 @@ fn replay_finds_a_records_artifact_in_the_artifact_cache() {
     let o = s.run(&["replay", record.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
     assert!(stderr(&o).contains("1 agree, 0 differ"), "{}", stderr(&o));
+    // And named by digest with --policy, from the same cache, offline.
+    let o = s.run(&["replay", record.to_str().unwrap(), "--policy", &pinned]);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("1 agree, 0 differ"), "{}", stderr(&o));
 
     // A cache that never saw it: exit 3, saying where it looked.
     let fresh = Scratch::new();
