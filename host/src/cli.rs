@@ -8,6 +8,7 @@ use crate::commands::policy::PolicyCommand;
 use crate::commands::promote::PromoteArgs;
 use crate::commands::replay::ReplayArgs;
 use crate::commands::serve::ServeArgs;
+use crate::commands::ship::{CompletionsArgs, ManArgs};
 use crate::commands::verify::VerifyArgs;
 
 #[derive(Debug, Parser)]
@@ -28,7 +29,8 @@ use crate::commands::verify::VerifyArgs;
         provgate verify reg/app:tag --record decision.json && \\\n    \
         provgate replay decision.json\n  \
         provgate promote reg/app:staging-<sha> --to latest --format github\n  \
-        provgate policy inspect"
+        provgate policy inspect\n  \
+        provgate completions bash > /etc/bash_completion.d/provgate"
 )]
 pub struct Cli {
     /// Log what provgate does to stderr (-v info, -vv debug; `serve` logs at
@@ -61,6 +63,10 @@ pub enum Command {
     /// Inspect or build policy artifacts.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one per command into a directory.
+    Man(ManArgs),
 }
 
 impl Command {
@@ -73,6 +79,7 @@ impl Command {
             Command::Serve(args) => Some(&args.network),
             Command::Replay(_) => None,
             Command::Policy(cmd) => cmd.network(),
+            Command::Completions(_) | Command::Man(_) => None,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use provgate::cli::{Cli, Command};
 use provgate::commands;
@@ -32,6 +32,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Replay(args) => commands::replay::run(args),
         Command::Policy(cmd) => commands::policy::run(cmd),
+        Command::Completions(args) => commands::ship::completions(args, Cli::command()),
+        Command::Man(args) => commands::ship::man(args, Cli::command()),
     });
     let exit = match result {
         Ok(outcome) => outcome_code(outcome),

@@ -1775,3 +1775,56 @@ fn version_names_the_built_in_artifacts_digest_as_policy_digest_prints_it() {
         format!("provgate {} (policy {digest})", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn completions_name_every_subcommand_and_refuse_an_unknown_shell() {
+    let bash = provgate(&["completions", "bash"], None);
+    assert_exit(&bash, 0);
+    let script = stdout(&bash);
+    assert!(script.contains("_provgate"), "{script}");
+    for command in [
+        "verify",
+        "promote",
+        "audit",
+        "serve",
+        "replay",
+        "policy",
+        "completions",
+        "man",
+    ] {
+        assert!(script.contains(command), "{command} missing from:\n{script}");
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let o = provgate(&["completions", shell], None);
+        assert_exit(&o, 0);
+        assert!(stdout(&o).contains("verify"), "{shell}: {}", stdout(&o));
+    }
+    let unknown = provgate(&["completions", "tcsh"], None);
+    assert_exit(&unknown, 2);
+    assert!(unknown.stdout.is_empty());
+}
+
+#[test]
+fn man_prints_a_roff_page_or_writes_one_per_command() {
+    let page = provgate(&["man"], None);
+    assert_exit(&page, 0);
+    let page = stdout(&page);
+    assert!(page.starts_with(".TH"), "{page}");
+    assert!(page.contains("verify"), "{page}");
+
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("man1");
+    let o = provgate(&["man", "--out", out.to_str().unwrap()], None);
+    assert_exit(&o, 0);
+    for name in ["provgate.1", "provgate-verify.1", "provgate-policy-inspect.1"] {
+        let written = std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(written.starts_with(".TH"), "{name}: {written}");
+    }
+
+    // A file where the directory should be: the caller's to mend.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let refused = provgate(&["man", "--out", file.to_str().unwrap()], None);
+    assert_exit(&refused, 2);
+    assert_says(&refused, "--out");
+}

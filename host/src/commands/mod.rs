@@ -13,6 +13,7 @@ pub mod policy;
 pub mod promote;
 pub mod replay;
 pub mod serve;
+pub mod ship;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
