@@ -27,22 +27,27 @@ fn addr_of(base: &str) -> SocketAddr {
 struct Stage {
     pki: Pki,
     registry: Registry,
-    _gitea: GiteaStandIn,
+    gitea: GiteaStandIn,
     _front: TlsFront,
     _dir: tempfile::TempDir,
     policy: String,
     reference: String,
 }
 
+/// The stage with the registry `start` makes (a TLS one with a
+/// certificate of the stage's CA, or a plain one).
 fn stage_with(registry_cert: impl FnOnce(&Pki) -> ServerCert) -> Stage {
+    stage_on(|pki| Registry::start_tls(&registry_cert(pki)))
+}
+
+fn stage_on(start: impl FnOnce(&Pki) -> Registry) -> Stage {
     let pki = Pki::new();
     let gitea = GiteaStandIn::start();
     gitea.add_commit("molecule-ai", "app", SHA);
     let front = TlsFront::start(addr_of(&gitea.base_url()), &pki.server(&["127.0.0.1"]));
     let dir = tempfile::tempdir().expect("tempdir");
     let policy = policy_for(&front.base(), dir.path());
-    let cert = registry_cert(&pki);
-    let registry = Registry::start_tls(&cert);
+    let registry = start(&pki);
     let source = format!("{}/molecule-ai/app", front.base());
     let tag = format!("staging-{SHA}");
     let labels = [
@@ -56,7 +61,7 @@ fn stage_with(registry_cert: impl FnOnce(&Pki) -> ServerCert) -> Stage {
     Stage {
         pki,
         registry,
-        _gitea: gitea,
+        gitea,
         _front: front,
         _dir: dir,
         policy,
@@ -166,44 +171,17 @@ fn tls_to_a_plain_registry_gets_a_one_line_hint_naming_the_flag() {
 
 #[test]
 fn a_tls_gitea_without_the_ca_is_indeterminate_and_says_why() {
-    let pki = Pki::new();
-    let gitea = GiteaStandIn::start();
-    gitea.add_commit("molecule-ai", "app", SHA);
-    let front = TlsFront::start(addr_of(&gitea.base_url()), &pki.server(&["127.0.0.1"]));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let policy = policy_for(&front.base(), dir.path());
-    let registry = Registry::start();
-    let source = format!("{}/molecule-ai/app", front.base());
-    let tag = format!("staging-{SHA}");
-    let labels = [
-        (SOURCE, source.as_str()),
-        (REVISION, SHA),
-        (CREATED, "2026-11-01T10:00:00Z"),
-        (RUN_ID, "4242"),
-    ];
-    registry.push_image("molecule-ai/app", &tag, &labels, Format::Oci);
-    let reference = format!("{}/molecule-ai/app:{tag}", registry.host());
-    let o = provgate_env(
-        &[
-            "verify",
-            &reference,
-            "--insecure-registry",
-            &registry.host(),
-            "--policy",
-            &policy,
-            "--format",
-            "json",
-        ],
-        None,
-        &[],
-    );
+    // The registry speaks plain HTTP; only Gitea is behind TLS.
+    let stage = stage_on(|_| Registry::start());
+    let host = stage.registry.host();
+    let o = stage.verify(&["--insecure-registry", &host], &[]);
     let out = stdout(&o);
     assert_eq!(code(&o), 1, "{out}\n{}", stderr(&o));
     let verdict: serde_json::Value = serde_json::from_str(&out).expect("verdict JSON");
     assert_eq!(verdict["status"], "indeterminate", "{out}");
     assert!(out.contains("issuer this machine does not trust"), "{out}");
     assert!(
-        gitea.requests().is_empty(),
+        stage.gitea.requests().is_empty(),
         "no request got through the refused handshake"
     );
 }
