@@ -130,12 +130,30 @@ pub fn parse_reference(reference: &str) -> Result<Reference, FetchError> {
 /// Fetches the subject for `reference`, within `opts.timeout` in total.
 pub async fn fetch(reference: &str, opts: &RegistryOptions) -> Result<Fetched, FetchError> {
     let parsed = parse_reference(reference)?;
+    within(&parsed, opts, PULL, async |ctx: Ctx<'_>| {
+        fetch_with(&ctx, reference, &parsed, opts).await
+    })
+    .await
+}
+
+/// Runs `work` with a context for `reference` whose tokens are asked for
+/// `actions` ([`PULL`], or `pull,push` for `push.rs`), all within
+/// `opts.timeout`: credentials first (a helper is killed when the deadline
+/// expires, as its future is dropped), then the work.
+async fn within<T>(
+    parsed: &Reference,
+    opts: &RegistryOptions,
+    actions: &str,
+    work: impl AsyncFnOnce(Ctx<'_>) -> Result<T, FetchError>,
+) -> Result<T, FetchError> {
     let registry = parsed.resolve_registry().to_string();
     let deadline = tokio::time::Instant::now() + opts.timeout;
-    // Credential helpers run first, under the same deadline; when it
-    // expires their future is dropped, which kills them.
-    let auth = match tokio::time::timeout_at(deadline, credentials(&parsed, opts)).await {
-        Ok(auth) => auth?,
+    let timeout = || FetchError::Timeout {
+        registry: registry.clone(),
+        seconds: opts.timeout.as_secs_f64(),
+    };
+    let credentials = match tokio::time::timeout_at(deadline, credentials(parsed, opts)).await {
+        Ok(found) => found?,
         Err(_) => {
             return Err(FetchError::HelperTimeout {
                 registry,
@@ -143,28 +161,12 @@ pub async fn fetch(reference: &str, opts: &RegistryOptions) -> Result<Fetched, F
             });
         }
     };
-    match tokio::time::timeout_at(deadline, fetch_parsed(reference, &parsed, opts, auth)).await {
-        Ok(result) => result,
-        Err(_) => Err(FetchError::Timeout {
-            registry,
-            seconds: opts.timeout.as_secs_f64(),
-        }),
-    }
-}
-
-async fn fetch_parsed(
-    given: &str,
-    reference: &Reference,
-    opts: &RegistryOptions,
-    credentials: Credentials,
-) -> Result<Fetched, FetchError> {
-    let registry = reference.resolve_registry().to_string();
     let unreachable = |reason| FetchError::Unreachable {
         registry: registry.clone(),
         reason,
     };
-    let clients = client_for(opts).map_err(unreachable)?;
-    let origin = Url::parse(&registry_origin(reference, &opts.insecure))
+    let clients: Clients = client_for(opts).map_err(unreachable)?;
+    let origin = Url::parse(&registry_origin(parsed, &opts.insecure))
         .map_err(|e| unreachable(format!("no URL for the registry: {e}")))?;
     let secrets = Secrets::of(&credentials);
     let ctx = Ctx {
@@ -173,11 +175,21 @@ async fn fetch_parsed(
         secrets: &secrets,
         registry: &registry,
         origin: &origin,
-        repository: reference.repository(),
+        repository: parsed.repository(),
         opts,
-        actions: PULL,
+        actions,
     };
+    tokio::time::timeout_at(deadline, work(ctx))
+        .await
+        .unwrap_or_else(|_| Err(timeout()))
+}
 
+async fn fetch_with(
+    ctx: &Ctx<'_>,
+    given: &str,
+    reference: &Reference,
+    opts: &RegistryOptions,
+) -> Result<Fetched, FetchError> {
     let what = format!("manifest {}", reference.whole());
     let (top, top_digest) = ctx.manifest(reference, &what).await?;
     let (image, platform) = if is_index(&top) {

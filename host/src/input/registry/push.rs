@@ -29,10 +29,10 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
 use super::error::{status_error, transport};
-use super::manifest::{registry_origin, registry_url};
-use super::redact::Secrets;
+use super::manifest::registry_url;
 use super::request::{Kind, same_origin};
-use super::shared::{Authorization, Clients, authorizations, client_for};
+use super::shared::{Authorization, authorizations};
+use super::within;
 use super::{Ctx, FetchError, MAX_DOCUMENT_BYTES, MAX_ERROR_BYTES, RegistryOptions, parse_reference};
 use crate::digest::sha256_digest;
 use crate::http::CappedError;
@@ -272,52 +272,6 @@ pub async fn signatures(
     .await
 }
 
-/// Runs `work` with a context for `reference` whose tokens are asked for
-/// `actions`, credentials found first, all within `opts.timeout`.
-async fn within<T>(
-    parsed: &Reference,
-    opts: &RegistryOptions,
-    actions: &str,
-    work: impl AsyncFnOnce(Ctx<'_>) -> Result<T, FetchError>,
-) -> Result<T, FetchError> {
-    let registry = parsed.resolve_registry().to_string();
-    let deadline = tokio::time::Instant::now() + opts.timeout;
-    let timeout = || FetchError::Timeout {
-        registry: registry.clone(),
-        seconds: opts.timeout.as_secs_f64(),
-    };
-    let credentials = match tokio::time::timeout_at(deadline, super::credentials(parsed, opts)).await {
-        Ok(found) => found?,
-        Err(_) => {
-            return Err(FetchError::HelperTimeout {
-                registry,
-                seconds: opts.timeout.as_secs_f64(),
-            });
-        }
-    };
-    let unreachable = |reason| FetchError::Unreachable {
-        registry: registry.clone(),
-        reason,
-    };
-    let clients: Clients = client_for(opts).map_err(unreachable)?;
-    let origin = Url::parse(&registry_origin(parsed, &opts.insecure))
-        .map_err(|e| unreachable(format!("no URL for the registry: {e}")))?;
-    let secrets = Secrets::of(&credentials);
-    let ctx = Ctx {
-        clients: &clients,
-        credentials: &credentials,
-        secrets: &secrets,
-        registry: &registry,
-        origin: &origin,
-        repository: parsed.repository(),
-        opts,
-        actions,
-    };
-    tokio::time::timeout_at(deadline, work(ctx))
-        .await
-        .unwrap_or_else(|_| Err(timeout()))
-}
-
 impl Ctx<'_> {
     /// One request to the registry's own origin, authenticated as the
     /// registry last accepted for this repository and these actions, once
@@ -467,19 +421,7 @@ impl Ctx<'_> {
             .filter(|d| d.starts_with("sha256:"))
             .map(str::to_string);
         let bytes = self.read_document(response, what).await?;
-        let actual = sha256_digest(&bytes);
-        let expected = reference
-            .digest()
-            .map(str::to_string)
-            .or(header)
-            .unwrap_or_else(|| actual.clone());
-        if actual != expected {
-            return Err(FetchError::DigestMismatch {
-                what: what.into(),
-                expected: crate::text::quote(&expected),
-                actual,
-            });
-        }
+        let actual = vouched(&bytes, reference, header, what)?;
         Ok((bytes, actual))
     }
 
@@ -500,19 +442,7 @@ impl Ctx<'_> {
         let content_type =
             header(CONTENT_TYPE.as_str()).and_then(|t| t.split(';').next().map(|t| t.trim().to_ascii_lowercase()));
         let bytes = self.read_document(response, what).await?;
-        let actual = sha256_digest(&bytes);
-        let expected = reference
-            .digest()
-            .map(str::to_string)
-            .or(digest_header)
-            .unwrap_or_else(|| actual.clone());
-        if actual != expected {
-            return Err(FetchError::DigestMismatch {
-                what: what.into(),
-                expected: crate::text::quote(&expected),
-                actual,
-            });
-        }
+        let actual = vouched(&bytes, reference, digest_header, what)?;
         let json: Value = serde_json::from_slice(&bytes).map_err(|e| self.unusable(what, format!("not JSON: {e}")))?;
         let own = json.get("mediaType").and_then(Value::as_str).filter(|t| !t.is_empty());
         let media_type = match (own, content_type.as_deref()) {
@@ -625,6 +555,26 @@ impl Ctx<'_> {
         }
         Ok(found)
     }
+}
+
+/// The sha256 of a manifest's `bytes`, which must be the digest the
+/// reference names or, by tag, the one the registry's
+/// `Docker-Content-Digest` vouches for (when it sent one).
+fn vouched(bytes: &[u8], reference: &Reference, header: Option<String>, what: &str) -> Result<String, FetchError> {
+    let actual = sha256_digest(bytes);
+    let expected = reference
+        .digest()
+        .map(str::to_string)
+        .or(header)
+        .unwrap_or_else(|| actual.clone());
+    if actual != expected {
+        return Err(FetchError::DigestMismatch {
+            what: what.into(),
+            expected: crate::text::quote(&expected),
+            actual,
+        });
+    }
+    Ok(actual)
 }
 
 #[cfg(test)]
