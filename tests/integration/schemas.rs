@@ -647,3 +647,76 @@ fn the_documents_in_the_repository_are_valid_json_schema_and_openapi_json() {
     );
     assert!(Path::new(&repo_root().join("docs/schemas/verdict.schema.json")).is_file());
 }
+
+/// The schemathesis release this suite was last run with; pinned so that
+/// a new release's new checks arrive as a change of this line.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// `st` in a virtual environment under the target directory, installed
+/// from PyPI on first use.
+fn schemathesis() -> std::path::PathBuf {
+    let venv = target_dir().join("schemathesis");
+    let st = venv.join("bin/st");
+    let pinned = venv.join("pinned");
+    if std::fs::read_to_string(&pinned).ok().as_deref() == Some(SCHEMATHESIS) && st.is_file() {
+        return st;
+    }
+    let run = |program: &Path, args: &[&str]| {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{} cannot run: {e}", program.display()));
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed:\n{}{}",
+            program.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(Path::new("python3"), &["-m", "venv", venv.to_str().unwrap()]);
+    run(
+        &venv.join("bin/pip"),
+        &["install", "--quiet", "--disable-pip-version-check", SCHEMATHESIS],
+    );
+    std::fs::write(&pinned, SCHEMATHESIS).unwrap();
+    st
+}
+
+/// A client that reads the document and makes up its own requests — ones
+/// the schemas allow, and ones they forbid — and checks that the server
+/// takes the first, refuses the second, and answers both as declared.
+#[test]
+fn schemathesis_finds_no_answer_that_contradicts_the_served_openapi_document() {
+    let st = schemathesis();
+    let server = serve(&[]);
+    let url = format!("http://{}/openapi.json", server.addr);
+    let out = std::process::Command::new(&st)
+        .args(["run", &url, "--checks", "all", "--max-examples", "150", "--seed", "17"])
+        .args(["--workers", "1", "--no-color"])
+        .current_dir(target_dir())
+        .output()
+        .expect("st runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "schemathesis found answers that contradict the document:\n{report}"
+    );
+    assert!(report.contains("No issues found"), "{report}");
+    let generated = report
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_suffix(" passed")?
+                .split(" generated, ")
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
+        .unwrap_or(0);
+    assert!(generated >= 100, "schemathesis sent requests: {report}");
+}
