@@ -15,6 +15,7 @@ pub mod gather;
 pub mod http;
 pub mod input;
 pub mod judge;
+pub mod latency;
 pub mod logging;
 pub mod lookup;
 pub mod output;

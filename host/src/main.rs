@@ -10,6 +10,12 @@ use provgate::cli::{Cli, Command};
 use provgate::commands;
 use provgate::exit::{Exit, exit_code, outcome_code};
 
+/// The static (musl) build only: musl's allocator is slow under serve's
+/// many small allocations across threads (docs/container.md).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -32,6 +32,13 @@ pub fn listening_address(line: &str) -> Option<String> {
     Some(rest.split_whitespace().next()?.to_string())
 }
 
+/// The value of one sample of a `/metrics` text (`name{labels}` as
+/// printed), or `None` when the text has no such sample.
+pub fn metric(text: &str, sample: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 impl Served {
     /// Spawns `cmd` (from [`command`]) and waits for its address; panics
     /// with the log if it exits first or does not listen in time.

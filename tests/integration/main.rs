@@ -53,6 +53,10 @@ mod serve_hygiene;
 /// internal hosts (SSRF): refused, never contacted, unless allowed.
 mod serve_ssrf;
 
+/// The OpenAPI document and the JSON Schemas against real answers,
+/// verdicts and records.
+mod schemas;
+
 /// Hostile values cannot forge a line, a workflow command, an escape or a
 /// log entry, nor show any part of a secret they echo.
 mod injection;

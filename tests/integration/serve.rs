@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use provgate_testkit::gitea::GiteaStandIn;
 use provgate_testkit::registry::{Format, HungHelper, Pushed, Registry, process_dead, process_gone};
+use provgate_testkit::serve::metric;
 use provgate_testkit::*;
 use serde_json::{Value, json};
 
@@ -298,7 +299,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// An artifact with the built-in rules whose settings point at the stand-in.
-fn build_policy(gitea: &GiteaStandIn, dir: &Path, name: &str, skew: u32) -> PathBuf {
+pub(crate) fn build_policy(gitea: &GiteaStandIn, dir: &Path, name: &str, skew: u32) -> PathBuf {
     let settings = dir.join(format!("{name}.json"));
     std::fs::write(
         &settings,
@@ -331,7 +332,7 @@ fn digest_of(path: &Path) -> String {
 }
 
 /// The four labels of an image built from `owner/repo` at `sha`.
-fn labels(gitea: &GiteaStandIn, repo: &str, sha: &str) -> Value {
+pub(crate) fn labels(gitea: &GiteaStandIn, repo: &str, sha: &str) -> Value {
     json!({
         SOURCE: format!("{}/molecule-ai/{repo}", gitea.base_url()),
         REVISION: sha,
@@ -469,6 +470,19 @@ fn image_request_is_fetched_from_an_allowed_registry_and_judged() {
         .find(|f| f["rule"] == "pin.consistent")
         .unwrap();
     assert_eq!(pin["outcome"], "pass", "{v}");
+
+    // The fetch (manifest and config at least) and the look-up are in the
+    // peers' latency histograms, each request once.
+    let m = server.metrics();
+    let count = |peer: &str| {
+        metric(
+            &m,
+            &format!("provgate_peer_request_duration_seconds_count{{peer=\"{peer}\"}}"),
+        )
+    };
+    assert!(count("registry").is_some_and(|n| n >= 2.0), "{m}");
+    assert_eq!(count("gitea"), Some(gitea.hits("/git/commits/") as f64), "{m}");
+    assert_eq!(count("pins"), Some(0.0), "{m}");
 }
 
 #[test]
@@ -1228,6 +1242,12 @@ fn retried_gitea_lookups_are_counted_in_the_metrics_by_peer() {
     let expected = format!("provgate_retries_total{{peer=\"gitea\"}} {}", attempts - 1);
     assert!(after.contains(&expected), "{expected} in\n{after}");
     assert!(after.contains("provgate_retries_total{peer=\"registry\"} 0"), "{after}");
+    // Every attempt is one sample of the peer's latency histogram.
+    assert_eq!(
+        metric(&after, "provgate_peer_request_duration_seconds_count{peer=\"gitea\"}"),
+        Some(attempts as f64),
+        "{after}"
+    );
 }
 
 // Service conventions: request ids, JSON bodies for every error, the build

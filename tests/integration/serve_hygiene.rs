@@ -105,10 +105,7 @@ impl Serve {
     fn metric(&self, sample: &str) -> f64 {
         let answer = self.get("/metrics").expect("/metrics answers");
         assert_eq!(status(&answer), Some(200), "{answer}");
-        answer
-            .lines()
-            .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or(0.0)
+        provgate_testkit::serve::metric(&answer, sample).unwrap_or(0.0)
     }
 }
 

@@ -199,7 +199,7 @@ impl GiteaClient {
         if let Some(auth) = &self.auth {
             request = request.header(AUTHORIZATION, auth.clone());
         }
-        let response = match request.send().await {
+        let response = match crate::latency::timed(Peer::Gitea, request.send()).await {
             Ok(response) => response,
             Err(e) => {
                 let retry = Retry::for_error(&e);

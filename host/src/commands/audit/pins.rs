@@ -254,7 +254,7 @@ pub async fn fetch_url(source: &str, timeout: Duration) -> anyhow::Result<Vec<u8
     }
     // One attempt: the pins, or the failure and whether a retry may help.
     let attempt = |request: reqwest::RequestBuilder| async {
-        let mut response = match request.send().await {
+        let mut response = match crate::latency::timed(Peer::Pins, request.send()).await {
             Ok(response) => response,
             Err(e) => {
                 let retry = Retry::for_error(&e);

@@ -35,12 +35,28 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .merge(guarded)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // The body whole, or 413 / 408 before a handler waits on it.
         .layer(middleware::from_fn_with_state(shared.clone(), super::read_body))
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
         .with_state(shared)
+}
+
+/// Every route and the methods it takes, for the metrics' `path` label, the
+/// `Allow` header of a 405 and the 404's message; [`router`] and
+/// docs/openapi.json name the same five (the OpenAPI test checks both).
+pub(super) const ROUTES: [(&str, &str); 5] = [
+    ("/v1/verify", "POST"),
+    ("/healthz", "GET,HEAD"),
+    ("/readyz", "GET,HEAD"),
+    ("/metrics", "GET,HEAD"),
+    ("/openapi.json", "GET,HEAD"),
+];
+
+fn route(path: &str) -> Option<&'static (&'static str, &'static str)> {
+    ROUTES.iter().find(|(route, _)| *route == path)
 }
 
 /// Attached to a verdict's response for the log line and the metrics.
@@ -156,12 +172,7 @@ fn json_error_body(response: Response, path: &str) -> Response {
         return response;
     }
     let (parts, _) = response.into_parts();
-    let allow = match path {
-        "/v1/verify" => Some("POST"),
-        "/healthz" | "/readyz" | "/metrics" => Some("GET,HEAD"),
-        _ => None,
-    };
-    let error = match allow {
+    let error = match route(path).map(|&(_, allow)| allow) {
         Some(allow) if status == axum::http::StatusCode::METHOD_NOT_ALLOWED => {
             ApiError::MethodNotAllowed(allow.to_owned())
         }
@@ -178,13 +189,7 @@ fn json_error_body(response: Response, path: &str) -> Response {
 
 /// The metrics label for a path: only the routes this server has.
 fn route_label(path: &str) -> &'static str {
-    match path {
-        "/v1/verify" => "/v1/verify",
-        "/healthz" => "/healthz",
-        "/readyz" => "/readyz",
-        "/metrics" => "/metrics",
-        _ => "other",
-    }
+    route(path).map_or("other", |(route, _)| route)
 }
 
 /// With `--auth-token-env`: `Authorization: Bearer <token>`, compared in
@@ -214,6 +219,10 @@ async fn healthz() -> Json<Value> {
 async fn readyz(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let active = shared.active();
     Json(json!({ "status": "ready", "policy": active.policy.artifact().digest }))
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], super::openapi::document())
 }
 
 async fn not_found() -> ApiError {

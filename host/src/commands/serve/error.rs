@@ -61,7 +61,11 @@ impl ApiError {
                 "this server requires an `Authorization: Bearer <token>` header with its token".into()
             }
             ApiError::NotFound => {
-                "no such route; provgate serves POST /v1/verify, GET /healthz, GET /readyz and GET /metrics".into()
+                let routes: Vec<String> = super::api::ROUTES
+                    .iter()
+                    .map(|(path, allow)| format!("{} {path}", allow.split(',').next().unwrap_or(allow)))
+                    .collect();
+                format!("no such route; provgate serves {}", routes.join(", "))
             }
             ApiError::MethodNotAllowed(allow) => format!("this route takes only {allow}"),
             ApiError::Status(status) => status.canonical_reason().unwrap_or("error").to_lowercase(),

@@ -20,13 +20,9 @@ use prometheus_client::registry::{Registry, Unit};
 use provgate_contract::Event;
 
 use super::{Active, Caches};
+use crate::latency::BUCKETS;
 use crate::retry::Peer;
 use crate::verdict::Mode;
-
-/// Verdict latency buckets, in seconds: 0.5 ms to 30 s.
-const BUCKETS: [f64; 16] = [
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0,
-];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabels {
@@ -120,6 +116,13 @@ impl Metrics {
             "Time from request to verdict for POST /v1/verify (fetch included for `image` requests)",
             Unit::Seconds,
             latency.clone(),
+        );
+        registry.register_with_unit(
+            "peer_request_duration",
+            "Time from sending a request to Gitea, a registry or the pins URL to its answer's headers, per attempt, \
+             by peer (a request cut off by its time-out counts at the cut-off)",
+            Unit::Seconds,
+            crate::latency::answers(),
         );
         let requests = Family::<HttpLabels, Counter>::default();
         registry.register(

@@ -25,6 +25,7 @@ mod api;
 mod args;
 mod error;
 mod metrics;
+mod openapi;
 mod settings;
 #[cfg(test)]
 mod tests;

@@ -312,7 +312,9 @@ impl Ctx<'_> {
                 Some(Authorization::Basic(user, password)) => request.basic_auth(user, Some(password)),
                 None => request,
             };
-            let response = request.send().await.map_err(|e| self.send_error(e, url, None, ""))?;
+            let response = crate::latency::timed(crate::retry::Peer::Registry, request.send())
+                .await
+                .map_err(|e| self.send_error(e, url, None, ""))?;
             if response.status() == StatusCode::UNAUTHORIZED && !challenged {
                 challenged = true;
                 if let Some(found) = self.authenticate(response.headers()).await? {

@@ -82,7 +82,7 @@ impl Ctx<'_> {
             } else {
                 format!("{} {}: ", kind.redirect(), self.secrets.show(url.as_str()))
             };
-            let mut response = match request.send().await {
+            let mut response = match crate::latency::timed(Peer::Registry, request.send()).await {
                 Ok(response) => response,
                 Err(e) => {
                     let refused = purpose.is_some() && super::reach::refusal(&e).is_some();
